@@ -1,0 +1,304 @@
+"""Every event of the system: its payload, its subject (= its type) and its version.
+
+Payloads are bounded: nothing here can grow with the size of an audience.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+import zoneinfo
+from datetime import time
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    EmailStr,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    model_validator,
+)
+
+from contracts.envelope import Event, Payload
+
+MAX_MEMBERS_PER_EVENT = 500
+
+_HEADER_SAFE = re.compile(r"^[^\r\n\x00]*$")
+
+
+def _valid_timezone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {name!r}") from exc
+    return name
+
+
+TimeZoneName = Annotated[str, AfterValidator(_valid_timezone)]
+# A single line of text: safe to put in a mail header or a subject.
+OneLine = Annotated[str, StringConstraints(pattern=_HEADER_SAFE.pattern, max_length=998)]
+ShortText = Annotated[str, StringConstraints(max_length=200, pattern=_HEADER_SAFE.pattern)]
+Weekday = Annotated[int, Field(ge=1, le=7)]
+
+
+class Schedule(Payload):
+    """When a campaign's emails go out; the scheduler owns what this means in dates."""
+
+    schedule_type: Literal["daily", "weekly"]
+    weekly_days: list[Weekday] = Field(default_factory=list, max_length=7)
+    weekly_emails: int | None = Field(default=None, ge=1, le=7)
+    total_months: int | None = Field(default=None, ge=1, le=120)
+    total_emails: int | None = Field(default=None, ge=1, le=10_000)
+    start_at: AwareDatetime
+    # Email 1 goes at start_at itself ("start now"); the rest follow the cadence.
+    start_immediately: bool = False
+    send_time: time = time(9, 0)
+    timezone: TimeZoneName = "UTC"
+
+    @model_validator(mode="after")
+    def _check(self) -> Schedule:
+        if self.schedule_type == "weekly" and not self.weekly_days:
+            raise ValueError("weekly_days: a weekly schedule needs at least one weekday")
+        if len(set(self.weekly_days)) != len(self.weekly_days):
+            raise ValueError("weekly_days: weekdays must not repeat")
+        if self.total_months is None and self.total_emails is None:
+            raise ValueError("total_months or total_emails: one of them is required")
+        return self
+
+
+class CampaignDefinition(Payload):
+    """Everything other services need to know about a campaign (event-carried state)."""
+
+    campaign_id: uuid.UUID
+    audience_id: uuid.UUID
+    name: ShortText
+    description: str = Field(max_length=20_000)
+    brand_voice: str = Field(default="", max_length=5_000)
+    audience_description: str = Field(default="", max_length=5_000)
+    model: str = Field(min_length=1, max_length=200)
+    fallback_models: list[str] = Field(default_factory=list, max_length=5)
+    from_name: ShortText = ""
+    from_email: EmailStr | None = None
+    reply_to: EmailStr | None = None
+    schedule: Schedule
+
+
+class CampaignRef(Payload):
+    campaign_id: uuid.UUID
+
+
+class CampaignCompletedPayload(Payload):
+    campaign_id: uuid.UUID
+    total_emails: int = Field(ge=0)
+
+
+class AudienceMember(Payload):
+    email: EmailStr
+    name: ShortText = ""
+    fields: dict[str, Annotated[str, Field(max_length=1_000)]] = Field(
+        default_factory=dict, max_length=50
+    )
+
+
+class AudienceMembersAddedPayload(Payload):
+    audience_id: uuid.UUID
+    members: list[AudienceMember] = Field(min_length=1, max_length=MAX_MEMBERS_PER_EVENT)
+
+
+class AudienceMembersRemovedPayload(Payload):
+    audience_id: uuid.UUID
+    emails: list[EmailStr] = Field(min_length=1, max_length=MAX_MEMBERS_PER_EVENT)
+
+
+class EmailDuePayload(Payload):
+    campaign_id: uuid.UUID
+    sequence: int = Field(ge=1)
+    total: int | None = Field(default=None, ge=1)
+    send_at: AwareDatetime
+
+
+class ContentGeneratedPayload(Payload):
+    campaign_id: uuid.UUID
+    sequence: int = Field(ge=1)
+    send_at: AwareDatetime
+    subject: OneLine = Field(min_length=1, max_length=200)
+    preheader: OneLine = Field(default="", max_length=300)
+    body_html: str = Field(max_length=200_000)
+    body_text: str = Field(max_length=100_000)
+    model: str = Field(max_length=200)
+    provider: str = Field(max_length=50)
+    structure: str = Field(default="", max_length=50)
+    prompt_version: str = Field(default="", max_length=50)
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    cost: Decimal = Field(default=Decimal(0), ge=0)
+    latency_ms: int = Field(default=0, ge=0)
+
+
+class ContentFailedPayload(Payload):
+    campaign_id: uuid.UUID
+    sequence: int = Field(ge=1)
+    reason: Literal[
+        "bad_request", "bad_key", "out_of_credits", "moderation", "unavailable",
+        "invalid_output", "budget_exceeded", "unknown_campaign",
+    ]
+    message: str = Field(max_length=2_000)
+
+
+class DeliveryRef(Payload):
+    campaign_id: uuid.UUID
+    sequence: int = Field(ge=1)
+    recipient: EmailStr
+
+
+class EmailSentPayload(DeliveryRef):
+    message_id: str = Field(max_length=998)
+    smtp_reply: str = Field(default="", max_length=2_000)
+
+
+class EmailFailedPayload(DeliveryRef):
+    permanent: bool
+    smtp_code: int | None = None
+    enhanced_code: str | None = Field(default=None, max_length=20)
+    reason: str = Field(max_length=2_000)
+
+
+class EmailClickedPayload(DeliveryRef):
+    url: str = Field(max_length=4_000)
+
+
+class RecipientUnsubscribedPayload(Payload):
+    email: EmailStr
+    campaign_id: uuid.UUID | None = None
+
+
+class CampaignCreated(Event):
+    TYPE = "campaign.created"
+    type: Literal["campaign.created"] = "campaign.created"
+    payload: CampaignDefinition
+
+
+class CampaignUpdated(Event):
+    TYPE = "campaign.updated"
+    type: Literal["campaign.updated"] = "campaign.updated"
+    payload: CampaignDefinition
+
+
+class CampaignPaused(Event):
+    TYPE = "campaign.paused"
+    type: Literal["campaign.paused"] = "campaign.paused"
+    payload: CampaignRef
+
+
+class CampaignResumed(Event):
+    TYPE = "campaign.resumed"
+    type: Literal["campaign.resumed"] = "campaign.resumed"
+    payload: CampaignRef
+
+
+class CampaignCancelled(Event):
+    TYPE = "campaign.cancelled"
+    type: Literal["campaign.cancelled"] = "campaign.cancelled"
+    payload: CampaignRef
+
+
+class CampaignCompleted(Event):
+    TYPE = "campaign.completed"
+    type: Literal["campaign.completed"] = "campaign.completed"
+    payload: CampaignCompletedPayload
+
+
+class AudienceMembersAdded(Event):
+    TYPE = "audience.members.added"
+    type: Literal["audience.members.added"] = "audience.members.added"
+    payload: AudienceMembersAddedPayload
+
+
+class AudienceMembersRemoved(Event):
+    TYPE = "audience.members.removed"
+    type: Literal["audience.members.removed"] = "audience.members.removed"
+    payload: AudienceMembersRemovedPayload
+
+
+class EmailDue(Event):
+    TYPE = "email.due"
+    type: Literal["email.due"] = "email.due"
+    payload: EmailDuePayload
+
+
+class ContentGenerated(Event):
+    TYPE = "content.generated"
+    type: Literal["content.generated"] = "content.generated"
+    payload: ContentGeneratedPayload
+
+
+class ContentFailed(Event):
+    TYPE = "content.failed"
+    type: Literal["content.failed"] = "content.failed"
+    payload: ContentFailedPayload
+
+
+class EmailSent(Event):
+    TYPE = "email.sent"
+    type: Literal["email.sent"] = "email.sent"
+    payload: EmailSentPayload
+
+
+class EmailFailed(Event):
+    TYPE = "email.failed"
+    type: Literal["email.failed"] = "email.failed"
+    payload: EmailFailedPayload
+
+
+class EmailOpened(Event):
+    TYPE = "email.opened"
+    type: Literal["email.opened"] = "email.opened"
+    payload: DeliveryRef
+
+
+class EmailClicked(Event):
+    TYPE = "email.clicked"
+    type: Literal["email.clicked"] = "email.clicked"
+    payload: EmailClickedPayload
+
+
+class RecipientUnsubscribed(Event):
+    TYPE = "recipient.unsubscribed"
+    type: Literal["recipient.unsubscribed"] = "recipient.unsubscribed"
+    payload: RecipientUnsubscribedPayload
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.TYPE: cls
+    for cls in (
+        CampaignCreated, CampaignUpdated, CampaignPaused, CampaignResumed, CampaignCancelled,
+        CampaignCompleted, AudienceMembersAdded, AudienceMembersRemoved, EmailDue,
+        ContentGenerated, ContentFailed, EmailSent, EmailFailed, EmailOpened, EmailClicked,
+        RecipientUnsubscribed,
+    )
+}
+
+AnyEvent = Annotated[
+    CampaignCreated | CampaignUpdated | CampaignPaused | CampaignResumed | CampaignCancelled
+    | CampaignCompleted | AudienceMembersAdded | AudienceMembersRemoved | EmailDue
+    | ContentGenerated | ContentFailed | EmailSent | EmailFailed | EmailOpened | EmailClicked
+    | RecipientUnsubscribed,
+    Field(discriminator="type"),
+]
+_ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+
+def event_class_for(event_type: str) -> type[Event]:
+    try:
+        return EVENT_TYPES[event_type]
+    except KeyError:
+        raise ValueError(f"type: unknown event type {event_type!r}") from None
+
+
+def parse_event(data: bytes | str) -> Event:
+    """Validate a wire payload into its concrete event; raises pydantic.ValidationError."""
+    event: Event = _ANY_EVENT.validate_json(data)
+    return event

@@ -1,0 +1,78 @@
+"""JetStream streams and the durable consumers each service reads them with.
+
+Declared here, created by every service at start-up (idempotently), so that the topology is
+code that the AsyncAPI document and the deployment both derive from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+    description: str
+    max_age_days: int = 30
+    duplicate_window_seconds: int = 120
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A durable pull consumer. Deliver policy is always "all": a consumer that is recreated
+    replays what the stream still holds, and the inbox table makes that harmless."""
+
+    service: str
+    stream: str
+    filter_subjects: tuple[str, ...]
+    ack_wait_seconds: int = 30
+    max_deliver: int = 8
+    # Redelivery delays after a failed attempt; the last one repeats.
+    backoff_seconds: tuple[float, ...] = (1, 5, 15, 60, 300)
+    batch_size: int = 100
+
+    @property
+    def durable(self) -> str:
+        return f"{self.service}-{self.stream.lower()}"
+
+
+@dataclass(frozen=True)
+class Topology:
+    streams: tuple[StreamSpec, ...]
+    consumers: tuple[ConsumerSpec, ...] = field(default_factory=tuple)
+
+    def stream(self, name: str) -> StreamSpec:
+        return next(s for s in self.streams if s.name == name)
+
+    def consumers_of(self, service: str) -> tuple[ConsumerSpec, ...]:
+        return tuple(c for c in self.consumers if c.service == service)
+
+
+STREAMS: tuple[StreamSpec, ...] = (
+    StreamSpec("CAMPAIGNS", ("campaign.>", "audience.>"),
+               "Campaign definitions, lifecycle and audiences, in the order they happened"),
+    StreamSpec("SCHEDULE", ("email.due",), "Emails that fall due, one per (campaign, sequence)"),
+    StreamSpec("CONTENT", ("content.>",), "Generated (or failed) email content"),
+    StreamSpec("DELIVERY", ("email.sent", "email.failed"), "Per-recipient delivery outcomes"),
+    StreamSpec("ENGAGEMENT", ("email.opened", "email.clicked", "recipient.>"),
+               "What recipients did: opens, clicks, unsubscribes"),
+)
+
+CONSUMERS: tuple[ConsumerSpec, ...] = (
+    ConsumerSpec("campaign-api", "CONTENT", ("content.generated", "content.failed")),
+    ConsumerSpec("campaign-api", "DELIVERY", ("email.sent", "email.failed")),
+    ConsumerSpec("campaign-api", "CAMPAIGNS", ("campaign.completed",)),
+    ConsumerSpec("scheduler", "CAMPAIGNS", (
+        "campaign.created", "campaign.updated", "campaign.paused", "campaign.resumed",
+        "campaign.cancelled",
+    )),
+    ConsumerSpec("content-generator", "CAMPAIGNS", ("campaign.>",)),
+    ConsumerSpec("content-generator", "SCHEDULE", ("email.due",), ack_wait_seconds=120),
+    # One consumer over campaigns and audiences keeps their order: members before the campaign.
+    ConsumerSpec("mailer", "CAMPAIGNS", ("campaign.>", "audience.>")),
+    ConsumerSpec("mailer", "CONTENT", ("content.generated",)),
+    ConsumerSpec("mailer", "ENGAGEMENT", ("recipient.unsubscribed",)),
+)
+
+TOPOLOGY = Topology(STREAMS, CONSUMERS)

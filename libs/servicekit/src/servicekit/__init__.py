@@ -1,0 +1,1 @@
+"""Cross-cutting runtime glue shared by every service; nothing service-specific lives here."""

@@ -1,0 +1,161 @@
+"""Durable pull consumers that hand each event to a handler inside a unit of work.
+
+Per message: parse and validate the envelope (invalid → parked and terminated), skip it if the
+inbox has seen it, run the handler, commit, and only then ack. A failing handler is retried with
+the consumer's backoff; after `max_deliver` attempts the event is parked for an operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import nats.errors
+import pydantic
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from prometheus_client import Counter, Histogram
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts import Event, parse_event
+from contracts.streams import ConsumerSpec
+from servicekit.db import UnitOfWork, parked_events
+
+log = structlog.get_logger(__name__)
+
+E = TypeVar("E", bound=Event)
+Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
+
+CONSUMED = Counter(
+    "events_consumed_total", "Events handled, by outcome", ["consumer", "type", "outcome"]
+)
+HANDLE_SECONDS = Histogram("event_handle_seconds", "Time to handle one event", ["consumer", "type"])
+
+
+class RetryLater(Exception):  # noqa: N818 - a decision, not a failure
+    """Raised by a handler that cannot act yet (e.g. state it depends on has not arrived)."""
+
+    def __init__(self, reason: str, delay: float = 2.0) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
+@dataclass
+class Handlers:
+    """Maps event classes to handlers: `handlers.on(EmailDue)(handle_email_due)`."""
+
+    table: dict[str, Handler] = field(default_factory=dict)
+
+    def on(self, event_type: type[E]) -> Callable[[Callable[[E, UnitOfWork], Awaitable[None]]], Handler]:
+        def register(fn: Callable[[E, UnitOfWork], Awaitable[None]]) -> Handler:
+            self.table[event_type.TYPE] = fn
+            return fn
+
+        return register
+
+    def get(self, event_type: str) -> Handler | None:
+        return self.table.get(event_type)
+
+
+class Consumer:
+    def __init__(
+        self,
+        spec: ConsumerSpec,
+        js: JetStreamContext,
+        engine: AsyncEngine,
+        handlers: Handlers,
+        *,
+        concurrency: int = 1,
+    ) -> None:
+        self.spec = spec
+        self._js = js
+        self._engine = engine
+        self._handlers = handlers
+        # Above 1, messages of one batch are handled concurrently and order is not kept.
+        self._concurrency = asyncio.Semaphore(concurrency)
+        self._ordered = concurrency == 1
+
+    async def run(self) -> None:
+        sub = await self._js.pull_subscribe_bind(self.spec.durable, stream=self.spec.stream)
+        while True:
+            try:
+                msgs = await sub.fetch(self.spec.batch_size, timeout=1.0)
+            except nats.errors.TimeoutError:
+                continue
+            except (nats.errors.ConnectionClosedError, nats.errors.NoServersError):
+                await asyncio.sleep(0.5)
+                continue
+            if self._ordered:
+                for msg in msgs:
+                    await self.handle(msg)
+            else:
+                await asyncio.gather(*(self._handle_bounded(m) for m in msgs))
+
+    async def _handle_bounded(self, msg: Msg) -> None:
+        async with self._concurrency:
+            await self.handle(msg)
+
+    async def handle(self, msg: Msg) -> None:
+        name = self.spec.durable
+        try:
+            event = parse_event(msg.data)
+        except (pydantic.ValidationError, ValueError) as exc:
+            await self._park(msg, f"invalid event: {exc}")
+            await msg.term()
+            CONSUMED.labels(name, msg.subject, "invalid").inc()
+            return
+        handler = self._handlers.get(event.type)
+        if handler is None:
+            await msg.ack()
+            CONSUMED.labels(name, event.type, "ignored").inc()
+            return
+        bound = log.bind(consumer=name, event_type=event.type, event_id=str(event.event_id),
+                         correlation_id=str(event.correlation_id),
+                         workspace_id=str(event.workspace_id))
+        try:
+            with HANDLE_SECONDS.labels(name, event.type).time():
+                outcome = await self._apply(event, handler)
+        except RetryLater as exc:
+            bound.info("event.retry_later", reason=str(exc))
+            await msg.nak(delay=exc.delay)
+            CONSUMED.labels(name, event.type, "deferred").inc()
+            return
+        except Exception as exc:
+            attempts = msg.metadata.num_delivered
+            if attempts >= self.spec.max_deliver:
+                bound.error("event.parked", attempts=attempts, error=repr(exc))
+                await self._park(msg, repr(exc))
+                await msg.term()
+                CONSUMED.labels(name, event.type, "parked").inc()
+            else:
+                bound.warning("event.failed", attempts=attempts, error=repr(exc), exc_info=exc)
+                await msg.nak(delay=self._backoff(attempts))
+                CONSUMED.labels(name, event.type, "failed").inc()
+            return
+        await msg.ack()
+        CONSUMED.labels(name, event.type, outcome).inc()
+
+    async def _apply(self, event: Event, handler: Handler) -> str:
+        async with UnitOfWork(self._engine) as uow:
+            if not await uow.first_delivery(self.spec.durable, event.event_id):
+                return "duplicate"
+            await handler(event, uow)
+            await uow.commit()
+        return "handled"
+
+    def _backoff(self, attempts: int) -> float:
+        steps = self.spec.backoff_seconds
+        return steps[min(attempts, len(steps)) - 1]
+
+    async def _park(self, msg: Msg, reason: str) -> None:
+        attempts = msg.metadata.num_delivered if msg.metadata else 0
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                parked_events.insert().values(
+                    consumer=self.spec.durable, subject=msg.subject, data=msg.data,
+                    reason=reason[:4000], attempts=attempts,
+                )
+            )

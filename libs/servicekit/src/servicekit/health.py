@@ -1,0 +1,59 @@
+"""/healthz, /readyz and /metrics for every service."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import sqlalchemy as sa
+from nats.aio.client import Client
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+ReadinessCheck = Callable[[], Awaitable[str | None]]
+
+
+def database_check(engine: AsyncEngine) -> ReadinessCheck:
+    async def check() -> str | None:
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except Exception as exc:
+            return f"database: {exc.__class__.__name__}"
+        return None
+
+    return check
+
+
+def nats_check(nc: Client) -> ReadinessCheck:
+    async def check() -> str | None:
+        return None if nc.is_connected else "nats: not connected"
+
+    return check
+
+
+def health_routes(checks: list[ReadinessCheck]) -> list[Route]:
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        problems = [p for p in [await c() for c in checks] if p]
+        if problems:
+            return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
+
+
+def health_app(checks: list[ReadinessCheck]) -> Starlette:
+    return Starlette(routes=health_routes(checks))

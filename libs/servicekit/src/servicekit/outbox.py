@@ -1,0 +1,125 @@
+"""The relay: publishes outbox rows to JetStream with Nats-Msg-Id, then marks them published.
+
+Replicas share the work by claiming rows with FOR UPDATE SKIP LOCKED; NOTIFY wakes the relay
+as soon as a transaction commits an outbox row, and a short poll covers missed notifications.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import asyncpg
+import sqlalchemy as sa
+import structlog
+from nats.js import JetStreamContext
+from prometheus_client import Counter, Gauge
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from servicekit.db import OUTBOX_CHANNEL, outbox
+from servicekit.settings import asyncpg_dsn
+
+log = structlog.get_logger(__name__)
+
+PUBLISHED = Counter("outbox_published_total", "Events published from the outbox", ["subject"])
+BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published")
+OLDEST_AGE = Gauge("outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row")
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        js: JetStreamContext,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        retention: timedelta = timedelta(days=1),
+    ) -> None:
+        self._engine = engine
+        self._js = js
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._retention = retention
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        listener = await self._listen()
+        try:
+            while True:
+                try:
+                    published = await self.publish_batch()
+                except (asyncpg.PostgresError, OSError, sa.exc.DBAPIError) as exc:
+                    log.warning("outbox.relay_failed", error=str(exc))
+                    published = 0
+                if published == self._batch_size:
+                    continue
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                except TimeoutError:
+                    await self._observe()
+        finally:
+            await listener.close()
+
+    async def _listen(self) -> asyncpg.Connection:
+        dsn = asyncpg_dsn(self._engine.url.render_as_string(hide_password=False))
+        conn: asyncpg.Connection = await asyncpg.connect(dsn)
+        await conn.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
+        return conn
+
+    async def publish_batch(self) -> int:
+        """Publish up to one batch; returns how many rows were published."""
+        async with self._engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(outbox.c.id, outbox.c.event_id, outbox.c.subject, outbox.c.data)
+                    .where(outbox.c.published_at.is_(None))
+                    .order_by(outbox.c.id)
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            # All publishes in flight at once; they leave on the one connection in row order.
+            results = await asyncio.gather(
+                *(
+                    self._js.publish(r.subject, r.data, headers={"Nats-Msg-Id": str(r.event_id)})
+                    for r in rows
+                ),
+                return_exceptions=True,
+            )
+            done = []
+            for row, result in zip(rows, results, strict=True):
+                if isinstance(result, BaseException):
+                    log.warning("outbox.publish_failed", subject=row.subject, error=str(result))
+                else:
+                    done.append(row.id)
+                    PUBLISHED.labels(row.subject).inc()
+            if done:
+                await conn.execute(
+                    sa.update(outbox)
+                    .where(outbox.c.id.in_(done))
+                    .values(published_at=sa.func.now())
+                )
+            return len(done)
+
+    async def _observe(self) -> None:
+        """Backlog metrics and pruning of rows published long ago; runs when idle."""
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(
+                        sa.func.count(),
+                        sa.func.extract("epoch", sa.func.now() - sa.func.min(outbox.c.created_at)),
+                    ).where(outbox.c.published_at.is_(None))
+                )
+            ).one()
+            BACKLOG.set(row[0])
+            OLDEST_AGE.set(float(row[1] or 0))
+            await conn.execute(
+                sa.delete(outbox).where(
+                    outbox.c.published_at < sa.func.now() - self._retention
+                )
+            )

@@ -1,0 +1,60 @@
+"""Settings every service shares. Each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+
+class ServiceSettings(BaseSettings):
+    """`<PREFIX>_DATABASE_URL` names the service's own database; failing that, `DATABASE_URL`
+    names a server and the service uses its own database name on it."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    # Each subclass sets these two.
+    service_name: ClassVar[str] = "service"
+    default_database: ClassVar[str] = "postgres"
+
+    database_url: str = ""
+    database_server_url: str = Field(default="", validation_alias="DATABASE_URL")
+    nats_url: str = Field(default="nats://127.0.0.1:4222", validation_alias="NATS_URL")
+    environment: Literal["development", "test", "production"] = Field(
+        default="development", validation_alias="ENVIRONMENT"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", validation_alias="LOG_LEVEL"
+    )
+    log_format: Literal["json", "console"] = Field(default="json", validation_alias="LOG_FORMAT")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=0, ge=0, le=65535)
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _resolve_database(self) -> ServiceSettings:
+        if not self.database_url and self.database_server_url:
+            url = make_url(self.database_server_url).set(database=self.default_database)
+            object.__setattr__(self, "database_url", url.render_as_string(hide_password=False))
+        if not self.database_url:
+            prefix = self.model_config.get("env_prefix", "")
+            raise ValueError(f"{prefix}DATABASE_URL or DATABASE_URL must be set")
+        object.__setattr__(self, "database_url", async_url(self.database_url))
+        return self
+
+
+def async_url(url: str) -> str:
+    """Accept plain postgres URLs from operators; SQLAlchemy needs the asyncpg dialect named."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql", "postgresql+psycopg2"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    if parsed.drivername != "postgresql+asyncpg":
+        raise ValueError(f"DATABASE_URL: unsupported scheme {parsed.drivername!r}")
+    return parsed.render_as_string(hide_password=False)
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The same database as a DSN for raw asyncpg (LISTEN/NOTIFY)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

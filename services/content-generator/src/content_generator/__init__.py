@@ -1,0 +1,1 @@
+"""The content-generator service."""

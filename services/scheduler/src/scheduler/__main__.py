@@ -1,0 +1,14 @@
+from servicekit.cli import service_cli
+
+from scheduler.app import build
+from scheduler.settings import Settings
+
+app = service_cli("scheduler", Settings, build)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

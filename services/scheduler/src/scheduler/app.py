@@ -1,0 +1,56 @@
+"""Composition root: the scheduler's handlers and its due-work loop."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from functools import partial
+
+import structlog
+from prometheus_client import Counter
+
+from contracts import (
+    CampaignCancelled,
+    CampaignCreated,
+    CampaignPaused,
+    CampaignResumed,
+    CampaignUpdated,
+)
+from scheduler import handlers
+from scheduler.settings import Settings
+from servicekit.consumer import Handlers
+from servicekit.runtime import Runtime, ServiceParts
+
+log = structlog.get_logger(__name__)
+
+DUE_HANDLED = Counter("scheduler_due_handled_total", "Due schedules handled by the tick loop")
+
+
+async def tick_loop(runtime: Runtime, settings: Settings) -> None:
+    while True:
+        try:
+            async with runtime.uow() as uow:
+                handled = await handlers.emit_due(
+                    uow, now=datetime.now(UTC), lead=settings.lead_time,
+                    catch_up=settings.catch_up_window, limit=settings.batch_size,
+                )
+                await uow.commit()
+        except Exception as exc:  # the database may be briefly away; keep ticking
+            log.warning("scheduler.tick_failed", error=repr(exc))
+            handled = 0
+        DUE_HANDLED.inc(handled)
+        if handled < settings.batch_size:
+            await asyncio.sleep(settings.tick_seconds)
+
+
+async def build(runtime: Runtime) -> ServiceParts:
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    lead = settings.lead_time
+    table = Handlers()
+    table.on(CampaignCreated)(partial(handlers.on_created, lead=lead))
+    table.on(CampaignUpdated)(partial(handlers.on_updated, lead=lead))
+    table.on(CampaignPaused)(handlers.on_paused)
+    table.on(CampaignResumed)(partial(handlers.on_resumed, lead=lead))
+    table.on(CampaignCancelled)(handlers.on_cancelled)
+    return ServiceParts(handlers=table, loops=[tick_loop(runtime, settings)])

@@ -1,0 +1,119 @@
+"""The scheduler's tables and every query it runs."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+
+metadata = sa.MetaData()
+
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("campaign_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("workspace_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("correlation_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("schedule", JSONB, nullable=False),
+    # active | paused | cancelled | completed
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("total_emails", sa.Integer, nullable=False),
+    sa.Column("next_sequence", sa.Integer, nullable=False),
+    sa.Column("next_slot", sa.Integer, nullable=False),
+    sa.Column("next_send_at", sa.DateTime(timezone=True)),
+    # next_send_at minus the lead time; NULL unless active with an email to come.
+    sa.Column("due_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now(), onupdate=sa.func.now()),
+    # Finding due work costs what is due, not how many campaigns exist.
+    sa.Index("schedules_due", "due_at", postgresql_where=sa.text("due_at IS NOT NULL")),
+)
+
+skipped_sends = sa.Table(
+    "skipped_sends",
+    metadata,
+    sa.Column("campaign_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("slot", sa.Integer, primary_key=True),
+    sa.Column("send_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now()),
+)
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    campaign_id: uuid.UUID
+    workspace_id: uuid.UUID
+    correlation_id: uuid.UUID
+    schedule: dict[str, Any]
+    state: str
+    total_emails: int
+    next_sequence: int
+    next_slot: int
+    next_send_at: datetime | None
+
+
+def _row(r: sa.Row[Any]) -> ScheduleRow:
+    return ScheduleRow(
+        r.campaign_id, r.workspace_id, r.correlation_id, r.schedule, r.state, r.total_emails,
+        r.next_sequence, r.next_slot, r.next_send_at,
+    )
+
+
+_COLUMNS = (
+    schedules.c.campaign_id, schedules.c.workspace_id, schedules.c.correlation_id,
+    schedules.c.schedule, schedules.c.state, schedules.c.total_emails,
+    schedules.c.next_sequence, schedules.c.next_slot, schedules.c.next_send_at,
+)
+
+
+async def insert_schedule(conn: AsyncConnection, **values: Any) -> bool:
+    stmt = insert(schedules).values(**values).on_conflict_do_nothing().returning(
+        schedules.c.campaign_id
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def get_for_update(conn: AsyncConnection, campaign_id: uuid.UUID) -> ScheduleRow | None:
+    r = (
+        await conn.execute(
+            sa.select(*_COLUMNS).where(schedules.c.campaign_id == campaign_id).with_for_update()
+        )
+    ).first()
+    return _row(r) if r else None
+
+
+async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> list[ScheduleRow]:
+    """Due schedules, locked; replicas skip each other's rows instead of waiting."""
+    rows = await conn.execute(
+        sa.select(*_COLUMNS)
+        .where(schedules.c.due_at.is_not(None), schedules.c.due_at <= now)
+        .order_by(schedules.c.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [_row(r) for r in rows]
+
+
+async def update_schedule(conn: AsyncConnection, campaign_id: uuid.UUID, **values: Any) -> None:
+    await conn.execute(
+        sa.update(schedules).where(schedules.c.campaign_id == campaign_id).values(**values)
+    )
+
+
+async def record_skipped(
+    conn: AsyncConnection, campaign_id: uuid.UUID, slot: int, send_at: datetime, reason: str
+) -> None:
+    await conn.execute(
+        insert(skipped_sends)
+        .values(campaign_id=campaign_id, slot=slot, send_at=send_at, reason=reason)
+        .on_conflict_do_nothing()
+    )

@@ -1,0 +1,132 @@
+"""Schedule rules: which local dates and times a campaign's emails go out. Pure, no I/O.
+
+A campaign that starts now (`start_immediately`) sends email 1 at its start; every other
+email takes the next cadence slot: `send_time` in the campaign's time zone on an allowed day.
+
+Weekly cadences: `weekly_days` are the allowed ISO weekdays; `weekly_emails` (when smaller)
+caps how many of them are used each week: the first `weekly_emails` allowed days of every
+calendar week, counted from Monday. The design's own example, 2 emails on days [1, 3, 5],
+therefore sends on Monday and Wednesday.
+
+Daylight saving: a local send time that does not exist (spring forward) moves forward by the
+gap (02:30 becomes 03:30); one that occurs twice (fall back) is sent at its first occurrence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from itertools import chain, islice
+from zoneinfo import ZoneInfo
+
+from dateutil.relativedelta import relativedelta
+from dateutil.rrule import DAILY, WEEKLY, rrule, weekday
+
+from contracts.events import Schedule
+
+# A year of daily emails; also bounds work on a pathological schedule.
+MAX_EMAILS = 10_000
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A schedule resolved into rule form."""
+
+    kind: str
+    weekdays: tuple[int, ...]
+    per_week: int
+    start: datetime  # aware, in the campaign's time zone
+    send_time: time
+    zone: ZoneInfo
+    total_emails: int | None
+    end: datetime | None  # exclusive, in the campaign's time zone
+    immediate: bool  # email 1 goes at the start itself
+
+    @classmethod
+    def from_schedule(cls, schedule: Schedule) -> Rule:
+        zone = ZoneInfo(schedule.timezone)
+        start = schedule.start_at.astimezone(zone)
+        days = tuple(sorted(schedule.weekly_days)) if schedule.schedule_type == "weekly" else ()
+        per_week = min(schedule.weekly_emails or len(days), len(days)) if days else 7
+        end = start + relativedelta(months=schedule.total_months) if schedule.total_months else None
+        return cls(schedule.schedule_type, days, per_week, start, schedule.send_time, zone,
+                   schedule.total_emails, end, schedule.start_immediately)
+
+
+def resolve_local(day: datetime, send_time: time, zone: ZoneInfo) -> datetime:
+    """The instant of `send_time` on `day` in `zone`, with the documented DST behaviour."""
+    # fold=0 is the first of two repeated times; for a time inside a gap it carries the
+    # offset from before the gap, so the round trip through UTC lands after the gap.
+    local = datetime.combine(day.date(), send_time, tzinfo=zone)
+    return local.astimezone(UTC).astimezone(zone)
+
+
+def _candidate_days(rule: Rule) -> Iterator[datetime]:
+    # Local midnights; rrule walks calendar dates, so DST never shifts the date.
+    midnight = rule.start.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    if rule.kind == "daily":
+        return iter(rrule(DAILY, dtstart=midnight))
+    allowed = [weekday(d - 1) for d in rule.weekdays[: rule.per_week]]
+    return iter(rrule(WEEKLY, dtstart=midnight, byweekday=allowed))
+
+
+def _slots(rule: Rule) -> Iterator[datetime]:
+    """Cadence slots after the start, in the campaign's zone."""
+    for day in _candidate_days(rule):
+        at = resolve_local(day, rule.send_time, rule.zone)
+        if at > rule.start or (at == rule.start and not rule.immediate):
+            yield at
+
+
+def send_times(rule: Rule) -> Iterator[datetime]:
+    """Every slot of the campaign in order, as aware UTC datetimes, up to its end date.
+
+    A campaign that starts now has its first slot at its start; the others are cadence slots.
+    The count limit (`total_emails`) is applied to sequence numbers, not here, because slots
+    that pass while a campaign is paused are dropped without using up a sequence number.
+    """
+    times = _slots(rule)
+    if rule.immediate:
+        times = chain([rule.start], times)
+    for at in islice(times, MAX_EMAILS * 2):
+        if rule.end is not None and at >= rule.end:
+            return
+        yield at.astimezone(UTC)
+
+
+def slot_time(rule: Rule, index: int) -> datetime | None:
+    """The time of slot `index` (0-based), or None past the end."""
+    return next(islice(send_times(rule), index, None), None)
+
+
+def first_slot_from(rule: Rule, moment: datetime, *, min_index: int = 0) -> tuple[int, datetime] | None:
+    """The first slot at or after `moment` whose index is at least `min_index`."""
+    for index, at in enumerate(send_times(rule)):
+        if index >= min_index and at >= moment:
+            return index, at
+    return None
+
+
+def total_emails(rule: Rule) -> int:
+    slots = sum(1 for _ in islice(send_times(rule), MAX_EMAILS))
+    return min(slots, rule.total_emails) if rule.total_emails else slots
+
+
+def planned_send_times(rule: Rule, count: int = 5) -> list[datetime]:
+    return list(islice(send_times(rule), min(count, total_emails(rule))))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with a schedule whose next email has fallen due."""
+
+    emit: bool  # send email `sequence`
+    skipped: bool  # missed by more than the catch-up window: record it, do not send
+
+
+def on_due(send_at: datetime, now: datetime, catch_up_window: timedelta) -> Decision:
+    late = now - send_at
+    if late > catch_up_window:
+        return Decision(emit=False, skipped=True)
+    return Decision(emit=True, skipped=False)

@@ -1,0 +1,1 @@
+"""Campaign Builder test tooling: fakes of external services that speak their real protocols."""
