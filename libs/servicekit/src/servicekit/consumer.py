@@ -83,7 +83,7 @@ class Consumer:
         while True:
             try:
                 msgs = await sub.fetch(self.spec.batch_size, timeout=1.0)
-            except nats.errors.TimeoutError:
+            except (TimeoutError, nats.errors.TimeoutError):  # nothing to fetch right now
                 continue
             except (nats.errors.ConnectionClosedError, nats.errors.NoServersError):
                 await asyncio.sleep(0.5)

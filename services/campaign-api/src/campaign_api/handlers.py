@@ -1,0 +1,40 @@
+"""Read models projected from other services' events. The inbox makes each count once."""
+
+from __future__ import annotations
+
+from contracts import CampaignCompleted, ContentFailed, ContentGenerated, EmailFailed, EmailSent
+from campaign_api import db
+from servicekit.db import UnitOfWork
+
+
+async def on_content_generated(event: ContentGenerated, uow: UnitOfWork) -> None:
+    p = event.payload
+    await db.record_generated(
+        uow.conn, campaign_id=p.campaign_id, sequence=p.sequence, subject=p.subject,
+        model=p.model, structure=p.structure, send_at=p.send_at, prompt_tokens=p.prompt_tokens,
+        completion_tokens=p.completion_tokens, cost=p.cost, failure=None,
+    )
+    await db.bump_campaign(uow.conn, p.campaign_id, emails_generated=1)
+
+
+async def on_content_failed(event: ContentFailed, uow: UnitOfWork) -> None:
+    p = event.payload
+    await db.record_generated(uow.conn, campaign_id=p.campaign_id, sequence=p.sequence,
+                              failure=f"{p.reason}: {p.message}")
+    await db.bump_campaign(uow.conn, p.campaign_id, emails_failed=1)
+
+
+async def on_email_sent(event: EmailSent, uow: UnitOfWork) -> None:
+    p = event.payload
+    await db.bump_campaign(uow.conn, p.campaign_id, deliveries_sent=1)
+    await db.bump_email(uow.conn, p.campaign_id, p.sequence, sent=1)
+
+
+async def on_email_failed(event: EmailFailed, uow: UnitOfWork) -> None:
+    p = event.payload
+    await db.bump_campaign(uow.conn, p.campaign_id, deliveries_failed=1)
+    await db.bump_email(uow.conn, p.campaign_id, p.sequence, failed=1)
+
+
+async def on_campaign_completed(event: CampaignCompleted, uow: UnitOfWork) -> None:
+    await db.set_status(uow.conn, event.payload.campaign_id, "completed")

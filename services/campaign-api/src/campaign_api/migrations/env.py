@@ -1,0 +1,4 @@
+from campaign_api.db import metadata
+from servicekit.migrations import run_env
+
+run_env(metadata)
