@@ -75,4 +75,17 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("mailer", "ENGAGEMENT", ("recipient.unsubscribed",)),
 )
 
+# Which service publishes each event type.
+PRODUCERS: dict[str, str] = {
+    **dict.fromkeys(("campaign.created", "campaign.updated", "campaign.paused", "campaign.resumed",
+                     "campaign.cancelled", "audience.members.added", "audience.members.removed",
+                     "email.opened", "email.clicked", "recipient.unsubscribed"), "campaign-api"),
+    "email.due": "scheduler",
+    "campaign.completed": "scheduler",
+    "content.generated": "content-generator",
+    "content.failed": "content-generator",
+    "email.sent": "mailer",
+    "email.failed": "mailer",
+}
+
 TOPOLOGY = Topology(STREAMS, CONSUMERS)

@@ -1,0 +1,44 @@
+# Two commands do everything on a fresh machine with Python 3.11+: `make up` and `make test`.
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+PACKAGES := contracts servicekit campaign_api scheduler content_generator mailer devstack testkit
+
+.PHONY: install up test lint typecheck imports pytest bench asyncapi clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard */*/pyproject.toml)
+	$(UV) sync --all-packages --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.synced
+
+up: install
+	$(VENV)/bin/python -m devstack up
+
+test: install lint typecheck imports pytest
+
+lint:
+	$(VENV)/bin/ruff check .
+
+typecheck:
+	$(VENV)/bin/mypy $(addprefix -p ,$(PACKAGES))
+
+imports:
+	$(VENV)/bin/lint-imports
+
+pytest:
+	$(VENV)/bin/pytest
+
+asyncapi: install
+	$(VENV)/bin/python -m contracts.asyncapi > libs/contracts/asyncapi.json
+
+clean:
+	rm -rf $(VENV) $(TOOLS)
