@@ -1,0 +1,156 @@
+"""The REST API against a real, migrated database (no broker needed: events go to the outbox)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from campaign_api import db
+from campaign_api.app import create_app
+from campaign_api.domain import hash_api_key, new_api_key
+from servicekit.db import create_engine, outbox
+from testkit.fixtures import CreateDatabase
+
+ORIGINAL = {
+    "name": "Product Launch Series",
+    "description": "Weekly emails about our new product features",
+    "schedule_type": "weekly", "weekly_emails": 2, "weekly_days": [1, 3, 5], "total_months": 3,
+    "ai_agent_id": "openai/gpt-4", "recipient_emails": ["user@example.com"],
+}
+
+
+@pytest.fixture
+async def engine(migrated_database: CreateDatabase) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(await migrated_database("campaign_api"))
+    yield engine
+    await engine.dispose()
+
+
+async def _key(engine: AsyncEngine, workspace: str) -> str:
+    key = new_api_key()
+    async with engine.begin() as conn:
+        ws = await db.ensure_workspace(conn, workspace)
+        await db.add_api_key(conn, ws, hash_api_key(key), "test")
+    return key
+
+
+@pytest.fixture
+async def client(engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    key = await _key(engine, "acme")
+    transport = httpx.ASGITransport(app=create_app(engine, []))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api",
+                                 headers={"Authorization": f"Bearer {key}"}) as c:
+        yield c
+
+
+async def _counts(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        return {
+            t.name: (await conn.execute(sa.select(sa.func.count()).select_from(t))).scalar_one()
+            for t in (db.campaigns, db.audience_members, outbox)
+        }
+
+
+async def test_the_original_payload_is_accepted_and_announced(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    response = await client.post("/api/campaigns/", json=ORIGINAL)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["name"] == ORIGINAL["name"]
+    assert body["status"] == "active"
+    assert body["weekly_days"] == [1, 3, 5]
+    assert body["progress"]["recipients"] == 1
+
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(outbox.c.subject, outbox.c.data)
+                                   .order_by(outbox.c.id))).all()
+    assert [r.subject for r in rows] == ["audience.members.added", "campaign.created"]
+    created = json.loads(rows[1].data)
+    assert created["payload"]["campaign_id"] == body["id"]
+    assert created["payload"]["schedule"]["start_immediately"] is True
+
+    listed = (await client.get("/api/campaigns/")).json()
+    assert [c["id"] for c in listed["items"]] == [body["id"]]
+    detail = await client.get(f"/api/campaigns/{body['id']}/")
+    assert detail.status_code == 200
+    assert detail.json()["ai_agent_id"] == "openai/gpt-4"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"weekly_emails": "two"}, "weekly_emails"),
+        ({"schedule_type": "monthly"}, "schedule_type"),
+        ({"recipient_emails": ["not-an-address"]}, "recipient_emails.0"),
+        ({"weekly_days": [0, 3]}, "weekly_days.0"),
+        ({"weekly_days": [1, 8]}, "weekly_days.1"),
+        ({"weekly_days": []}, "weekly_days"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"name": "Launch\r\nBcc: victim@example.com"}, "name"),
+        ({"workspace_id": "00000000-0000-0000-0000-000000000000"}, "workspace_id"),
+        ({"total_months": None}, "total_months"),
+    ],
+)
+async def test_bad_input_names_the_field_and_stores_nothing(
+    client: httpx.AsyncClient, engine: AsyncEngine, change: dict[str, Any], field: str
+) -> None:
+    before = await _counts(engine)
+    response = await client.post("/api/campaigns/", json={**ORIGINAL, **change})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert field in [e["field"] for e in problem["errors"]], problem
+    assert await _counts(engine) == before
+
+
+async def test_a_body_that_is_not_json_is_a_422(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/campaigns/", content=b"{not json",
+                                 headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize("header", [None, "Bearer nope", "Basic dXNlcjpwYXNz", "Bearer "])
+async def test_a_missing_or_wrong_key_is_a_401(
+    engine: AsyncEngine, header: str | None
+) -> None:
+    transport = httpx.ASGITransport(app=create_app(engine, []))
+    headers = {"Authorization": header} if header is not None else {}
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+        before = await _counts(engine)
+        for response in (await c.get("/api/campaigns/"),
+                         await c.post("/api/campaigns/", json=ORIGINAL, headers=headers)):
+            assert response.status_code == 401
+            assert response.headers["www-authenticate"] == "Bearer"
+        assert await _counts(engine) == before
+
+
+async def test_another_workspace_sees_nothing(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    created = (await client.post("/api/campaigns/", json=ORIGINAL)).json()
+    other_key = await _key(engine, "globex")
+    transport = httpx.ASGITransport(app=create_app(engine, []))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api",
+                                 headers={"Authorization": f"Bearer {other_key}"}) as other:
+        assert (await other.get(f"/api/campaigns/{created['id']}/")).status_code == 404
+        assert (await other.get("/api/campaigns/")).json()["items"] == []
+
+
+async def test_pages_follow_the_cursor(client: httpx.AsyncClient) -> None:
+    ids = [(await client.post("/api/campaigns/", json={**ORIGINAL, "name": f"C{i}"})).json()["id"]
+           for i in range(5)]
+    first = (await client.get("/api/campaigns/", params={"limit": 3})).json()
+    second = (await client.get("/api/campaigns/",
+                               params={"limit": 3, "cursor": first["next_cursor"]})).json()
+    seen = [c["id"] for c in first["items"] + second["items"]]
+    assert seen == list(reversed(ids))
+    assert second["next_cursor"] is None
+    bad = await client.get("/api/campaigns/", params={"cursor": "%%%"})
+    assert bad.status_code == 422
