@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from importlib.resources import files
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command, context
 from alembic.config import Config
-from alembic.operations import Operations
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -46,14 +46,15 @@ def run_env(target_metadata: sa.MetaData) -> None:
     asyncio.run(main())
 
 
-def create_messaging_tables(op: Operations) -> None:
+# `op` is alembic's proxy module inside a migration; it forwards to an `Operations`.
+def create_messaging_tables(op: Any) -> None:
     """The outbox, inbox and parked tables, as `servicekit.db` defines them."""
     bind = op.get_bind()
     for table in (db.outbox, db.inbox, db.parked_events):
         table.create(bind)
 
 
-def drop_messaging_tables(op: Operations) -> None:
+def drop_messaging_tables(op: Any) -> None:
     bind = op.get_bind()
     for table in (db.parked_events, db.inbox, db.outbox):
         table.drop(bind)

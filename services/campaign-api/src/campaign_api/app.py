@@ -13,7 +13,8 @@ from servicekit.health import ReadinessCheck, database_check, health_routes, nat
 from servicekit.runtime import Runtime, ServiceParts
 
 _HOME = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>Campaign Builder</title></head><body style="font-family:system-ui;max-width:40rem;margin:4rem auto">
+<title>Campaign Builder</title></head>
+<body style="font-family:system-ui;max-width:40rem;margin:4rem auto">
 <h1>Campaign Builder</h1><p>The REST API lives under <code>/api/</code>; its reference is at
 <a href="/docs">/docs</a> (OpenAPI: <a href="/openapi.json">/openapi.json</a>).</p></body></html>"""
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import pydantic
-import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 
 from campaign_api import db
 from campaign_api.auth import Workspace
+from campaign_api.db import AnyRow
 from campaign_api.domain import default_send_time, localise, starts_now
 from campaign_api.schemas import (
     CampaignCreate,
@@ -128,13 +128,13 @@ async def get_campaign(campaign_id: uuid.UUID, workspace_id: Workspace,
     return _detail(row, emails)
 
 
-def _progress(row: sa.Row[Any]) -> Progress:
+def _progress(row: AnyRow) -> Progress:
     return Progress(recipients=row.recipients, emails_generated=row.emails_generated,
                     emails_failed=row.emails_failed, deliveries_sent=row.deliveries_sent,
                     deliveries_failed=row.deliveries_failed)
 
 
-def _summary(row: sa.Row[Any]) -> CampaignSummary:
+def _summary(row: AnyRow) -> CampaignSummary:
     d = row.definition
     return CampaignSummary(
         id=row.id, name=row.name, status=row.status,
@@ -143,7 +143,7 @@ def _summary(row: sa.Row[Any]) -> CampaignSummary:
     )
 
 
-def _detail(row: sa.Row[Any], emails: list[sa.Row[Any]]) -> CampaignDetail:
+def _detail(row: AnyRow, emails: list[AnyRow]) -> CampaignDetail:
     d = CampaignDefinition.model_validate(row.definition)
     s = d.schedule
     return CampaignDetail(

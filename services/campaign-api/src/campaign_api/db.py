@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+AnyRow = sa.Row[*tuple[Any, ...]]
+
 metadata = sa.MetaData()
 
 _now = sa.func.now
@@ -138,7 +140,7 @@ _LIST_COLUMNS = (
 
 async def list_campaigns(
     conn: AsyncConnection, workspace_id: uuid.UUID, *, limit: int, before: datetime | None
-) -> list[sa.Row[Any]]:
+) -> list[AnyRow]:
     query = sa.select(*_LIST_COLUMNS).where(campaigns.c.workspace_id == workspace_id)
     if before is not None:
         query = query.where(campaigns.c.created_at < before)
@@ -148,7 +150,7 @@ async def list_campaigns(
 
 async def get_campaign(
     conn: AsyncConnection, workspace_id: uuid.UUID, campaign_id: uuid.UUID
-) -> sa.Row[Any] | None:
+) -> AnyRow | None:
     # Scoped by workspace: another workspace's id is simply not found.
     return (
         await conn.execute(
@@ -159,7 +161,7 @@ async def get_campaign(
     ).first()
 
 
-async def campaign_emails_of(conn: AsyncConnection, campaign_id: uuid.UUID) -> list[sa.Row[Any]]:
+async def campaign_emails_of(conn: AsyncConnection, campaign_id: uuid.UUID) -> list[AnyRow]:
     return list(
         (
             await conn.execute(

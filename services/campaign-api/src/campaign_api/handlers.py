@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from contracts import CampaignCompleted, ContentFailed, ContentGenerated, EmailFailed, EmailSent
 from campaign_api import db
+from contracts import CampaignCompleted, ContentFailed, ContentGenerated, EmailFailed, EmailSent
 from servicekit.db import UnitOfWork
 
 

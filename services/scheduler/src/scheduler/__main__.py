@@ -1,7 +1,6 @@
-from servicekit.cli import service_cli
-
 from scheduler.app import build
 from scheduler.settings import Settings
+from servicekit.cli import service_cli
 
 app = service_cli("scheduler", Settings, build)
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-
+AnyRow = sa.Row[*tuple[Any, ...]]
 
 metadata = sa.MetaData()
 
@@ -61,7 +61,7 @@ class ScheduleRow:
     next_send_at: datetime | None
 
 
-def _row(r: sa.Row[Any]) -> ScheduleRow:
+def _row(r: AnyRow) -> ScheduleRow:
     return ScheduleRow(
         r.campaign_id, r.workspace_id, r.correlation_id, r.schedule, r.state, r.total_emails,
         r.next_sequence, r.next_slot, r.next_send_at,

@@ -4,6 +4,8 @@ Revision ID: 0001
 Revises:
 """
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -16,7 +18,7 @@ branch_labels = None
 depends_on = None
 
 
-def _created() -> sa.Column:
+def _created() -> sa.Column[datetime]:
     return sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
                      server_default=sa.func.now())
 
