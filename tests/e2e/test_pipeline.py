@@ -109,7 +109,7 @@ def test_a_campaign_reaches_every_inbox_once(stack: Stack, fake_llm: FakeOpenRou
             assert "Here is what shipped this week." in html.get_content()
 
         # The model the campaign named is the one that was asked.
-        asked = {r.json["model"] for r in fake_llm.chat_requests() if r.json}
+        asked = {r.body["model"] for r in fake_llm.chat_requests() if r.body}
         assert asked == {"openai/gpt-4"}
 
         def detail() -> dict[str, Any]:

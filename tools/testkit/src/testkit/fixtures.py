@@ -8,6 +8,7 @@ Every test that asks for a database gets a fresh one, migrated by the service's 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 import uuid
@@ -20,8 +21,11 @@ import pytest
 from nats.aio.client import Client
 from sqlalchemy.engine import make_url
 
+from contracts.streams import TOPOLOGY
 from devstack.nats import EmbeddedNats
 from devstack.postgres import EmbeddedPostgres
+from servicekit.broker import ensure_stream
+from servicekit.migrations import upgrade
 
 
 def _scratch_dir(prefix: str) -> Path:
@@ -57,8 +61,6 @@ CreateDatabase = Callable[[str], Awaitable[str]]
 @pytest.fixture
 async def migrated_database(postgres_server_url: str) -> AsyncIterator[CreateDatabase]:
     """`url = await migrated_database("mailer")`: a new database at the package's head."""
-    from servicekit.migrations import upgrade
-
     created: list[str] = []
 
     async def create(package: str) -> str:
@@ -93,16 +95,10 @@ async def nats_client(nats_url: str) -> AsyncIterator[Client]:
 
 
 @pytest.fixture
-async def clean_streams(nats_client: Client) -> AsyncIterator[None]:
-    """Fresh streams and consumers for a test that counts messages on them."""
+async def clean_streams(nats_client: Client) -> None:
+    """Fresh, empty streams for a test that counts messages on them."""
     js = nats_client.jetstream()
-    from contracts.streams import TOPOLOGY
-    from servicekit.broker import ensure_stream
-
     for spec in TOPOLOGY.streams:
-        try:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
             await js.delete_stream(spec.name)
-        except nats.js.errors.NotFoundError:
-            pass
         await ensure_stream(js, spec)
-    yield

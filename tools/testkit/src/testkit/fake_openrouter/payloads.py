@@ -164,9 +164,7 @@ def embedding(text: str, dimensions: int) -> list[float]:
     return [v / norm for v in vector] if norm else vector
 
 
-def embeddings(
-    model: str, texts: Sequence[str], dimensions: int, token_price: float
-) -> JSONObject:
+def embeddings(model: str, texts: Sequence[str], dimensions: int, token_price: float) -> JSONObject:
     tokens = sum(estimate_tokens(text) for text in texts)
     return {
         "id": f"embd-{uuid.uuid4().hex[:20]}",

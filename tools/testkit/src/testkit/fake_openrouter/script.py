@@ -65,7 +65,7 @@ class Empty:
 
 @dataclass(frozen=True)
 class Truncated:
-    """A completion cut off by max_tokens: finish_reason "length", the default email's JSON halved."""
+    """A reply cut off by max_tokens: finish_reason "length" and half the default email's JSON."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,9 @@ class Disconnect:
     """Closes the connection without sending any response."""
 
 
-ScriptItem: TypeAlias = Reply | Error | ErrorInBody | Empty | Truncated | Malformed | Hang | Disconnect
+ScriptItem: TypeAlias = (
+    Reply | Error | ErrorInBody | Empty | Truncated | Malformed | Hang | Disconnect
+)
 
 # Answers an attempt nothing was scripted for: (request body, model being tried) -> behaviour.
 Responder: TypeAlias = Callable[[Mapping[str, Any], str], ScriptItem]
