@@ -6,6 +6,7 @@ is needed. Servers listen on loopback only and keep their state in a folder the 
 
 from __future__ import annotations
 
+import atexit
 import http.client
 import json
 import os
@@ -21,7 +22,8 @@ from typing import IO, Self
 
 import structlog
 
-from devstack.ports import LOOPBACK, free_ports
+from devstack.errors import DevstackError
+from devstack.ports import LOOPBACK, free_ports, is_listening
 
 log = structlog.get_logger(__name__)
 
@@ -29,11 +31,11 @@ CONFIG_FILE = "nats-server.conf"
 LOG_FILE = "nats-server.log"
 
 
-class NatsServerNotFoundError(RuntimeError):
+class NatsServerNotFoundError(DevstackError):
     """No `nats-server` binary could be found."""
 
 
-class NatsStartError(RuntimeError):
+class NatsStartError(DevstackError):
     """A `nats-server` process exited or did not become healthy in time."""
 
 
@@ -151,17 +153,25 @@ class EmbeddedNats:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server: SIGTERM for a clean shutdown (JetStream flushes its state), then
         SIGKILL if it has not exited within `timeout` seconds. Safe to call repeatedly."""
+        self._end(signal.SIGTERM, timeout)
+
+    def kill(self) -> None:
+        """Kill the server with SIGKILL, as a crash would: it gets no chance to flush."""
+        self._end(signal.SIGKILL, None)
+
+    def _end(self, sig: signal.Signals, timeout: float | None) -> None:
         process, self._process = self._process, None
+        atexit.unregister(self.stop)
         if process is not None:
             if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+                process.send_signal(sig)
                 try:
                     process.wait(timeout)
                 except subprocess.TimeoutExpired:
                     log.warning("nats-server did not stop in time, killing it", pid=process.pid)
                     process.kill()
                     process.wait()
-            log.info("nats stopped", server=self.server_name, url=self.url)
+            log.info("nats stopped", server=self.server_name, url=self.url, signal=sig.name)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -180,6 +190,7 @@ class EmbeddedNats:
     def _launch(self) -> None:
         if self.running:
             raise NatsStartError(f"nats-server {self.server_name} is already running")
+        binary = find_nats_server()
         self.store_dir.mkdir(parents=True, exist_ok=True)
         config = self.store_dir / CONFIG_FILE
         config.write_text(
@@ -194,7 +205,7 @@ class EmbeddedNats:
         # Appending keeps the log of earlier runs, which is what one reads after a restart.
         self._log = self.log_path.open("ab")
         self._process = subprocess.Popen(
-            [find_nats_server(), "--config", str(config)],
+            [binary, "--config", str(config)],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -202,12 +213,16 @@ class EmbeddedNats:
             # services that use it have been stopped in order.
             start_new_session=True,
         )
+        # Being in its own session, the server would outlive an interpreter that exits
+        # without stopping it.
+        atexit.register(self.stop)
 
     def _wait_healthy(self) -> None:
+        process = self._process
+        assert process is not None, "_launch() comes first"
         deadline = time.monotonic() + self.start_timeout
-        while not self._healthy():
-            if self._process is None or self._process.poll() is not None:
-                code = None if self._process is None else self._process.returncode
+        while not self._ready():
+            if (code := process.poll()) is not None:
                 self.stop()
                 raise NatsStartError(
                     f"nats-server {self.server_name} exited with code {code}\n{self._log_tail()}"
@@ -219,7 +234,12 @@ class EmbeddedNats:
                     f"{self.start_timeout:g} s\n{self._log_tail()}"
                 )
             time.sleep(0.05)
-        log.info("nats started", server=self.server_name, url=self.url, store_dir=str(self.store_dir))
+        log.info(
+            "nats started", server=self.server_name, url=self.url, store_dir=str(self.store_dir)
+        )
+
+    def _ready(self) -> bool:
+        return self._healthy() and is_listening(LOOPBACK, self.port)
 
     def _healthy(self) -> bool:
         connection = http.client.HTTPConnection(LOOPBACK, self.monitor_port, timeout=1)
@@ -285,6 +305,9 @@ class EmbeddedNatsCluster:
 
     def stop_node(self, i: int) -> None:
         self.nodes[i].stop()
+
+    def kill_node(self, i: int) -> None:
+        self.nodes[i].kill()
 
     def start_node(self, i: int) -> None:
         self.nodes[i].start()

@@ -14,22 +14,27 @@ permissions of the data folder's ancestors so that user can reach it.
 
 from __future__ import annotations
 
-import re
+import atexit
 import subprocess
+import warnings
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 from urllib.parse import quote
 
-import pgserver
 import structlog
-from pgserver._commands import POSTGRES_BIN_PATH  # no public name for the bundled binaries
-from pgserver.postgres_server import PostgresServer
-from pgserver.utils import PostmasterInfo
+
+from devstack.errors import DevstackError
+
+with warnings.catch_warnings():
+    # pgserver asks platformdirs for a runtime folder at import; without XDG_RUNTIME_DIR (as in
+    # containers and CI) that warns and falls back to /tmp/runtime-<uid>, which is fine.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    from pgserver._commands import POSTGRES_BIN_PATH  # the bundled binaries have no public name
+    from pgserver.postgres_server import PostgresServer, get_server
+    from pgserver.utils import PostmasterInfo
 
 log = structlog.get_logger(__name__)
-
-_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 def _make_traversable_dirs(path: Path) -> None:
@@ -41,7 +46,7 @@ def _make_traversable_dirs(path: Path) -> None:
             directory.chmod(0o755)
 
 
-class PostgresError(RuntimeError):
+class PostgresError(DevstackError):
     """The embedded server could not be started, stopped or used."""
 
 
@@ -66,27 +71,29 @@ class EmbeddedPostgres:
         if self._server is not None:
             return self
         _make_traversable_dirs(self.data_dir.parent)
-        self._server = pgserver.get_server(self.data_dir, cleanup_mode=None)
+        self._server = get_server(self.data_dir, cleanup_mode=None)
+        # pgserver no longer stops the server at exit (cleanup_mode=None), so this does.
+        atexit.register(self.stop)
         log.info("postgres started", data_dir=str(self.data_dir), socket_dir=str(self.socket_dir))
         return self
 
     def uri(self, dbname: str) -> str:
         """SQLAlchemy URL of `dbname` for the asyncpg driver (asyncpg takes the same URL
         without `+asyncpg`). The socket folder travels in the `host` query parameter."""
-        return f"postgresql+asyncpg://postgres@/{dbname}?host={quote(str(self.socket_dir))}"
+        return f"postgresql+asyncpg://postgres@/{quote(dbname)}?host={quote(str(self.socket_dir))}"
 
     def ensure_database(self, name: str) -> None:
         """Create database `name` unless it exists, with the `vector` extension in it."""
-        if not _IDENTIFIER.fullmatch(name):
-            raise ValueError(f"database name {name!r} is not a plain lower-case identifier")
-        # CREATE DATABASE has no IF NOT EXISTS and cannot run in a function; psql's \gexec
-        # runs the statement only when the query returns it.
+        # CREATE DATABASE has no IF NOT EXISTS and cannot run in a function or DO block;
+        # psql's \gexec runs the statement only when the query returns it. The name goes in
+        # as a psql variable, which psql quotes.
         self._psql(
             "postgres",
-            f"SELECT 'CREATE DATABASE {name}' "
-            f"WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{name}')\\gexec",
+            "SELECT format('CREATE DATABASE %I', :'name') "
+            "WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'name')\\gexec\n",
+            name=name,
         )
-        self._psql(name, "CREATE EXTENSION IF NOT EXISTS vector;")
+        self._psql(name, "CREATE EXTENSION IF NOT EXISTS vector;\n")
 
     def stop(self) -> None:
         """Stop the server (fast shutdown: sessions are disconnected, data is checkpointed).
@@ -94,6 +101,7 @@ class EmbeddedPostgres:
         server, self._server = self._server, None
         if server is None:
             return
+        atexit.unregister(self.stop)
         # Withdraw this process's handle so pgserver's bookkeeping stays accurate, and drop
         # its per-process cache, which would otherwise hand a later start() this dead server.
         server.cleanup()
@@ -101,9 +109,13 @@ class EmbeddedPostgres:
         result = subprocess.run(
             [
                 str(POSTGRES_BIN_PATH / "pg_ctl"),
-                "--pgdata", str(self.data_dir),
-                "--mode", "fast",
-                "--wait", "--timeout", str(self.stop_timeout),
+                "--pgdata",
+                str(self.data_dir),
+                "--mode",
+                "fast",
+                "--wait",
+                "--timeout",
+                str(self.stop_timeout),
                 "stop",
             ],
             user=server.system_user,
@@ -132,11 +144,18 @@ class EmbeddedPostgres:
             raise PostgresError("the embedded server is not started")
         return self._server
 
-    def _psql(self, dbname: str, sql: str) -> None:
-        uri = self._running().get_uri(dbname)
+    def _psql(self, dbname: str, sql: str, **variables: str) -> None:
+        """Run `sql` through psql; `variables` are set as psql variables (`:'name'`)."""
+        settings = [f"--set={key}={value}" for key, value in variables.items()]
         result = subprocess.run(
-            [str(POSTGRES_BIN_PATH / "psql"), "--no-psqlrc", "--quiet",
-             "--set", "ON_ERROR_STOP=1", "--dbname", uri],
+            [
+                str(POSTGRES_BIN_PATH / "psql"),
+                "--no-psqlrc",
+                "--quiet",
+                "--set=ON_ERROR_STOP=1",
+                *settings,
+                f"--dbname={self._running().get_uri(quote(dbname))}",
+            ],
             input=sql,
             capture_output=True,
             text=True,

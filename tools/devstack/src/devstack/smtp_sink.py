@@ -21,7 +21,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from devstack.ports import LOOPBACK
-from devstack.shutdown import interrupt_on_sigterm
+from devstack.shutdown import interrupt_on_signals
 
 log = structlog.get_logger(__name__)
 
@@ -32,7 +32,9 @@ class MaildirHandler:
     def __init__(self, maildir: Path) -> None:
         self.maildir = mailbox.Maildir(maildir, create=True)
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_DATA(  # noqa: N802 (the hook name aiosmtpd calls)
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
         # With decode_data=False the raw bytes are the one faithful copy of the message.
         content = envelope.original_content
         if content is None:
@@ -94,7 +96,7 @@ def main(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = LOOPBACK,
 ) -> None:
     """Accept every message and store it, unchanged, in MAILDIR/new."""
-    interrupt_on_sigterm()
+    interrupt_on_signals()
     with SmtpSink(host, port, maildir):
         typer.echo(f"SMTP sink on {host}:{port}, delivering into {maildir / 'new'}")
         try:
