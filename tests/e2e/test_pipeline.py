@@ -4,7 +4,6 @@ PostgreSQL, the SMTP sink, and the fake OpenRouter standing in for the LLM."""
 from __future__ import annotations
 
 import mailbox
-import tempfile
 import time
 from collections.abc import Iterator
 from email import message_from_bytes, policy
@@ -18,6 +17,7 @@ import pytest
 from devstack.ports import free_port
 from devstack.stack import Stack, StackConfig
 from testkit.fake_openrouter import FakeOpenRouter, Reply
+from testkit.fixtures import scratch_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -38,8 +38,11 @@ def fake_llm() -> Iterator[FakeOpenRouter]:
 
 @pytest.fixture(scope="module")
 def stack(fake_llm: FakeOpenRouter) -> Iterator[Stack]:
-    data = Path(tempfile.mkdtemp(prefix="cb-e2e-", dir="/tmp"))
-    data.chmod(0o755)
+    with scratch_dir("cb-e2e-") as data:
+        yield from _run_stack(data, fake_llm)
+
+
+def _run_stack(data: Path, fake_llm: FakeOpenRouter) -> Iterator[Stack]:
     config = StackConfig(
         data_dir=data,
         api_port=free_port(),
@@ -64,7 +67,7 @@ def _api(stack: Stack) -> httpx.Client:
 def _messages(maildir: Path) -> list[EmailMessage]:
     box = mailbox.Maildir(maildir, create=False)
     found: list[EmailMessage] = []
-    for key in box.keys():
+    for key in box:
         raw = box.get_bytes(key)
         msg = message_from_bytes(raw, policy=policy.default)
         assert isinstance(msg, EmailMessage)
@@ -104,7 +107,8 @@ def test_a_campaign_reaches_every_inbox_once(stack: Stack, fake_llm: FakeOpenRou
             assert message["Subject"] == GENERATED["subject"]
             text = message.get_body(preferencelist=("plain",))
             html = message.get_body(preferencelist=("html",))
-            assert text is not None and html is not None
+            assert text is not None
+            assert html is not None
             assert "Here is what shipped this week." in text.get_content()
             assert "Here is what shipped this week." in html.get_content()
 

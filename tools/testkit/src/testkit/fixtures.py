@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -28,12 +29,16 @@ from servicekit.broker import ensure_stream
 from servicekit.migrations import upgrade
 
 
-def _scratch_dir(prefix: str) -> Path:
-    # Short and world-readable: pgserver's socket path is length-limited, and as root it
-    # runs PostgreSQL as another user that must reach the folder.
+@contextlib.contextmanager
+def scratch_dir(prefix: str) -> Iterator[Path]:
+    """A throw-away folder, removed afterwards. Short and world-readable: pgserver's socket
+    path is length-limited, and as root it runs PostgreSQL as a user that must reach it."""
     path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     path.chmod(0o755)
-    return path
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +46,7 @@ def nats_url() -> Iterator[str]:
     if url := os.environ.get("NATS_URL"):
         yield url
         return
-    with EmbeddedNats(_scratch_dir("cb-nats-")) as server:
+    with scratch_dir("cb-nats-") as store, EmbeddedNats(store) as server:
         yield server.url
 
 
@@ -51,7 +56,7 @@ def postgres_server_url() -> Iterator[str]:
     if url := os.environ.get("TEST_DATABASE_URL"):
         yield url
         return
-    with EmbeddedPostgres(_scratch_dir("cb-pg-")) as server:
+    with scratch_dir("cb-pg-") as data, EmbeddedPostgres(data) as server:
         yield server.uri("postgres")
 
 
