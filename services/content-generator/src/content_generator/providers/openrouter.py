@@ -1,0 +1,332 @@
+"""OpenRouter chat completions: one POST per attempt, transient faults retried with backoff.
+
+Faults and what becomes of them (OpenRouter's documented statuses):
+- 408, 429, 5xx, timeouts, dropped connections, an error in a 200 body, empty or unusable
+  answers: retried here a few times (exponential backoff with jitter, at least `Retry-After`
+  when the server sends one); if they persist, ProviderError(retryable=True).
+- 400, 401, 402, 403 (and other 4xx): asking again cannot help, ProviderError(retryable=False)
+  at once, with the reason `content.failed` reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import pydantic
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
+
+from content_generator.domain import COST_QUANTUM, EmailContent, FailureReason
+from content_generator.output import InvalidOutputError, parse_json_object, validate_email
+from content_generator.prompts import EMAIL_SCHEMA
+from content_generator.providers.base import (
+    Completion,
+    EmailRequest,
+    LlmCall,
+    ProviderError,
+    Usage,
+)
+
+log = structlog.get_logger(__name__)
+
+_PERMANENT: dict[int, FailureReason] = {
+    400: "bad_request", 401: "bad_key", 402: "out_of_credits", 403: "moderation",
+}
+_TRANSIENT = frozenset({408, 429})
+_MAX_ERROR_TEXT = 500
+
+
+def classify(status: int) -> tuple[FailureReason, bool]:
+    """(reason, retryable) for an HTTP status or an error code in a 200 body."""
+    if status in _PERMANENT:
+        return _PERMANENT[status], False
+    if status in _TRANSIENT or status >= 500:
+        return "unavailable", True
+    return "bad_request", False  # e.g. 404 for a model slug that does not exist
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """`Retry-After` as seconds: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3
+    initial_wait: float = 0.5
+    max_wait: float = 10.0
+    # A longer Retry-After is not waited out while holding the event: the provider gives up
+    # and the consumer's redelivery backoff takes over.
+    max_retry_after: float = 15.0
+
+    def longest_waits(self) -> float:
+        """The most time spent waiting between attempts of one email."""
+        return (self.attempts - 1) * max(self.max_wait, self.max_retry_after)
+
+
+class _Backoff(wait_base):
+    """Exponential backoff with jitter, but never shorter than the server's Retry-After."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._backoff = wait_exponential_jitter(
+            multiplier=policy.initial_wait, max=policy.max_wait, jitter=policy.initial_wait
+        )
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        backoff = self._backoff(retry_state)
+        exc = _exception(retry_state)
+        if isinstance(exc, ProviderError) and exc.retry_after is not None:
+            return max(exc.retry_after, backoff)
+        return backoff
+
+
+class _StopOnLongRetryAfter(stop_base):
+    def __init__(self, limit: float) -> None:
+        self._limit = limit
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        exc = _exception(retry_state)
+        return isinstance(exc, ProviderError) and (exc.retry_after or 0.0) > self._limit
+
+
+def _exception(retry_state: RetryCallState) -> BaseException | None:
+    outcome = retry_state.outcome
+    return outcome.exception() if outcome is not None and outcome.failed else None
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, ProviderError) and exc.retryable
+
+
+def _log_retry(retry_state: RetryCallState) -> None:
+    exc = _exception(retry_state)
+    log.warning(
+        "openrouter.retry", attempt=retry_state.attempt_number, error=str(exc),
+        wait_seconds=round(retry_state.upcoming_sleep, 2),
+    )
+
+
+# The parts of OpenRouter's response we read; anything else in it is ignored.
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _ErrorObject(_Wire):
+    code: int | str | None = None
+    message: str = ""
+
+    def status(self) -> int | None:
+        try:
+            return int(self.code) if self.code is not None else None
+        except ValueError:
+            return None
+
+
+class _Message(_Wire):
+    content: str | None = None
+    refusal: str | None = None
+
+
+class _Choice(_Wire):
+    message: _Message | None = None
+    finish_reason: str | None = None
+    error: _ErrorObject | None = None
+
+
+class _Usage(_Wire):
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    cost: Decimal = Field(default=Decimal(0), ge=0)
+
+    @field_validator("cost")
+    @classmethod
+    def _as_stored(cls, cost: Decimal) -> Decimal:
+        # The precision the database keeps, so events and rows carry the same figure.
+        return cost.quantize(COST_QUANTUM)
+
+
+class _Body(_Wire):
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+    choices: list[_Choice] = Field(default_factory=list)
+    usage: _Usage | None = None
+    error: _ErrorObject | None = None
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        error = _Body.model_validate_json(response.content).error
+    except pydantic.ValidationError:
+        error = None
+    text = error.message if error and error.message else response.text
+    return text[:_MAX_ERROR_TEXT]
+
+
+def read_completion(
+    response: httpx.Response, requested_model: str
+) -> tuple[EmailContent, str, Usage]:
+    """(email, model that answered, usage) from one response, or the ProviderError it means."""
+    status = response.status_code
+    if status != 200:
+        reason, retryable = classify(status)
+        raise ProviderError(
+            f"HTTP {status}: {_error_text(response)}", reason=reason, retryable=retryable,
+            http_status=status,
+            retry_after=retry_after_seconds(response.headers.get("retry-after")),
+        )
+    try:
+        body = _Body.model_validate_json(response.content)
+    except pydantic.ValidationError as exc:
+        raise ProviderError(
+            f"malformed response: {exc.error_count()} problem(s)", reason="invalid_output",
+            retryable=True, http_status=status,
+        ) from exc
+    model = body.model or requested_model
+    usage = Usage(**body.usage.model_dump()) if body.usage else Usage()
+
+    def fail(message: str, reason: FailureReason, retryable: bool) -> ProviderError:
+        return ProviderError(message[:_MAX_ERROR_TEXT], reason=reason, retryable=retryable,
+                             http_status=status, model=model, usage=usage)
+
+    choice = body.choices[0] if body.choices else None
+    # A failure after generation started still comes with HTTP 200.
+    error = body.error or (choice.error if choice else None)
+    if error is not None:
+        code = error.status()
+        reason, retryable = classify(code) if code else ("unavailable", True)
+        raise fail(f"error in a 200 body ({error.code}): {error.message}", reason, retryable)
+    if choice is None or choice.message is None:
+        raise fail("answer without a message", "invalid_output", True)
+    content = choice.message.content or ""
+    if not content.strip():
+        if choice.message.refusal:
+            raise fail(f"the model refused: {choice.message.refusal}", "moderation", False)
+        raise fail("empty answer", "invalid_output", True)
+    try:
+        email = validate_email(parse_json_object(content))
+    except InvalidOutputError as exc:
+        cut = " (cut off by max_tokens)" if choice.finish_reason == "length" else ""
+        raise fail(f"unusable answer{cut}: {exc}", "invalid_output", True) from exc
+    return email, model, usage
+
+
+def _elapsed_ms(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)
+
+
+class OpenRouterProvider:
+    name = "openrouter"
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        api_key: str,
+        base_url: str,
+        timeout: float,
+        app_url: str = "",
+        app_title: str = "",
+        max_tokens: int = 2000,
+        retry: RetryPolicy = RetryPolicy(),
+    ) -> None:
+        self._client = client
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._headers = {"Authorization": f"Bearer {api_key}"}
+        if app_url:
+            self._headers["HTTP-Referer"] = app_url
+        if app_title:
+            self._headers["X-Title"] = app_title
+        # httpx's timeouts bound each read; asyncio's bounds the whole attempt.
+        self._timeout = timeout
+        self._http_timeout = httpx.Timeout(timeout, connect=min(10.0, timeout))
+        self._max_tokens = max_tokens
+        self._retry = retry
+
+    def request_body(self, request: EmailRequest) -> dict[str, Any]:
+        brief = request.brief
+        body: dict[str, Any] = {
+            "model": brief.model,
+            "messages": request.prompt.messages(),
+            "response_format": {"type": "json_schema", "json_schema": EMAIL_SCHEMA},
+            "max_tokens": self._max_tokens,
+            "usage": {"include": True},
+        }
+        if brief.fallback_models:
+            body["models"] = [brief.model, *brief.fallback_models]
+        return body
+
+    async def write(self, request: EmailRequest) -> Completion:
+        body = self.request_body(request)
+        calls: list[LlmCall] = []
+        started = time.monotonic()
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._retry.attempts)
+            | _StopOnLongRetryAfter(self._retry.max_retry_after),
+            wait=_Backoff(self._retry),
+            retry=retry_if_exception(_retryable),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    email, model = await self._attempt(body, calls)
+        except ProviderError as exc:
+            exc.calls = tuple(calls)
+            raise
+        return Completion(email, self.name, model, tuple(calls), _elapsed_ms(started))
+
+    async def _attempt(
+        self, body: dict[str, Any], calls: list[LlmCall]
+    ) -> tuple[EmailContent, str]:
+        requested = str(body["model"])
+        started = time.monotonic()
+        try:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    response = await self._client.post(
+                        self._url, json=body, headers=self._headers, timeout=self._http_timeout
+                    )
+            except (TimeoutError, httpx.TimeoutException) as exc:
+                raise ProviderError(f"no answer within {self._timeout:g} s", reason="unavailable",
+                                    retryable=True) from exc
+            except httpx.TransportError as exc:
+                raise ProviderError(f"connection failed: {exc!r}"[:_MAX_ERROR_TEXT],
+                                    reason="unavailable", retryable=True) from exc
+            email, model, usage = read_completion(response, requested)
+        except ProviderError as exc:
+            calls.append(LlmCall(
+                self.name, exc.model or requested, "error", exc.usage, _elapsed_ms(started),
+                exc.http_status, f"{exc.reason}: {exc.message}",
+            ))
+            raise
+        latency = _elapsed_ms(started)
+        calls.append(LlmCall(self.name, model, "ok", usage, latency, response.status_code))
+        return email, model

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from content_generator.providers.openrouter import RetryPolicy
+from contracts.streams import TOPOLOGY
+from servicekit.settings import ServiceSettings
+
+_HEADER_SAFE = r"^[^\r\n\x00]*$"
+
+
+class Settings(ServiceSettings):
+    """`CONTENT_GENERATOR_*`, except the OpenRouter settings, which keep their global names."""
+
+    model_config = SettingsConfigDict(env_prefix="CONTENT_GENERATOR_", extra="ignore", frozen=True)
+    service_name = "content-generator"
+    default_database = "content_generator"
+
+    # Unset: emails are written offline from templates, and say so.
+    openrouter_api_key: SecretStr | None = Field(
+        default=None, validation_alias="OPENROUTER_API_KEY"
+    )
+    openrouter_base_url: HttpUrl = Field(
+        default=HttpUrl("https://openrouter.ai/api/v1"), validation_alias="OPENROUTER_BASE_URL"
+    )
+    # Bounds each attempt as a whole, not just each read.
+    openrouter_timeout_seconds: float = Field(
+        default=25.0, gt=0, le=110, validation_alias="OPENROUTER_TIMEOUT_SECONDS"
+    )
+    # Attribution headers (HTTP-Referer, X-Title); empty sends none.
+    openrouter_app_url: str = Field(
+        default="", max_length=500, pattern=_HEADER_SAFE, validation_alias="OPENROUTER_APP_URL"
+    )
+    openrouter_app_title: str = Field(
+        default="Campaign Builder", max_length=200, pattern=_HEADER_SAFE,
+        validation_alias="OPENROUTER_APP_TITLE",
+    )
+
+    # Emails generated at once; each holds one database connection while its model writes.
+    max_concurrent_calls: int = Field(default=4, ge=1, le=64)
+    llm_attempts: int = Field(default=3, ge=1, le=10)
+    # Caps what one answer can cost.
+    max_output_tokens: int = Field(default=2000, ge=200, le=32_000)
+    previous_emails_in_prompt: int = Field(default=10, ge=0, le=50)
+
+    @field_validator("openrouter_api_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _fits_the_ack_wait(self) -> Settings:
+        """Every attempt at one email must end before JetStream redelivers the email.due."""
+        spec = next(c for c in TOPOLOGY.consumers_of(self.service_name) if c.stream == "SCHEDULE")
+        worst = self.llm_attempts * self.openrouter_timeout_seconds + self.retry.longest_waits()
+        if worst >= spec.ack_wait_seconds:
+            raise ValueError(
+                f"OPENROUTER_TIMEOUT_SECONDS x CONTENT_GENERATOR_LLM_ATTEMPTS plus the waits "
+                f"between attempts ({worst:g} s) must stay below the email.due ack wait "
+                f"({spec.ack_wait_seconds} s)"
+            )
+        # Pool plus overflow must cover the calls in flight, the campaign consumer, the outbox
+        # relay and the failed-call log.
+        if self.max_concurrent_calls + 3 > 2 * self.db_pool_size:
+            raise ValueError(
+                f"CONTENT_GENERATOR_MAX_CONCURRENT_CALLS={self.max_concurrent_calls} needs "
+                f"CONTENT_GENERATOR_DB_POOL_SIZE of at least {(self.max_concurrent_calls + 4) // 2}"
+            )
+        return self
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.llm_attempts)
+
+    @property
+    def base_url(self) -> str:
+        return str(self.openrouter_base_url).rstrip("/")

@@ -1,0 +1,103 @@
+"""The service's handlers over a real migrated database, writing through the fake OpenRouter."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from content_generator import db
+from content_generator.app import handler_table
+from content_generator.providers import EmailProvider, OpenRouterProvider, RetryPolicy
+from contracts import Event, parse_event
+from servicekit.db import UnitOfWork, create_engine, outbox
+from testkit.fake_openrouter import FakeOpenRouter
+
+# Real backoff shape, test-sized waits; Retry-After is still honoured in full.
+FAST_RETRY = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05, max_retry_after=5.0)
+APP_URL = "https://campaigns.example"
+APP_TITLE = "Campaign Builder tests"
+
+
+@pytest.fixture(scope="session")
+def fake_openrouter() -> Iterator[FakeOpenRouter]:
+    with FakeOpenRouter() as fake:
+        yield fake
+
+
+@pytest.fixture
+def openrouter(fake_openrouter: FakeOpenRouter) -> FakeOpenRouter:
+    fake_openrouter.reset()
+    fake_openrouter.latency = 0.0
+    return fake_openrouter
+
+
+@pytest.fixture
+async def engine(
+    migrated_database: Callable[[str], Awaitable[str]],
+) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(await migrated_database("content_generator"))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def http_client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest.fixture
+def make_provider(
+    openrouter: FakeOpenRouter, http_client: httpx.AsyncClient
+) -> Callable[..., OpenRouterProvider]:
+    """`make_provider(api_key=..., timeout=...)`: OpenRouterProvider pointed at the fake."""
+
+    def make(**overrides: Any) -> OpenRouterProvider:
+        options: dict[str, Any] = {
+            "api_key": openrouter.api_key, "base_url": openrouter.base_url, "timeout": 2.0,
+            "app_url": APP_URL, "app_title": APP_TITLE, "retry": FAST_RETRY, **overrides,
+        }
+        return OpenRouterProvider(http_client, **options)
+
+    return make
+
+
+class Service:
+    """Handles events as the service's consumers do: one unit of work each, committed."""
+
+    def __init__(self, engine: AsyncEngine, provider: EmailProvider) -> None:
+        self.engine = engine
+        self.provider = provider
+        self._handlers = handler_table(provider, db.CallLog(engine))
+
+    def using(self, provider: EmailProvider) -> Service:
+        return Service(self.engine, provider)
+
+    async def handle(self, *events: Event) -> None:
+        for event in events:
+            handler = self._handlers.get(event.type)
+            assert handler is not None, f"no handler for {event.type}"
+            async with UnitOfWork(self.engine) as uow:
+                await handler(event, uow)
+                await uow.commit()
+
+    async def rows(self, table: sa.Table) -> list[sa.Row[Any]]:
+        order = table.c.id if "id" in table.c else sa.text("1")
+        async with self.engine.connect() as conn:
+            return list((await conn.execute(sa.select(table).order_by(order))).all())
+
+    async def published(self) -> list[Event]:
+        """Events in the outbox, oldest first."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(sa.select(outbox.c.data).order_by(outbox.c.id))
+            return [parse_event(r.data) for r in rows]
+
+
+@pytest.fixture
+def service(engine: AsyncEngine, make_provider: Callable[..., OpenRouterProvider]) -> Service:
+    return Service(engine, make_provider())

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import pydantic
+import pytest
+
+from content_generator.settings import Settings
+
+DB = "postgresql://user:pw@db.example/content_generator"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENROUTER_API_KEY", "OPENROUTER_BASE_URL", "OPENROUTER_TIMEOUT_SECONDS",
+                 "OPENROUTER_APP_URL", "OPENROUTER_APP_TITLE", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CONTENT_GENERATOR_DATABASE_URL", DB)
+
+
+def test_openrouter_settings_keep_their_global_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-v1-abc")
+    monkeypatch.setenv("OPENROUTER_BASE_URL", "http://127.0.0.1:9999/api/v1/")
+    monkeypatch.setenv("OPENROUTER_TIMEOUT_SECONDS", "12.5")
+    monkeypatch.setenv("OPENROUTER_APP_URL", "https://campaigns.example")
+    monkeypatch.setenv("OPENROUTER_APP_TITLE", "Acme Campaigns")
+    monkeypatch.setenv("CONTENT_GENERATOR_MAX_CONCURRENT_CALLS", "6")
+
+    settings = Settings()
+
+    assert settings.openrouter_api_key is not None
+    assert settings.openrouter_api_key.get_secret_value() == "sk-or-v1-abc"
+    assert "sk-or-v1-abc" not in repr(settings)
+    assert settings.base_url == "http://127.0.0.1:9999/api/v1"
+    assert settings.openrouter_timeout_seconds == 12.5
+    assert settings.openrouter_app_url == "https://campaigns.example"
+    assert settings.openrouter_app_title == "Acme Campaigns"
+    assert settings.max_concurrent_calls == 6
+    assert settings.database_url == "postgresql+asyncpg://user:pw@db.example/content_generator"
+
+
+def test_defaults_use_openrouter_and_no_key_means_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENROUTER_API_KEY", "  ")
+    settings = Settings()
+    assert settings.openrouter_api_key is None
+    assert settings.base_url == "https://openrouter.ai/api/v1"
+
+
+def test_attempts_that_could_outlast_the_ack_wait_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENROUTER_TIMEOUT_SECONDS", "60")
+    with pytest.raises(pydantic.ValidationError, match="ack wait"):
+        Settings()
+
+
+def test_concurrency_needs_database_connections_to_match(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONTENT_GENERATOR_MAX_CONCURRENT_CALLS", "20")
+    with pytest.raises(pydantic.ValidationError, match="DB_POOL_SIZE of at least 12"):
+        Settings()
+    monkeypatch.setenv("CONTENT_GENERATOR_DB_POOL_SIZE", "12")
+    assert Settings().max_concurrent_calls == 20
+
+
+def test_attribution_headers_cannot_carry_line_breaks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENROUTER_APP_TITLE", "Acme\r\nX-Evil: 1")
+    with pytest.raises(pydantic.ValidationError):
+        Settings()
