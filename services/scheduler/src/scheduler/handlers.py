@@ -63,7 +63,7 @@ async def on_resumed(event: CampaignResumed, uow: UnitOfWork, *, lead: timedelta
     if row is None or row.state != "paused":
         return
     rule = Rule.from_schedule(Schedule.model_validate(row.schedule))
-    await _reschedule(uow, row, rule, lead, state="active")
+    await _reschedule(uow, row, rule, lead, state="active", min_slot=row.next_slot)
 
 
 async def on_updated(event: CampaignUpdated, uow: UnitOfWork, *, lead: timedelta) -> None:
@@ -76,14 +76,16 @@ async def on_updated(event: CampaignUpdated, uow: UnitOfWork, *, lead: timedelta
         uow.conn, row.campaign_id, schedule=schedule.model_dump(mode="json"),
         total_emails=total_emails(rule),
     )
-    await _reschedule(uow, row, rule, lead, state=row.state)
+    # Slot numbers of the old rule mean nothing under the new one: continue from now.
+    await _reschedule(uow, row, rule, lead, state=row.state, min_slot=0)
 
 
 async def _reschedule(
-    uow: UnitOfWork, row: db.ScheduleRow, rule: Rule, lead: timedelta, *, state: str
+    uow: UnitOfWork, row: db.ScheduleRow, rule: Rule, lead: timedelta, *, state: str,
+    min_slot: int,
 ) -> None:
     now = datetime.now(UTC)
-    found = first_slot_from(rule, now, min_index=row.next_slot)
+    found = first_slot_from(rule, now, min_index=min_slot)
     if found is None or (rule.total_emails and row.next_sequence > rule.total_emails):
         await _complete(uow, row)
         return

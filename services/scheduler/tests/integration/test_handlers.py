@@ -1,0 +1,301 @@
+"""The scheduler's use cases against a real, migrated database and the real unit of work."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts import (
+    CampaignCancelled,
+    CampaignCompleted,
+    CampaignCreated,
+    CampaignPaused,
+    CampaignResumed,
+    EmailDue,
+    Event,
+    deterministic_id,
+    parse_event,
+)
+from contracts.events import CampaignRef
+from scheduler import db, handlers
+from servicekit.db import UnitOfWork, create_engine, outbox
+from servicekit.settings import async_url
+
+MakeCreated = Callable[..., CampaignCreated]
+LEAD = timedelta(minutes=30)
+WINDOW = timedelta(hours=6)
+START = datetime(2030, 1, 7, tzinfo=UTC)  # a Monday
+
+
+@pytest.fixture
+async def engine(migrated_database: Callable[[str], Awaitable[str]]) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(async_url(await migrated_database("scheduler")), pool_size=4)
+    yield engine
+    await engine.dispose()
+
+
+async def handle(engine: AsyncEngine, handler: Callable[..., Awaitable[None]], event: Event,
+                 **ports: Any) -> None:
+    async with UnitOfWork(engine) as uow:
+        await handler(event, uow, **ports)
+        await uow.commit()
+
+
+async def tick(engine: AsyncEngine, now: datetime, *, limit: int = 500) -> int:
+    async with UnitOfWork(engine) as uow:
+        handled = await handlers.emit_due(uow, now=now, lead=LEAD, catch_up=WINDOW, limit=limit)
+        await uow.commit()
+    return handled
+
+
+async def schedule_of(engine: AsyncEngine, campaign_id: uuid.UUID) -> Any:
+    async with engine.connect() as conn:
+        return (await conn.execute(
+            sa.select(db.schedules).where(db.schedules.c.campaign_id == campaign_id)
+        )).one()
+
+
+async def emitted(engine: AsyncEngine) -> list[Event]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(outbox.c.data).order_by(outbox.c.id))).all()
+    return [parse_event(r.data) for r in rows]
+
+
+async def emails_due(engine: AsyncEngine) -> list[EmailDue]:
+    return [e for e in await emitted(engine) if isinstance(e, EmailDue)]
+
+
+async def skipped(engine: AsyncEngine, campaign_id: uuid.UUID) -> list[Any]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(
+            sa.select(db.skipped_sends)
+            .where(db.skipped_sends.c.campaign_id == campaign_id)
+            .order_by(db.skipped_sends.c.slot)
+        )).all())
+
+
+def ref(event_type: type[Event], campaign_id: uuid.UUID) -> Event:
+    return event_type.create(CampaignRef(campaign_id=campaign_id), workspace_id=uuid.uuid4())
+
+
+def without_timestamp(row: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = row._asdict()
+    fields.pop("updated_at")
+    return fields
+
+
+def daily(**fields: Any) -> dict[str, Any]:
+    return {"schedule_type": "daily", "send_time": "09:00", "timezone": "UTC", **fields}
+
+
+async def test_created_schedules_the_first_send_minus_the_lead(
+    engine: AsyncEngine, make_created: MakeCreated
+) -> None:
+    event = make_created(**daily(start_at=START, total_emails=3, timezone="Europe/Berlin"))
+    await handle(engine, handlers.on_created, event, lead=LEAD)
+
+    row = await schedule_of(engine, event.payload.campaign_id)
+    first = datetime(2030, 1, 7, 8, tzinfo=UTC)  # 09:00 CET
+    assert (row.state, row.next_sequence, row.next_slot, row.total_emails) == ("active", 1, 0, 3)
+    assert row.next_send_at == first
+    assert row.due_at == first - LEAD
+    assert (row.workspace_id, row.correlation_id) == (event.workspace_id, event.correlation_id)
+
+    # A redelivered campaign.created changes nothing.
+    await handle(engine, handlers.on_created, event, lead=LEAD)
+    assert await schedule_of(engine, event.payload.campaign_id) == row
+
+
+async def test_emit_due_emits_one_email_due_and_advances(
+    engine: AsyncEngine, make_created: MakeCreated
+) -> None:
+    event = make_created(**daily(start_at=START, total_emails=3))
+    campaign = event.payload.campaign_id
+    await handle(engine, handlers.on_created, event, lead=LEAD)
+    first = START.replace(hour=9)
+
+    assert await tick(engine, first - LEAD - timedelta(seconds=1)) == 0
+    assert await tick(engine, first - LEAD) == 1
+
+    [due] = await emails_due(engine)
+    assert due.event_id == deterministic_id("email.due", campaign, 1)
+    assert (due.payload.campaign_id, due.payload.sequence, due.payload.total) == (campaign, 1, 3)
+    assert due.payload.send_at == first
+    assert (due.workspace_id, due.correlation_id) == (event.workspace_id, event.correlation_id)
+    row = await schedule_of(engine, campaign)
+    assert (row.next_sequence, row.next_slot) == (2, 1)
+    assert row.next_send_at == first + timedelta(days=1)
+    assert row.due_at == first + timedelta(days=1) - LEAD
+    # Once emitted it is no longer due.
+    assert await tick(engine, first) == 0
+
+
+async def test_emitting_a_schedule_twice_never_adds_a_second_outbox_row(
+    engine: AsyncEngine, make_created: MakeCreated
+) -> None:
+    event = make_created(**daily(start_at=START, total_emails=3))
+    campaign = event.payload.campaign_id
+    await handle(engine, handlers.on_created, event, lead=LEAD)
+    first = START.replace(hour=9)
+    assert await tick(engine, first) == 1
+    before = without_timestamp(await schedule_of(engine, campaign))
+
+    # As if the advance were lost (a replica working from a stale copy): email 1 again.
+    async with engine.begin() as conn:
+        await db.update_schedule(conn, campaign, next_sequence=1, next_slot=0,
+                                 next_send_at=first, due_at=first - LEAD)
+    assert await tick(engine, first) == 1
+
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(outbox.c.event_id, outbox.c.subject))).all()
+    assert rows == [(deterministic_id("email.due", campaign, 1), "email.due")]
+    assert without_timestamp(await schedule_of(engine, campaign)) == before
+
+
+async def test_paused_schedule_is_never_due(
+    engine: AsyncEngine, make_created: MakeCreated
+) -> None:
+    event = make_created(**daily(start_at=START, total_emails=3))
+    campaign = event.payload.campaign_id
+    await handle(engine, handlers.on_created, event, lead=LEAD)
+    await handle(engine, handlers.on_paused, ref(CampaignPaused, campaign))
+
+    row = await schedule_of(engine, campaign)
+    assert (row.state, row.due_at) == ("paused", None)
+    assert await tick(engine, START + timedelta(days=365)) == 0
+    assert await emails_due(engine) == []
+
+
+async def test_resume_takes_the_next_slot_from_now_and_numbering_goes_on(
+    engine: AsyncEngine, make_created: MakeCreated
+) -> None:
+    # Started ten days ago; email 1 went out, then the campaign was paused for a week.
+    start = (datetime.now(UTC) - timedelta(days=10)).replace(hour=0, minute=0, second=0,
+                                                              microsecond=0)
+    event = make_created(**daily(start_at=start, total_emails=20))
+    campaign = event.payload.campaign_id
+    await handle(engine, handlers.on_created, event, lead=LEAD)
+    assert await tick(engine, start.replace(hour=9)) == 1
+    await handle(engine, handlers.on_paused, ref(CampaignPaused, campaign))
+
+    resumed_at = datetime.now(UTC)
+    await handle(engine, handlers.on_resumed, ref(CampaignResumed, campaign), lead=LEAD)
+    row = await schedule_of(engine, campaign)
+    assert row.state == "active"
+    assert resumed_at <= row.next_send_at < resumed_at + timedelta(days=1)
+    assert row.next_send_at.time() == time(9)
+    # The slots of the pause are dropped...
+    assert row.next_slot == (row.next_send_at - start.replace(hour=9)).days > 1
+    assert row.next_sequence == 2  # ...without using up a sequence number
+    assert row.due_at == row.next_send_at - LEAD
+
+    assert await tick(engine, row.next_send_at) == 1
+    dues = await emails_due(engine)
+    assert [d.payload.sequence for d in dues] == [1, 2]
+    assert dues[1].payload.send_at == row.next_send_at
+    assert await skipped(engine, campaign) == []
+
+
+async def test_cancelled_campaign_sends_nothing_more(
+    engine: AsyncEngine, make_created: MakeCreated
+) -> None:
+    event = make_created(**daily(start_at=START, total_emails=3))
+    campaign = event.payload.campaign_id
+    await handle(engine, handlers.on_created, event, lead=LEAD)
+    assert await tick(engine, START.replace(hour=9)) == 1
+    await handle(engine, handlers.on_cancelled, ref(CampaignCancelled, campaign))
+    # Neither a resume nor time passing brings it back.
+    await handle(engine, handlers.on_resumed, ref(CampaignResumed, campaign), lead=LEAD)
+
+    row = await schedule_of(engine, campaign)
+    assert (row.state, row.due_at, row.next_send_at) == ("cancelled", None, None)
+    assert await tick(engine, START + timedelta(days=30)) == 0
+    assert [type(e) for e in await emitted(engine)] == [EmailDue]
+
+
+async def test_the_last_email_completes_the_campaign(
+    engine: AsyncEngine, make_created: MakeCreated
+) -> None:
+    # Tuesdays and Fridays for one month: slots counted from the rule, not given.
+    event = make_created(schedule_type="weekly", weekly_days=[5, 2], total_months=1,
+                         start_at=START, send_time="10:00", timezone="America/New_York")
+    campaign = event.payload.campaign_id
+    await handle(engine, handlers.on_created, event, lead=LEAD)
+    total = (await schedule_of(engine, campaign)).total_emails
+    assert total == 9  # Jan 8, 11, 15, 18, 22, 25, 29; Feb 1, 5
+
+    while (row := await schedule_of(engine, campaign)).due_at is not None:
+        assert await tick(engine, row.due_at) == 1
+
+    events = await emitted(engine)
+    dues = [e for e in events if isinstance(e, EmailDue)]
+    assert [d.payload.sequence for d in dues] == list(range(1, total + 1))
+    assert {d.payload.send_at.astimezone(UTC).hour for d in dues} == {15}  # 10:00 EST
+    completed = events[-1]
+    assert isinstance(completed, CampaignCompleted)
+    assert completed.event_id == deterministic_id("campaign.completed", campaign)
+    assert completed.payload.total_emails == total
+    assert (row.state, row.next_send_at) == ("completed", None)
+    assert await tick(engine, START + timedelta(days=365)) == 0
+
+
+async def test_sends_missed_beyond_the_catch_up_window_are_skipped_not_sent(
+    engine: AsyncEngine, make_created: MakeCreated
+) -> None:
+    event = make_created(**daily(start_at=START, total_emails=5))
+    campaign = event.payload.campaign_id
+    await handle(engine, handlers.on_created, event, lead=LEAD)
+    # Back after nine days down, an hour after the tenth slot.
+    now = START + timedelta(days=9, hours=10)
+
+    assert await tick(engine, now) == 1
+    assert await emails_due(engine) == []
+    [first] = await skipped(engine, campaign)
+    assert (first.slot, first.send_at) == (0, START.replace(hour=9))
+    row = await schedule_of(engine, campaign)
+    assert (row.state, row.next_slot, row.next_sequence) == ("active", 1, 1)
+
+    # One slot per tick, never a burst: the other eight are skipped, the tenth is sent late.
+    ticks = 1
+    while await tick(engine, now):
+        ticks += 1
+    assert ticks == 10
+    assert [s.slot for s in await skipped(engine, campaign)] == list(range(9))
+    [due] = await emails_due(engine)
+    assert (due.payload.sequence, due.payload.send_at) == (1, now.replace(hour=9))
+    row = await schedule_of(engine, campaign)
+    assert (row.next_slot, row.next_sequence, row.total_emails) == (10, 2, 5)
+
+
+async def test_concurrent_ticks_emit_every_due_email_exactly_once(
+    engine: AsyncEngine, make_created: MakeCreated
+) -> None:
+    events = [make_created(**daily(start_at=START, total_months=1)) for _ in range(200)]
+    async with UnitOfWork(engine) as uow:
+        for event in events:
+            await handlers.on_created(event, uow, lead=LEAD)
+        await uow.commit()
+
+    # Each claims at most 120: without row locks they would handle 240 between them.
+    handled = await asyncio.gather(*(tick(engine, START.replace(hour=9), limit=120)
+                                     for _ in range(2)))
+    assert sum(handled) == 200
+
+    dues = await emails_due(engine)
+    assert sorted(d.event_id for d in dues) == sorted(
+        deterministic_id("email.due", e.payload.campaign_id, 1) for e in events
+    )
+    assert {d.payload.sequence for d in dues} == {1}
+    async with engine.connect() as conn:
+        sequences = (await conn.execute(
+            sa.select(db.schedules.c.next_sequence, sa.func.count())
+            .group_by(db.schedules.c.next_sequence)
+        )).all()
+    assert sequences == [(2, 200)]
