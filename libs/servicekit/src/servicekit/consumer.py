@@ -49,7 +49,9 @@ class Handlers:
 
     table: dict[str, Handler] = field(default_factory=dict)
 
-    def on(self, event_type: type[E]) -> Callable[[Callable[[E, UnitOfWork], Awaitable[None]]], Handler]:
+    def on(
+        self, event_type: type[E]
+    ) -> Callable[[Callable[[E, UnitOfWork], Awaitable[None]]], Handler]:
         def register(fn: Callable[[E, UnitOfWork], Awaitable[None]]) -> Handler:
             self.table[event_type.TYPE] = fn
             return fn
@@ -119,17 +121,20 @@ class Consumer:
             with HANDLE_SECONDS.labels(name, event.type).time():
                 outcome = await self._apply(event, handler)
         except RetryLater as exc:
-            bound.info("event.retry_later", reason=str(exc))
-            await msg.nak(delay=exc.delay)
-            CONSUMED.labels(name, event.type, "deferred").inc()
+            if msg.metadata.num_delivered >= self.spec.max_deliver:
+                # JetStream will not deliver it again: park it rather than drop it silently.
+                bound.error("event.parked", attempts=msg.metadata.num_delivered, error=str(exc))
+                await self._give_up(msg, event.type, f"retry later: {exc}")
+            else:
+                bound.info("event.retry_later", reason=str(exc))
+                await msg.nak(delay=exc.delay)
+                CONSUMED.labels(name, event.type, "deferred").inc()
             return
         except Exception as exc:
             attempts = msg.metadata.num_delivered
             if attempts >= self.spec.max_deliver:
                 bound.error("event.parked", attempts=attempts, error=repr(exc))
-                await self._park(msg, repr(exc))
-                await msg.term()
-                CONSUMED.labels(name, event.type, "parked").inc()
+                await self._give_up(msg, event.type, repr(exc))
             else:
                 bound.warning("event.failed", attempts=attempts, error=repr(exc), exc_info=exc)
                 await msg.nak(delay=self._backoff(attempts))
@@ -149,6 +154,11 @@ class Consumer:
     def _backoff(self, attempts: int) -> float:
         steps = self.spec.backoff_seconds
         return steps[min(attempts, len(steps)) - 1]
+
+    async def _give_up(self, msg: Msg, event_type: str, reason: str) -> None:
+        await self._park(msg, reason)
+        await msg.term()
+        CONSUMED.labels(self.spec.durable, event_type, "parked").inc()
 
     async def _park(self, msg: Msg, reason: str) -> None:
         attempts = msg.metadata.num_delivered if msg.metadata else 0

@@ -25,6 +25,8 @@ PUBLISHED = Counter("outbox_published_total", "Events published from the outbox"
 BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published")
 OLDEST_AGE = Gauge("outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row")
 
+_DATABASE_ERRORS = (asyncpg.PostgresError, OSError, sa.exc.DBAPIError)
+
 
 class OutboxRelay:
     def __init__(
@@ -47,18 +49,23 @@ class OutboxRelay:
         listener = await self._listen()
         try:
             while True:
+                # Cleared before the batch, not after: a NOTIFY for a row committed while the
+                # batch runs must still wake the next pass instead of waiting for the poll.
+                self._wake.clear()
                 try:
                     published = await self.publish_batch()
-                except (asyncpg.PostgresError, OSError, sa.exc.DBAPIError) as exc:
+                except _DATABASE_ERRORS as exc:
                     log.warning("outbox.relay_failed", error=str(exc))
                     published = 0
                 if published == self._batch_size:
                     continue
-                self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval)
                 except TimeoutError:
-                    await self._observe()
+                    try:
+                        await self._observe()
+                    except _DATABASE_ERRORS as exc:  # the database may be briefly away
+                        log.warning("outbox.observe_failed", error=str(exc))
         finally:
             await listener.close()
 

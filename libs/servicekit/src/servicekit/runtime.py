@@ -118,6 +118,13 @@ async def serve(settings: ServiceSettings, build: Build, *, stream_replicas: int
 async def _signalled() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    try:
+        await stop.wait()
+    finally:
+        # Give the signals back, so a process that runs serve in its own loop (a test, a
+        # harness) can still be interrupted once the service has stopped.
+        for sig in signals:
+            loop.remove_signal_handler(sig)

@@ -7,13 +7,15 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 class ServiceSettings(BaseSettings):
     """`<PREFIX>_DATABASE_URL` names the service's own database; failing that, `DATABASE_URL`
     names a server and the service uses its own database name on it."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # Inputs stay out of validation errors: they would print database passwords and API keys.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
     # Each subclass sets these two.
     service_name: ClassVar[str] = "service"
@@ -30,28 +32,38 @@ class ServiceSettings(BaseSettings):
     )
     log_format: Literal["json", "console"] = Field(default="json", validation_alias="LOG_FORMAT")
     http_host: str = "127.0.0.1"
-    http_port: int = Field(default=0, ge=0, le=65535)
+    http_port: int = Field(default=8080, ge=0, le=65535)
     db_pool_size: int = Field(default=5, ge=1, le=100)
 
     @model_validator(mode="after")
     def _resolve_database(self) -> ServiceSettings:
-        if not self.database_url and self.database_server_url:
-            url = make_url(self.database_server_url).set(database=self.default_database)
-            object.__setattr__(self, "database_url", url.render_as_string(hide_password=False))
-        if not self.database_url:
-            prefix = self.model_config.get("env_prefix", "")
-            raise ValueError(f"{prefix}DATABASE_URL or DATABASE_URL must be set")
-        object.__setattr__(self, "database_url", async_url(self.database_url))
+        own = f"{self.model_config.get('env_prefix', '')}DATABASE_URL"
+        if self.database_url:
+            variable, value = own, self.database_url
+        elif self.database_server_url:
+            variable, value = "DATABASE_URL", self.database_server_url
+        else:
+            raise ValueError(f"{own} or DATABASE_URL must be set")
+        try:
+            url = make_url(async_url(value))
+        except ValueError as exc:  # name the variable the bad value came from
+            raise ValueError(f"{variable}: {exc}") from None
+        if not self.database_url:  # a server: the service uses its own database on it
+            url = url.set(database=self.default_database)
+        object.__setattr__(self, "database_url", url.render_as_string(hide_password=False))
         return self
 
 
 def async_url(url: str) -> str:
     """Accept plain postgres URLs from operators; SQLAlchemy needs the asyncpg dialect named."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError("not a database URL") from None
     if parsed.drivername in ("postgres", "postgresql", "postgresql+psycopg2"):
         parsed = parsed.set(drivername="postgresql+asyncpg")
     if parsed.drivername != "postgresql+asyncpg":
-        raise ValueError(f"DATABASE_URL: unsupported scheme {parsed.drivername!r}")
+        raise ValueError(f"unsupported scheme {parsed.drivername!r}, expected postgresql://")
     return parsed.render_as_string(hide_password=False)
 
 
