@@ -79,26 +79,49 @@ class Consumer:
         # Above 1, messages of one batch are handled concurrently and order is not kept.
         self._concurrency = asyncio.Semaphore(concurrency)
         self._ordered = concurrency == 1
+        # Never fetch more than can be worked on at once, or the rest wait out their ack wait.
+        self._batch_size = spec.batch_size if self._ordered else min(spec.batch_size, concurrency)
 
     async def run(self) -> None:
         sub = await self._js.pull_subscribe_bind(self.spec.durable, stream=self.spec.stream)
         while True:
             try:
-                msgs = await sub.fetch(self.spec.batch_size, timeout=1.0)
+                msgs = await self._next_batch(sub)
             except (TimeoutError, nats.errors.TimeoutError):  # nothing to fetch right now
                 continue
-            except (nats.errors.ConnectionClosedError, nats.errors.NoServersError):
+            except nats.errors.Error as exc:  # disconnected: the client reconnects by itself
+                log.warning("consumer.fetch_failed", consumer=self.spec.durable, error=repr(exc))
                 await asyncio.sleep(0.5)
                 continue
             if self._ordered:
                 for msg in msgs:
-                    await self.handle(msg)
+                    await self._handle_safely(msg)
             else:
                 await asyncio.gather(*(self._handle_bounded(m) for m in msgs))
 
+    async def _next_batch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
+        # A batch fetch that waits for messages holds the first one until the batch fills
+        # or the wait ends; so wait for one, then take whatever else is already there.
+        first = await sub.fetch(1, timeout=5.0)
+        if self._batch_size == 1:
+            return first
+        try:
+            return first + await sub.fetch(self._batch_size - 1, timeout=0.05)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return first
+
     async def _handle_bounded(self, msg: Msg) -> None:
         async with self._concurrency:
+            await self._handle_safely(msg)
+
+    async def _handle_safely(self, msg: Msg) -> None:
+        """An ack, nak or park that fails (broker or database away) must not stop the
+        consumer: the message is simply redelivered once its ack wait has passed."""
+        try:
             await self.handle(msg)
+        except Exception as exc:
+            log.warning("consumer.settle_failed", consumer=self.spec.durable,
+                        subject=msg.subject, error=repr(exc))
 
     async def handle(self, msg: Msg) -> None:
         name = self.spec.durable
