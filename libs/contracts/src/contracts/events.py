@@ -25,6 +25,8 @@ from pydantic import (
 from contracts.envelope import Event, Payload
 
 MAX_MEMBERS_PER_EVENT = 500
+# Well under NATS's default 1 MB message limit, envelope included.
+MAX_PAYLOAD_BYTES = 512 * 1024
 
 _HEADER_SAFE = re.compile(r"^[^\r\n\x00]*$")
 
@@ -38,8 +40,8 @@ def _valid_timezone(name: str) -> str:
 
 
 TimeZoneName = Annotated[str, AfterValidator(_valid_timezone)]
-# A single line of text: safe to put in a mail header or a subject.
-OneLine = Annotated[str, StringConstraints(pattern=_HEADER_SAFE.pattern, max_length=998)]
+# A single line of text: safe to put in a mail header or a subject. Lengths are per field.
+OneLine = Annotated[str, StringConstraints(pattern=_HEADER_SAFE.pattern)]
 ShortText = Annotated[str, StringConstraints(max_length=200, pattern=_HEADER_SAFE.pattern)]
 Weekday = Annotated[int, Field(ge=1, le=7)]
 
@@ -106,6 +108,13 @@ class AudienceMember(Payload):
 class AudienceMembersAddedPayload(Payload):
     audience_id: uuid.UUID
     members: list[AudienceMember] = Field(min_length=1, max_length=MAX_MEMBERS_PER_EVENT)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> AudienceMembersAddedPayload:
+        size = len(self.model_dump_json())
+        if size > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"members: {size} bytes in one event, at most {MAX_PAYLOAD_BYTES}")
+        return self
 
 
 class AudienceMembersRemovedPayload(Payload):
