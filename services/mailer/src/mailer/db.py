@@ -1,0 +1,418 @@
+"""The mailer's tables and every query it runs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+metadata = sa.MetaData()
+
+# The mailer's copy of each campaign: what it needs to address and route mail.
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("campaign_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("workspace_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("audience_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("from_name", sa.Text, nullable=False),
+    sa.Column("from_email", sa.Text),
+    sa.Column("reply_to", sa.Text),
+    # active | paused | cancelled | completed
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now(), onupdate=sa.func.now()),
+)
+
+# The mailer's copy of every audience; a removed member keeps its row, marked removed.
+audience_members = sa.Table(
+    "audience_members",
+    metadata,
+    sa.Column("audience_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("email", sa.Text, primary_key=True),
+    sa.Column("workspace_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("fields", JSONB, nullable=False),
+    sa.Column("removed_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now(), onupdate=sa.func.now()),
+)
+
+# Per workspace; addresses are stored lower-cased and matched case-insensitively, because a
+# mailbox that unsubscribed as Bob@x.com must not get mail as bob@x.com.
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("workspace_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("email", sa.Text, primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("reason IN ('unsubscribed', 'bounced', 'complained', 'failed')",
+                       name="suppressions_reason"),
+)
+
+# The k-th email of a campaign, stored once however many recipients it has.
+contents = sa.Table(
+    "contents",
+    metadata,
+    sa.Column("campaign_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("sequence", sa.Integer, primary_key=True),
+    sa.Column("correlation_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("send_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("preheader", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text, nullable=False),
+    sa.Column("body_text", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now()),
+)
+
+# One row per (campaign, sequence, recipient); see mailer.domain for the state machine.
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("campaign_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("audience_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    # Claims so far; also the fencing token an outcome must match to be recorded.
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("first_attempt_at", sa.DateTime(timezone=True)),
+    sa.Column("sending_since", sa.DateTime(timezone=True)),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Column("smtp_code", sa.Integer),
+    sa.Column("enhanced_code", sa.Text),
+    # The last SMTP reply, or why the delivery was not sent.
+    sa.Column("last_reply", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now(), onupdate=sa.func.now()),
+    sa.UniqueConstraint("campaign_id", "sequence", "email", name="deliveries_recipient"),
+    sa.ForeignKeyConstraint(["campaign_id", "sequence"],
+                            ["contents.campaign_id", "contents.sequence"],
+                            name="deliveries_content"),
+    sa.CheckConstraint(
+        "state IN ('pending', 'sending', 'sent', 'failed', 'suppressed', 'cancelled')",
+        name="deliveries_state",
+    ),
+    # Finding due work costs what is due, not how much was ever sent.
+    sa.Index("deliveries_due", "due_at", postgresql_where=sa.text("state = 'pending'")),
+    sa.Index("deliveries_in_flight", "sending_since",
+             postgresql_where=sa.text("state = 'sending'")),
+)
+
+
+# --- campaigns ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    campaign_id: uuid.UUID
+    workspace_id: uuid.UUID
+    audience_id: uuid.UUID
+    name: str
+    from_name: str
+    from_email: str | None
+    reply_to: str | None
+    state: str
+
+
+async def upsert_campaign(conn: AsyncConnection, **values: Any) -> None:
+    """A new campaign starts active; a known one takes the new definition and keeps its state."""
+    stmt = insert(campaigns).values(state="active", **values)
+    changed = {k: stmt.excluded[k] for k in values if k != "campaign_id"}
+    await conn.execute(stmt.on_conflict_do_update(
+        index_elements=[campaigns.c.campaign_id], set_={**changed, "updated_at": sa.func.now()},
+    ))
+
+
+async def get_campaign(
+    conn: AsyncConnection, campaign_id: uuid.UUID, *, for_update: bool = False
+) -> CampaignRow | None:
+    stmt = sa.select(campaigns).where(campaigns.c.campaign_id == campaign_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = (await conn.execute(stmt)).first()
+    if row is None:
+        return None
+    return CampaignRow(row.campaign_id, row.workspace_id, row.audience_id, row.name,
+                       row.from_name, row.from_email, row.reply_to, row.state)
+
+
+async def set_campaign_state(conn: AsyncConnection, campaign_id: uuid.UUID, state: str) -> None:
+    await conn.execute(
+        sa.update(campaigns).where(campaigns.c.campaign_id == campaign_id).values(state=state)
+    )
+
+
+async def cancel_pending(conn: AsyncConnection, campaign_id: uuid.UUID) -> int:
+    result = await conn.execute(
+        sa.update(deliveries)
+        .where(deliveries.c.campaign_id == campaign_id, deliveries.c.state == "pending")
+        .values(state="cancelled", last_reply="campaign cancelled")
+    )
+    return result.rowcount
+
+
+# --- audiences and suppressions -------------------------------------------------------------
+
+
+async def upsert_members(
+    conn: AsyncConnection,
+    audience_id: uuid.UUID,
+    workspace_id: uuid.UUID,
+    members: Sequence[tuple[str, str, dict[str, str]]],
+) -> None:
+    """(email, name, fields) per member; a member added again is current again."""
+    stmt = insert(audience_members)
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[audience_members.c.audience_id, audience_members.c.email],
+            set_={"name": stmt.excluded.name, "fields": stmt.excluded.fields,
+                  "removed_at": None, "updated_at": sa.func.now()},
+        ),
+        [{"audience_id": audience_id, "workspace_id": workspace_id, "email": email,
+          "name": name, "fields": fields} for email, name, fields in members],
+    )
+
+
+async def remove_members(
+    conn: AsyncConnection, audience_id: uuid.UUID, emails: Iterable[str], at: datetime
+) -> None:
+    await conn.execute(
+        sa.update(audience_members)
+        .where(audience_members.c.audience_id == audience_id,
+               audience_members.c.email.in_(list(emails)),
+               audience_members.c.removed_at.is_(None))
+        .values(removed_at=at)
+    )
+
+
+async def suppress(
+    conn: AsyncConnection, workspace_id: uuid.UUID, email: str, reason: str, at: datetime
+) -> None:
+    """The first reason an address was suppressed for is the one kept."""
+    await conn.execute(
+        insert(suppressions)
+        .values(workspace_id=workspace_id, email=email.lower(), reason=reason, created_at=at)
+        .on_conflict_do_nothing()
+    )
+
+
+# --- contents and deliveries ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContentRow:
+    correlation_id: uuid.UUID
+    subject: str
+    preheader: str
+    body_html: str
+    body_text: str
+
+
+async def insert_content(conn: AsyncConnection, **values: Any) -> bool:
+    """False when this (campaign, sequence) was stored before."""
+    stmt = insert(contents).values(**values).on_conflict_do_nothing().returning(
+        contents.c.campaign_id
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def create_deliveries(
+    conn: AsyncConnection,
+    *,
+    campaign_id: uuid.UUID,
+    sequence: int,
+    audience_id: uuid.UUID,
+    due_at: datetime,
+    message_domain: str,
+) -> int:
+    """One pending delivery per current member, in one statement however large the audience.
+
+    The id is md5("campaign:sequence:email") read as a UUID: the same recipient of the same
+    email always gets the same id, and so the same Message-ID, on every replica and retry.
+    """
+    key = sa.func.md5(
+        sa.literal(f"{campaign_id}:{sequence}:", sa.Text) + audience_members.c.email
+    ).cast(UUID(as_uuid=True))
+    members = sa.select(
+        key,
+        sa.literal(campaign_id, UUID(as_uuid=True)),
+        sa.literal(sequence, sa.Integer),
+        audience_members.c.email,
+        audience_members.c.audience_id,
+        sa.literal("<", sa.Text) + key.cast(sa.Text) + sa.literal(f"@{message_domain}>", sa.Text),
+        sa.literal("pending", sa.Text),
+        sa.literal(due_at, sa.DateTime(timezone=True)),
+    ).where(audience_members.c.audience_id == audience_id,
+            audience_members.c.removed_at.is_(None))
+    stmt = insert(deliveries).from_select(
+        ["id", "campaign_id", "sequence", "email", "audience_id", "message_id", "state",
+         "due_at"],
+        members,
+    ).on_conflict_do_nothing()
+    result = await conn.execute(stmt)
+    return result.rowcount
+
+
+@dataclass(frozen=True)
+class ClaimedRow:
+    """A delivery claimed for sending, with what deciding and rendering it needs."""
+
+    id: uuid.UUID
+    campaign_id: uuid.UUID
+    sequence: int
+    email: str
+    message_id: str
+    attempts: int  # before this claim
+    first_attempt_at: datetime | None
+    member_name: str | None
+    member_fields: dict[str, str] | None
+    member_active: bool
+    suppressed: bool
+    campaign: CampaignRow
+
+
+async def claim_due(
+    conn: AsyncConnection, *, now: datetime, lease: timedelta, limit: int
+) -> list[ClaimedRow]:
+    """Due deliveries, and deliveries orphaned in `sending` past their lease, locked.
+
+    Replicas skip each other's rows instead of waiting; a paused campaign's deliveries wait.
+    """
+    orphaned = await conn.execute(
+        _claimable()
+        .where(deliveries.c.state == "sending", deliveries.c.sending_since < now - lease)
+        .order_by(deliveries.c.sending_since)
+        .limit(limit)
+    )
+    rows = [_claimed(r) for r in orphaned]
+    if len(rows) < limit:
+        due = await conn.execute(
+            _claimable()
+            .where(deliveries.c.state == "pending", deliveries.c.due_at <= now)
+            .order_by(deliveries.c.due_at)
+            .limit(limit - len(rows))
+        )
+        rows.extend(_claimed(r) for r in due)
+    return rows
+
+
+def _claimable() -> sa.Select[Any]:
+    suppressed = sa.exists().where(
+        suppressions.c.workspace_id == campaigns.c.workspace_id,
+        suppressions.c.email == sa.func.lower(deliveries.c.email),
+    )
+    member = sa.and_(audience_members.c.audience_id == deliveries.c.audience_id,
+                     audience_members.c.email == deliveries.c.email)
+    return (
+        sa.select(
+            deliveries.c.id, deliveries.c.campaign_id, deliveries.c.sequence, deliveries.c.email,
+            deliveries.c.message_id, deliveries.c.attempts, deliveries.c.first_attempt_at,
+            audience_members.c.name.label("member_name"),
+            audience_members.c.fields.label("member_fields"),
+            audience_members.c.removed_at.label("member_removed_at"),
+            audience_members.c.email.label("member_email"),
+            suppressed.label("suppressed"),
+            *(c.label(f"campaign_{c.name}") for c in campaigns.c if c.name != "updated_at"),
+        )
+        .select_from(
+            deliveries.join(campaigns, campaigns.c.campaign_id == deliveries.c.campaign_id)
+            .outerjoin(audience_members, member)
+        )
+        .where(campaigns.c.state != "paused")
+        .with_for_update(of=deliveries, skip_locked=True)
+    )
+
+
+def _claimed(r: sa.Row[Any]) -> ClaimedRow:
+    campaign = CampaignRow(
+        r.campaign_campaign_id, r.campaign_workspace_id, r.campaign_audience_id, r.campaign_name,
+        r.campaign_from_name, r.campaign_from_email, r.campaign_reply_to, r.campaign_state,
+    )
+    return ClaimedRow(
+        r.id, r.campaign_id, r.sequence, r.email, r.message_id, r.attempts, r.first_attempt_at,
+        r.member_name, r.member_fields,
+        member_active=r.member_email is not None and r.member_removed_at is None,
+        suppressed=bool(r.suppressed), campaign=campaign,
+    )
+
+
+async def contents_for(
+    conn: AsyncConnection, keys: Iterable[tuple[uuid.UUID, int]]
+) -> dict[tuple[uuid.UUID, int], ContentRow]:
+    wanted = list(set(keys))
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        sa.select(contents).where(sa.tuple_(contents.c.campaign_id, contents.c.sequence)
+                                  .in_(wanted))
+    )
+    return {
+        (r.campaign_id, r.sequence): ContentRow(r.correlation_id, r.subject, r.preheader,
+                                                r.body_html, r.body_text)
+        for r in rows
+    }
+
+
+async def mark_sending(conn: AsyncConnection, ids: Sequence[uuid.UUID], now: datetime) -> None:
+    """Counts the attempt; committed before the first byte goes to the SMTP server."""
+    if not ids:
+        return
+    await conn.execute(
+        sa.update(deliveries)
+        .where(deliveries.c.id.in_(ids))
+        .values(state="sending", sending_since=now, attempts=deliveries.c.attempts + 1,
+                first_attempt_at=sa.func.coalesce(deliveries.c.first_attempt_at, now))
+    )
+
+
+async def settle(
+    conn: AsyncConnection, delivery_id: uuid.UUID, *, state: str, **values: Any
+) -> None:
+    """Give a claimed (locked) delivery its final state without sending it."""
+    await conn.execute(
+        sa.update(deliveries).where(deliveries.c.id == delivery_id)
+        .values(state=state, sending_since=None, **values)
+    )
+
+
+async def record_outcome(
+    conn: AsyncConnection, delivery_id: uuid.UUID, *, attempts: int, state: str, **values: Any
+) -> bool:
+    """Record how the attempt numbered `attempts` ended; False when the delivery was claimed
+    again meanwhile (a lease ran out), in which case the newer attempt records its own."""
+    result = await conn.execute(
+        sa.update(deliveries)
+        .where(deliveries.c.id == delivery_id, deliveries.c.state == "sending",
+               deliveries.c.attempts == attempts)
+        .values(state=state, sending_since=None, **values)
+    )
+    return result.rowcount == 1
+
+
+async def release(conn: AsyncConnection, delivery_id: uuid.UUID, *, attempts: int) -> None:
+    """Hand back a claimed delivery that was never attempted, uncounted."""
+    await conn.execute(
+        sa.update(deliveries)
+        .where(deliveries.c.id == delivery_id, deliveries.c.state == "sending",
+               deliveries.c.attempts == attempts)
+        .values(
+            state="pending", sending_since=None, attempts=deliveries.c.attempts - 1,
+            first_attempt_at=sa.case((deliveries.c.attempts == 1, None),
+                                     else_=deliveries.c.first_attempt_at),
+        )
+    )
