@@ -67,7 +67,7 @@ def _api(stack: Stack) -> httpx.Client:
 def _messages(maildir: Path) -> list[EmailMessage]:
     box = mailbox.Maildir(maildir, create=False)
     found: list[EmailMessage] = []
-    for key in box:
+    for key in box.iterkeys():
         raw = box.get_bytes(key)
         msg = message_from_bytes(raw, policy=policy.default)
         assert isinstance(msg, EmailMessage)

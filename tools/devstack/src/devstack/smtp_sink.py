@@ -30,7 +30,10 @@ class MaildirHandler:
     """aiosmtpd handler that delivers every message into one Maildir."""
 
     def __init__(self, maildir: Path) -> None:
-        self.maildir = mailbox.Maildir(maildir, create=True)
+        # Maildir(create=True) skips tmp/new/cur when the folder already exists, empty or not.
+        for sub in ("tmp", "new", "cur"):
+            (Path(maildir) / sub).mkdir(parents=True, exist_ok=True)
+        self.maildir = mailbox.Maildir(maildir, create=False)
 
     async def handle_DATA(  # noqa: N802 (the hook name aiosmtpd calls)
         self, server: SMTP, session: Session, envelope: Envelope

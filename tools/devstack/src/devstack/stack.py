@@ -164,6 +164,8 @@ def service_environ(
         env[f"{prefix}_HTTP_PORT"] = str(endpoints.http_ports[module])
     if endpoints.maildir is not None:
         env["DEV_MAILDIR"] = str(endpoints.maildir)
+    # Links in mail (unsubscribe, tracking) point at this stack's API unless told otherwise.
+    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{endpoints.api_port}")
     env |= extra
     return env
 
