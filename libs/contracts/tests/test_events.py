@@ -22,6 +22,7 @@ from contracts import (
     CampaignDefinition,
     CampaignPaused,
     CampaignResumed,
+    CampaignScheduled,
     CampaignUpdated,
     ContentFailed,
     ContentGenerated,
@@ -43,6 +44,7 @@ from contracts.events import (
     AudienceMembersRemovedPayload,
     CampaignCompletedPayload,
     CampaignRef,
+    CampaignScheduledPayload,
     ContentFailedPayload,
     ContentGeneratedPayload,
     DeliveryRef,
@@ -95,6 +97,10 @@ SAMPLES: dict[type[Event], Payload] = {
     CampaignResumed: CampaignRef(campaign_id=CAMPAIGN),
     CampaignCancelled: CampaignRef(campaign_id=CAMPAIGN),
     CampaignCompleted: CampaignCompletedPayload(campaign_id=CAMPAIGN, total_emails=26),
+    CampaignScheduled: CampaignScheduledPayload(
+        campaign_id=CAMPAIGN, state="active", total_emails=26, next_sequence=2,
+        next_send_times=[datetime(2026, 12, 1, 9, tzinfo=UTC)],
+    ),
     AudienceMembersAdded: AudienceMembersAddedPayload(
         audience_id=AUDIENCE,
         members=[

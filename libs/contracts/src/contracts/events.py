@@ -97,6 +97,16 @@ class CampaignCompletedPayload(Payload):
     total_emails: int = Field(ge=0)
 
 
+class CampaignScheduledPayload(Payload):
+    """The scheduler's view of a campaign after any change: what the product shows as plan."""
+
+    campaign_id: uuid.UUID
+    state: Literal["active", "paused", "cancelled", "completed"]
+    total_emails: int = Field(ge=0)
+    next_sequence: int = Field(ge=1)
+    next_send_times: list[AwareDatetime] = Field(default_factory=list, max_length=5)
+
+
 class AudienceMember(Payload):
     email: EmailStr
     name: ShortText = ""
@@ -220,6 +230,12 @@ class CampaignCompleted(Event):
     payload: CampaignCompletedPayload
 
 
+class CampaignScheduled(Event):
+    TYPE = "campaign.scheduled"
+    type: Literal["campaign.scheduled"] = "campaign.scheduled"
+    payload: CampaignScheduledPayload
+
+
 class AudienceMembersAdded(Event):
     TYPE = "audience.members.added"
     type: Literal["audience.members.added"] = "audience.members.added"
@@ -284,7 +300,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
     for cls in (
         CampaignCreated, CampaignUpdated, CampaignPaused, CampaignResumed, CampaignCancelled,
-        CampaignCompleted, AudienceMembersAdded, AudienceMembersRemoved, EmailDue,
+        CampaignCompleted, CampaignScheduled, AudienceMembersAdded, AudienceMembersRemoved,
+        EmailDue,
         ContentGenerated, ContentFailed, EmailSent, EmailFailed, EmailOpened, EmailClicked,
         RecipientUnsubscribed,
     )
@@ -292,7 +309,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 AnyEvent = Annotated[
     CampaignCreated | CampaignUpdated | CampaignPaused | CampaignResumed | CampaignCancelled
-    | CampaignCompleted | AudienceMembersAdded | AudienceMembersRemoved | EmailDue
+    | CampaignCompleted | CampaignScheduled | AudienceMembersAdded | AudienceMembersRemoved
+    | EmailDue
     | ContentGenerated | ContentFailed | EmailSent | EmailFailed | EmailOpened | EmailClicked
     | RecipientUnsubscribed,
     Field(discriminator="type"),

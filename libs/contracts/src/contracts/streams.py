@@ -62,7 +62,7 @@ STREAMS: tuple[StreamSpec, ...] = (
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("campaign-api", "CONTENT", ("content.generated", "content.failed")),
     ConsumerSpec("campaign-api", "DELIVERY", ("email.sent", "email.failed")),
-    ConsumerSpec("campaign-api", "CAMPAIGNS", ("campaign.completed",)),
+    ConsumerSpec("campaign-api", "CAMPAIGNS", ("campaign.completed", "campaign.scheduled")),
     ConsumerSpec("scheduler", "CAMPAIGNS", (
         "campaign.created", "campaign.updated", "campaign.paused", "campaign.resumed",
         "campaign.cancelled",
@@ -82,6 +82,7 @@ PRODUCERS: dict[str, str] = {
                      "email.opened", "email.clicked", "recipient.unsubscribed"), "campaign-api"),
     "email.due": "scheduler",
     "campaign.completed": "scheduler",
+    "campaign.scheduled": "scheduler",
     "content.generated": "content-generator",
     "content.failed": "content-generator",
     "email.sent": "mailer",
