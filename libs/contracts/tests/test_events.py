@@ -34,6 +34,7 @@ from contracts import (
     Event,
     RecipientUnsubscribed,
     Schedule,
+    WorkspaceUpdated,
     event_class_for,
     parse_event,
 )
@@ -53,6 +54,7 @@ from contracts.events import (
     EmailFailedPayload,
     EmailSentPayload,
     RecipientUnsubscribedPayload,
+    WorkspaceSettingsPayload,
 )
 
 CAMPAIGN = uuid.UUID("6f1d2c1e-4b0a-4c55-9d1e-0d6a1a7b9c01")
@@ -97,6 +99,7 @@ SAMPLES: dict[type[Event], Payload] = {
     CampaignResumed: CampaignRef(campaign_id=CAMPAIGN),
     CampaignCancelled: CampaignRef(campaign_id=CAMPAIGN),
     CampaignCompleted: CampaignCompletedPayload(campaign_id=CAMPAIGN, total_emails=26),
+    WorkspaceUpdated: WorkspaceSettingsPayload(name="Acme", monthly_llm_budget=Decimal("25")),
     CampaignScheduled: CampaignScheduledPayload(
         campaign_id=CAMPAIGN, state="active", total_emails=26, next_sequence=2,
         next_send_times=[datetime(2026, 12, 1, 9, tzinfo=UTC)],

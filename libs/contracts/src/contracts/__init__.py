@@ -23,6 +23,7 @@ from contracts.events import (
     EmailSent,
     RecipientUnsubscribed,
     Schedule,
+    WorkspaceUpdated,
     event_class_for,
     parse_event,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "Schedule",
     "StreamSpec",
     "Topology",
+    "WorkspaceUpdated",
     "deterministic_id",
     "event_class_for",
     "parse_event",

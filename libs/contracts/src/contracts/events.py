@@ -107,6 +107,14 @@ class CampaignScheduledPayload(Payload):
     next_send_times: list[AwareDatetime] = Field(default_factory=list, max_length=5)
 
 
+class WorkspaceSettingsPayload(Payload):
+    """Workspace-wide settings other services act on."""
+
+    name: ShortText
+    # Spend on LLM calls per calendar month (UTC), in OpenRouter credits; None: no limit.
+    monthly_llm_budget: Decimal | None = Field(default=None, ge=0)
+
+
 class AudienceMember(Payload):
     email: EmailStr
     name: ShortText = ""
@@ -236,6 +244,12 @@ class CampaignScheduled(Event):
     payload: CampaignScheduledPayload
 
 
+class WorkspaceUpdated(Event):
+    TYPE = "workspace.updated"
+    type: Literal["workspace.updated"] = "workspace.updated"
+    payload: WorkspaceSettingsPayload
+
+
 class AudienceMembersAdded(Event):
     TYPE = "audience.members.added"
     type: Literal["audience.members.added"] = "audience.members.added"
@@ -303,7 +317,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CampaignCompleted, CampaignScheduled, AudienceMembersAdded, AudienceMembersRemoved,
         EmailDue,
         ContentGenerated, ContentFailed, EmailSent, EmailFailed, EmailOpened, EmailClicked,
-        RecipientUnsubscribed,
+        RecipientUnsubscribed, WorkspaceUpdated,
     )
 }
 
@@ -312,7 +326,7 @@ AnyEvent = Annotated[
     | CampaignCompleted | CampaignScheduled | AudienceMembersAdded | AudienceMembersRemoved
     | EmailDue
     | ContentGenerated | ContentFailed | EmailSent | EmailFailed | EmailOpened | EmailClicked
-    | RecipientUnsubscribed,
+    | RecipientUnsubscribed | WorkspaceUpdated,
     Field(discriminator="type"),
 ]
 _ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

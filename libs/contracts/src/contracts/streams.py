@@ -50,8 +50,9 @@ class Topology:
 
 
 STREAMS: tuple[StreamSpec, ...] = (
-    StreamSpec("CAMPAIGNS", ("campaign.>", "audience.>"),
-               "Campaign definitions, lifecycle and audiences, in the order they happened"),
+    StreamSpec("CAMPAIGNS", ("workspace.>", "campaign.>", "audience.>"),
+               "Workspaces, campaign definitions, lifecycle and audiences, in the order they "
+               "happened"),
     StreamSpec("SCHEDULE", ("email.due",), "Emails that fall due, one per (campaign, sequence)"),
     StreamSpec("CONTENT", ("content.>",), "Generated (or failed) email content"),
     StreamSpec("DELIVERY", ("email.sent", "email.failed"), "Per-recipient delivery outcomes"),
@@ -67,7 +68,7 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
         "campaign.created", "campaign.updated", "campaign.paused", "campaign.resumed",
         "campaign.cancelled",
     )),
-    ConsumerSpec("content-generator", "CAMPAIGNS", ("campaign.>",)),
+    ConsumerSpec("content-generator", "CAMPAIGNS", ("workspace.>", "campaign.>")),
     ConsumerSpec("content-generator", "SCHEDULE", ("email.due",), ack_wait_seconds=120),
     # One consumer over campaigns and audiences keeps their order: members before the campaign.
     ConsumerSpec("mailer", "CAMPAIGNS", ("campaign.>", "audience.>")),
@@ -79,7 +80,8 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
 PRODUCERS: dict[str, str] = {
     **dict.fromkeys(("campaign.created", "campaign.updated", "campaign.paused", "campaign.resumed",
                      "campaign.cancelled", "audience.members.added", "audience.members.removed",
-                     "email.opened", "email.clicked", "recipient.unsubscribed"), "campaign-api"),
+                     "email.opened", "email.clicked", "recipient.unsubscribed",
+                     "workspace.updated"), "campaign-api"),
     "email.due": "scheduler",
     "campaign.completed": "scheduler",
     "campaign.scheduled": "scheduler",
