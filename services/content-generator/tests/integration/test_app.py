@@ -51,7 +51,7 @@ async def test_build_writes_emails_concurrently_with_openrouter(parts: ServicePa
     assert handler is not None
     assert isinstance(handler.keywords["provider"], OpenRouterProvider)
     subjects = set(TOPOLOGY.consumers_of("content-generator")[0].filter_subjects)
-    assert subjects == {"campaign.>"}
+    assert "campaign.>" in subjects
     for event_type in ("campaign.created", "campaign.updated", "campaign.paused",
                        "campaign.resumed", "campaign.cancelled", "campaign.completed"):
         assert parts.handlers.get(event_type) is not None
