@@ -71,7 +71,10 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("content-generator", "CAMPAIGNS", ("workspace.>", "campaign.>")),
     ConsumerSpec("content-generator", "SCHEDULE", ("email.due",), ack_wait_seconds=120),
     # One consumer over campaigns and audiences keeps their order: members before the campaign.
-    ConsumerSpec("mailer", "CAMPAIGNS", ("campaign.>", "audience.>")),
+    ConsumerSpec("mailer", "CAMPAIGNS", (
+        "campaign.created", "campaign.updated", "campaign.paused", "campaign.resumed",
+        "campaign.cancelled", "campaign.completed", "audience.>",
+    )),
     ConsumerSpec("mailer", "CONTENT", ("content.generated",)),
     ConsumerSpec("mailer", "ENGAGEMENT", ("recipient.unsubscribed",)),
 )
