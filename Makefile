@@ -37,6 +37,9 @@ imports:
 pytest:
 	$(VENV)/bin/pytest
 
+bench: install
+	$(VENV)/bin/python -m bench
+
 asyncapi: install
 	$(VENV)/bin/python -m contracts.asyncapi > libs/contracts/asyncapi.json
 
