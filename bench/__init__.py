@@ -1,1 +1,1 @@
-"""Benchmarks: `make bench` runs every `bench/<name>.py`; each writes `bench/results/<name>.json`."""
+"""Benchmarks: `make bench` runs each `bench/<name>.py`, which writes `bench/results/<name>.json`."""

@@ -11,7 +11,7 @@ _NOT_BENCHES = {"harness", "__main__"}
 
 
 def main(names: list[str]) -> int:
-    found = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent))
+    found = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)])
                    if m.name not in _NOT_BENCHES and not m.name.startswith("_"))
     chosen = names or found
     unknown = set(chosen) - set(found)
