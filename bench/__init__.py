@@ -1,1 +1,4 @@
-"""Benchmarks: `make bench` runs each `bench/<name>.py`, which writes `bench/results/<name>.json`."""
+"""Benchmarks: `make bench` runs each `bench/<name>.py`.
+
+Each writes `bench/results/<name>.json`.
+"""
