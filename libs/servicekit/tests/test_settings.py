@@ -18,7 +18,8 @@ class MailerLikeSettings(ServiceSettings):
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DEMO_DATABASE_URL", "DATABASE_URL", "NATS_URL", "DEMO_HTTP_PORT"):
+    for name in ("DEMO_DATABASE_URL", "DATABASE_URL", "NATS_URL", "DEMO_HTTP_PORT",
+                 "NATS_STREAM_REPLICAS", "OTEL_EXPORTER_OTLP_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -103,3 +104,33 @@ def test_async_url_names_the_asyncpg_driver() -> None:
     assert async_url("postgres://u@h/d") == "postgresql+asyncpg://u@h/d"
     assert async_url("postgresql+psycopg2://u@h/d") == "postgresql+asyncpg://u@h/d"
     assert async_url("postgresql+asyncpg://u@h/d") == "postgresql+asyncpg://u@h/d"
+
+
+def test_stream_replicas_and_trace_export_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app@db/postgres")
+    assert (MailerLikeSettings().nats_stream_replicas, MailerLikeSettings().otlp_endpoint) == (
+        1, "")
+
+    monkeypatch.setenv("NATS_STREAM_REPLICAS", "3")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel-collector:4318")
+    settings = MailerLikeSettings()
+
+    assert (settings.nats_stream_replicas, settings.otlp_endpoint) == (
+        3, "http://otel-collector:4318")
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("NATS_STREAM_REPLICAS", "0"),
+    ("NATS_STREAM_REPLICAS", "three"),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "otel-collector:4318"),
+])
+def test_invalid_observability_settings_are_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app@db/postgres")
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(pydantic.ValidationError):
+        MailerLikeSettings()

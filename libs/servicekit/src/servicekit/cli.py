@@ -25,6 +25,6 @@ def service_cli(
     @app.command()
     def run() -> None:
         """Run the service until SIGTERM."""
-        asyncio.run(serve(settings(), build))
+        asyncio.run(serve(settings(), build, package=package))
 
     return app

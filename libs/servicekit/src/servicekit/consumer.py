@@ -17,12 +17,14 @@ import pydantic
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import Event, parse_event
 from contracts.streams import ConsumerSpec
 from servicekit.db import UnitOfWork, parked_events
+from servicekit.tracing import span_from_headers
 
 log = structlog.get_logger(__name__)
 
@@ -33,6 +35,17 @@ CONSUMED = Counter(
     "events_consumed_total", "Events handled, by outcome", ["consumer", "type", "outcome"]
 )
 HANDLE_SECONDS = Histogram("event_handle_seconds", "Time to handle one event", ["consumer", "type"])
+
+
+def log_context(event: Event) -> dict[str, str]:
+    """What every log line written while handling the event carries; `campaign_id` when the
+    payload names a campaign."""
+    context = {"correlation_id": str(event.correlation_id),
+               "workspace_id": str(event.workspace_id)}
+    campaign_id = getattr(event.payload, "campaign_id", None)
+    if campaign_id is not None:
+        context["campaign_id"] = str(campaign_id)
+    return context
 
 
 class RetryLater(Exception):  # noqa: N818 - a decision, not a failure
@@ -137,9 +150,21 @@ class Consumer:
             await msg.ack()
             CONSUMED.labels(name, event.type, "ignored").inc()
             return
-        bound = log.bind(consumer=name, event_type=event.type, event_id=str(event.event_id),
-                         correlation_id=str(event.correlation_id),
-                         workspace_id=str(event.workspace_id))
+        with (
+            structlog.contextvars.bound_contextvars(**log_context(event)),
+            span_from_headers(f"consume {event.type}", msg.headers, kind=SpanKind.CONSUMER,
+                              attributes={"messaging.consumer.group.name": name,
+                                          "messaging.message.id": str(event.event_id)}) as span,
+        ):
+            outcome = await self._settle(msg, event, handler)
+            span.set_attribute("outcome", outcome)
+            if outcome in ("failed", "parked"):
+                span.set_status(StatusCode.ERROR)
+
+    async def _settle(self, msg: Msg, event: Event, handler: Handler) -> str:
+        """Handle, then ack, nak or park; returns the outcome counted."""
+        name = self.spec.durable
+        bound = log.bind(consumer=name, event_type=event.type, event_id=str(event.event_id))
         try:
             with HANDLE_SECONDS.labels(name, event.type).time():
                 outcome = await self._apply(event, handler)
@@ -148,23 +173,24 @@ class Consumer:
                 # JetStream will not deliver it again: park it rather than drop it silently.
                 bound.error("event.parked", attempts=msg.metadata.num_delivered, error=str(exc))
                 await self._give_up(msg, event.type, f"retry later: {exc}")
-            else:
-                bound.info("event.retry_later", reason=str(exc))
-                await msg.nak(delay=exc.delay)
-                CONSUMED.labels(name, event.type, "deferred").inc()
-            return
+                return "parked"
+            bound.info("event.retry_later", reason=str(exc))
+            await msg.nak(delay=exc.delay)
+            CONSUMED.labels(name, event.type, "deferred").inc()
+            return "deferred"
         except Exception as exc:
             attempts = msg.metadata.num_delivered
             if attempts >= self.spec.max_deliver:
                 bound.error("event.parked", attempts=attempts, error=repr(exc))
                 await self._give_up(msg, event.type, repr(exc))
-            else:
-                bound.warning("event.failed", attempts=attempts, error=repr(exc), exc_info=exc)
-                await msg.nak(delay=self._backoff(attempts))
-                CONSUMED.labels(name, event.type, "failed").inc()
-            return
+                return "parked"
+            bound.warning("event.failed", attempts=attempts, error=repr(exc), exc_info=exc)
+            await msg.nak(delay=self._backoff(attempts))
+            CONSUMED.labels(name, event.type, "failed").inc()
+            return "failed"
         await msg.ack()
         CONSUMED.labels(name, event.type, outcome).inc()
+        return outcome
 
     async def _apply(self, event: Event, handler: Handler) -> str:
         async with UnitOfWork(self._engine) as uow:

@@ -7,6 +7,7 @@ handled and the outbox rows of the events it emits commit together or not at all
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Self
 
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from contracts import Event
+from servicekit.tracing import current_trace_headers
 
 OUTBOX_CHANNEL = "outbox"
 
@@ -67,12 +69,13 @@ def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
-def outbox_row(event: Event) -> dict[str, object]:
+def outbox_row(event: Event, headers: Mapping[str, str] | None = None) -> dict[str, object]:
+    """`headers` are published with the event: the trace context of the work that emitted it."""
     return {
         "event_id": event.event_id,
         "subject": event.subject,
         "data": event.model_dump_json().encode(),
-        "headers": {},
+        "headers": dict(headers or {}),
     }
 
 
@@ -82,7 +85,7 @@ class UnitOfWork:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._events: list[Event] = []
+        self._events: list[tuple[Event, dict[str, str]]] = []
         self._conn: AsyncConnection | None = None
         self._tx: AsyncTransaction | None = None
 
@@ -113,7 +116,9 @@ class UnitOfWork:
             self._conn = self._tx = None
 
     def publish(self, *events: Event) -> None:
-        self._events.extend(events)
+        # The trace context of the span publishing them, so consumers continue its trace.
+        headers = current_trace_headers()
+        self._events.extend((event, headers) for event in events)
 
     async def first_delivery(self, consumer: str, event_id: uuid.UUID) -> bool:
         """Mark the event as handled by this consumer; False when it already was."""
@@ -129,7 +134,7 @@ class UnitOfWork:
         if self._events:
             # Deterministic event ids make a re-emitted event a no-op here as well as in NATS.
             stmt = insert(outbox).on_conflict_do_nothing(index_elements=["event_id"])
-            await self.conn.execute(stmt, [outbox_row(e) for e in self._events])
+            await self.conn.execute(stmt, [outbox_row(e, h) for e, h in self._events])
             await self.conn.execute(sa.select(sa.func.pg_notify(OUTBOX_CHANNEL, "")))
             self._events = []
         assert self._tx is not None

@@ -13,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from servicekit import migrations
+
 ReadinessCheck = Callable[[], Awaitable[str | None]]
 
 
@@ -31,6 +33,31 @@ def database_check(engine: AsyncEngine) -> ReadinessCheck:
 def nats_check(nc: Client) -> ReadinessCheck:
     async def check() -> str | None:
         return None if nc.is_connected else "nats: not connected"
+
+    return check
+
+
+def migrations_check(engine: AsyncEngine, package: str) -> ReadinessCheck:
+    """Ready only when the database is at the revisions the package's migrations end in:
+    code that expects a newer schema must not take traffic before `migrate` has run."""
+
+    async def check() -> str | None:
+        try:
+            expected = migrations.heads(package)
+        except Exception as exc:
+            return f"migrations: cannot read {package}'s migrations ({exc.__class__.__name__})"
+        try:
+            async with engine.connect() as conn:
+                found = set(
+                    (await conn.scalars(sa.text("SELECT version_num FROM alembic_version"))).all()
+                )
+        except sa.exc.ProgrammingError:  # no alembic_version table: never migrated
+            return "migrations: not applied"
+        except Exception as exc:
+            return f"migrations: {exc.__class__.__name__}"
+        if found != expected:
+            return f"migrations: database at {sorted(found)}, code expects {sorted(expected)}"
+        return None
 
     return check
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from importlib.resources import files
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import command, context
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -24,6 +26,12 @@ def alembic_config(package: str, database_url: str) -> Config:
 
 def upgrade(package: str, database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(package, database_url), revision)
+
+
+@functools.cache
+def heads(package: str) -> frozenset[str]:
+    """The revisions the package's code expects its database to be at."""
+    return frozenset(ScriptDirectory.from_config(alembic_config(package, "")).get_heads())
 
 
 def run_env(target_metadata: sa.MetaData) -> None:

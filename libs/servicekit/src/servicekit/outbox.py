@@ -7,17 +7,20 @@ as soon as a transaction commits an outbox row, and a short poll covers missed n
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 
 import asyncpg
 import sqlalchemy as sa
 import structlog
 from nats.js import JetStreamContext
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicekit.db import OUTBOX_CHANNEL, outbox
 from servicekit.settings import asyncpg_dsn
+from servicekit.tracing import current_trace_headers, span_from_headers
 
 log = structlog.get_logger(__name__)
 
@@ -80,7 +83,8 @@ class OutboxRelay:
         async with self._engine.begin() as conn:
             rows = (
                 await conn.execute(
-                    sa.select(outbox.c.id, outbox.c.event_id, outbox.c.subject, outbox.c.data)
+                    sa.select(outbox.c.id, outbox.c.event_id, outbox.c.subject, outbox.c.data,
+                              outbox.c.headers)
                     .where(outbox.c.published_at.is_(None))
                     .order_by(outbox.c.id)
                     .limit(self._batch_size)
@@ -91,10 +95,7 @@ class OutboxRelay:
                 return 0
             # All publishes in flight at once; they leave on the one connection in row order.
             results = await asyncio.gather(
-                *(
-                    self._js.publish(r.subject, r.data, headers={"Nats-Msg-Id": str(r.event_id)})
-                    for r in rows
-                ),
+                *(self._publish(r.subject, r.data, r.event_id, r.headers) for r in rows),
                 return_exceptions=True,
             )
             done = []
@@ -111,6 +112,18 @@ class OutboxRelay:
                     .values(published_at=sa.func.now())
                 )
             return len(done)
+
+    async def _publish(
+        self, subject: str, data: bytes, event_id: uuid.UUID, headers: dict[str, str]
+    ) -> None:
+        # The publish joins the trace of the work that emitted the event; consumers continue
+        # from this span.
+        with span_from_headers(f"publish {subject}", headers, kind=SpanKind.PRODUCER,
+                               attributes={"messaging.destination.name": subject,
+                                           "messaging.message.id": str(event_id)}):
+            await self._js.publish(
+                subject, data, headers={**current_trace_headers(), "Nats-Msg-Id": str(event_id)}
+            )
 
     async def _observe(self) -> None:
         """Backlog metrics and pruning of rows published long ago; runs when idle."""

@@ -21,10 +21,18 @@ from contracts.streams import TOPOLOGY
 from servicekit.broker import connect, ensure_consumer, ensure_stream
 from servicekit.consumer import Consumer, Handlers
 from servicekit.db import UnitOfWork, create_engine
-from servicekit.health import database_check, health_app, nats_check
+from servicekit.health import (
+    ReadinessCheck,
+    database_check,
+    health_app,
+    migrations_check,
+    nats_check,
+)
+from servicekit.lag import sample_consumer_lag
 from servicekit.logging import configure_logging
 from servicekit.outbox import OutboxRelay
 from servicekit.settings import ServiceSettings
+from servicekit.tracing import configure_tracing
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +45,9 @@ class Runtime:
     engine: AsyncEngine
     nc: Client
     js: JetStreamContext
+    # What /readyz checks: database, NATS, migrations current. A service serving its own
+    # HTTP app mounts `health_routes(runtime.readiness)` to answer the same way.
+    readiness: list[ReadinessCheck] = field(default_factory=list)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.engine)
@@ -64,25 +75,39 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve(settings: ServiceSettings, build: Build, *, stream_replicas: int = 1) -> None:
+async def serve(
+    settings: ServiceSettings,
+    build: Build,
+    *,
+    stream_replicas: int | None = None,
+    package: str | None = None,
+) -> None:
+    """Run the service until SIGTERM. `stream_replicas` defaults to `NATS_STREAM_REPLICAS`;
+    with `package` (the CLI passes it) /readyz also requires its migrations to be current."""
     configure_logging(settings.service_name, level=settings.log_level, fmt=settings.log_format)
+    tracing = configure_tracing(settings.service_name, otlp_endpoint=settings.otlp_endpoint)
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
     nc = await connect(settings.nats_url, name=settings.service_name)
     js = nc.jetstream()
+    replicas = settings.nats_stream_replicas if stream_replicas is None else stream_replicas
     for stream in TOPOLOGY.streams:
-        await ensure_stream(js, stream, replicas=stream_replicas)
+        await ensure_stream(js, stream, replicas=replicas)
     specs = TOPOLOGY.consumers_of(settings.service_name)
     for spec in specs:
         await ensure_consumer(js, spec)
 
-    runtime = Runtime(settings, engine, nc, js)
+    readiness = [database_check(engine), nats_check(nc)]
+    if package is not None:
+        readiness.append(migrations_check(engine, package))
+    runtime = Runtime(settings, engine, nc, js, readiness)
     parts = await build(runtime)
-    app = parts.http_app or health_app([database_check(engine), nats_check(nc)])
+    app = parts.http_app or health_app(readiness)
     server = _Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
                                     log_config=None, access_log=False, lifespan="on"))
 
     work: list[Coroutine[Any, Any, None]] = [
         OutboxRelay(engine, js).run(),
+        sample_consumer_lag(js, specs),
         *(Consumer(s, js, engine, parts.handlers,
                    concurrency=parts.concurrency.get(s.stream, 1)).run() for s in specs),
         *parts.loops,
@@ -109,6 +134,7 @@ async def serve(settings: ServiceSettings, build: Build, *, stream_replicas: int
         # Every ack follows a commit, so nothing is left to drain.
         with contextlib.suppress(Exception):
             await nc.close()
+        tracing.force_flush(timeout_millis=5000)
         await engine.dispose()
         log.info("service.stopped")
     if failed:

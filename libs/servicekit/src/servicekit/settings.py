@@ -31,6 +31,14 @@ class ServiceSettings(BaseSettings):
         default="INFO", validation_alias="LOG_LEVEL"
     )
     log_format: Literal["json", "console"] = Field(default="json", validation_alias="LOG_FORMAT")
+    # JetStream replicas of the streams the service declares: 3 on a 3-node cluster.
+    nats_stream_replicas: int = Field(
+        default=1, ge=1, le=5, validation_alias="NATS_STREAM_REPLICAS"
+    )
+    # OTLP/HTTP collector base URL; traces are exported only when it is set.
+    otlp_endpoint: str = Field(
+        default="", pattern=r"^(https?://\S+)?$", validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
     db_pool_size: int = Field(default=5, ge=1, le=100)

@@ -1,0 +1,1 @@
+"""A package with two alembic revisions, for the readiness check's migration test."""

@@ -1,0 +1,179 @@
+"""Traces follow an event from the HTTP request that emitted it, through the outbox relay and
+NATS, into the consuming handler; handlers log with the event's ids; consumer lag is sampled
+from JetStream; /readyz waits for migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import nats.js.errors
+import pytest
+import structlog
+from nats.js import JetStreamContext
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from prometheus_client import REGISTRY
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from contracts import CampaignPaused
+from contracts.streams import ConsumerSpec
+from servicekit import migrations
+from servicekit.broker import ensure_consumer
+from servicekit.consumer import Consumer, Handlers
+from servicekit.db import UnitOfWork
+from servicekit.health import migrations_check
+from servicekit.lag import sample_once
+from servicekit.outbox import OutboxRelay
+from servicekit.tracing import configure_tracing, instrument_asgi, tracer
+
+MakeEvent = Callable[..., CampaignPaused]
+PROGRAMS = Path(__file__).parent / "programs"
+
+
+@pytest.fixture(scope="module")
+def exporter() -> InMemorySpanExporter:
+    exporter = InMemorySpanExporter()
+    configure_tracing("servicekit-tests").add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+@pytest.fixture
+def spans(exporter: InMemorySpanExporter) -> InMemorySpanExporter:
+    exporter.clear()
+    return exporter
+
+
+@pytest.fixture
+async def paused_consumer(js: JetStreamContext) -> AsyncIterator[ConsumerSpec]:
+    """A durable of the test's own on the system stream the relay publishes to."""
+    spec = ConsumerSpec(service=f"sktrace{uuid.uuid4().hex[:8]}", stream="CAMPAIGNS",
+                        filter_subjects=("campaign.paused",), ack_wait_seconds=5, batch_size=1)
+    await ensure_consumer(js, spec)
+    yield spec
+    with contextlib.suppress(nats.js.errors.NotFoundError):
+        await js.delete_consumer(spec.stream, spec.durable)
+
+
+def api(engine: AsyncEngine, event: CampaignPaused) -> Starlette:
+    async def create(_: Request) -> JSONResponse:
+        async with UnitOfWork(engine) as uow:
+            uow.publish(event)
+            await uow.commit()
+        return JSONResponse({}, status_code=201)
+
+    app = Starlette(routes=[Route("/api/campaigns/", create, methods=["POST"])])
+    instrument_asgi(app)
+    return app
+
+
+@pytest.mark.usefixtures("quiet_streams")
+async def test_one_trace_from_the_http_request_to_the_handler(
+    engine: AsyncEngine, js: JetStreamContext, paused_consumer: ConsumerSpec,
+    make_event: MakeEvent, spans: InMemorySpanExporter,
+) -> None:
+    event = make_event()
+    seen_in_handler: list[dict[str, object]] = []
+    handled = asyncio.Event()
+
+    async def send(event: CampaignPaused, uow: UnitOfWork) -> None:
+        with tracer.start_as_current_span("smtp send"):
+            seen_in_handler.append(structlog.contextvars.get_contextvars())
+        handled.set()
+
+    transport = httpx.ASGITransport(app=api(engine, event))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+        assert (await http.post("/api/campaigns/")).status_code == 201
+    assert await OutboxRelay(engine, js).publish_batch() == 1
+    handlers = Handlers()
+    handlers.on(CampaignPaused)(send)
+    consumer = asyncio.create_task(Consumer(paused_consumer, js, engine, handlers).run())
+    try:
+        await asyncio.wait_for(handled.wait(), 10)
+    finally:
+        consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer
+
+    finished = spans.get_finished_spans()
+    by_name = {s.name: s for s in finished}
+    request = next(s for s in finished if s.kind is SpanKind.SERVER)
+    publish = by_name["publish campaign.paused"]
+    consume = by_name["consume campaign.paused"]
+    smtp = by_name["smtp send"]
+    assert {s.context.trace_id for s in (request, publish, consume, smtp)} == {
+        request.context.trace_id}
+    # Each hop is the child of the one before: request → relay publish → consume → send.
+    assert parent_of(publish) == request.context.span_id
+    assert parent_of(consume) == publish.context.span_id
+    assert parent_of(smtp) == consume.context.span_id
+    assert (publish.kind, consume.kind) == (SpanKind.PRODUCER, SpanKind.CONSUMER)
+
+    (context,) = seen_in_handler
+    assert context["correlation_id"] == str(event.correlation_id)
+    assert context["workspace_id"] == str(event.workspace_id)
+    assert context["campaign_id"] == str(event.payload.campaign_id)
+    # Bound around the handler only, not left behind for the next event.
+    assert "campaign_id" not in structlog.contextvars.get_contextvars()
+
+
+def parent_of(span: ReadableSpan) -> int | None:
+    return span.parent.span_id if span.parent else None
+
+
+@pytest.mark.usefixtures("quiet_streams")
+async def test_an_event_published_outside_any_span_starts_its_own_trace(
+    engine: AsyncEngine, js: JetStreamContext, make_event: MakeEvent,
+    spans: InMemorySpanExporter,
+) -> None:
+    async with UnitOfWork(engine) as uow:
+        uow.publish(make_event())
+        await uow.commit()
+    assert await OutboxRelay(engine, js).publish_batch() == 1
+
+    (publish,) = spans.get_finished_spans()
+    assert publish.parent is None
+
+
+async def test_consumer_lag_is_sampled_from_jetstream(
+    js: JetStreamContext, durable: ConsumerSpec,
+) -> None:
+    subject = durable.filter_subjects[0].replace(">", "event")
+    for _ in range(3):
+        await js.publish(subject, b"{}")
+
+    await sample_once(js, [durable])
+
+    labels = {"consumer": durable.durable}
+    assert REGISTRY.get_sample_value("consumer_pending_messages", labels) == 3
+    assert REGISTRY.get_sample_value("consumer_ack_pending_messages", labels) == 0
+
+
+async def test_readiness_waits_for_the_migrations_of_the_code(
+    engine: AsyncEngine, database_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(PROGRAMS))
+    check = migrations_check(engine, "sk_migrated")
+
+    assert await check() == "migrations: not applied"
+    await asyncio.to_thread(migrations.upgrade, "sk_migrated", database_url, "0001")
+    assert await check() == "migrations: database at ['0001'], code expects ['0002']"
+    await asyncio.to_thread(migrations.upgrade, "sk_migrated", database_url)
+    assert await check() is None
+
+
+async def test_readiness_names_a_package_without_migrations(engine: AsyncEngine) -> None:
+    check = migrations_check(engine, "no_such_service")
+    problem = await check()
+    assert problem is not None
+    assert problem.startswith("migrations: cannot read no_such_service's migrations")

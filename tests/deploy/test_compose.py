@@ -1,0 +1,64 @@
+"""docker-compose.yml validates against the compose specification and wires what it must."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .tools import ROOT, run, tool
+
+yaml = pytest.importorskip("yaml", reason="add pyyaml to the root dev dependency group")
+
+COMPOSE = ROOT / "docker-compose.yml"
+SERVICES = ("campaign-api", "scheduler", "content-generator", "mailer")
+
+
+def validate(path: Path) -> tuple[int, str]:
+    checker = tool("check-jsonschema", "check-jsonschema")
+    result = run(checker, "--builtin-schema", "vendor.compose-spec", str(path))
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return loaded
+
+
+def test_compose_file_follows_the_specification() -> None:
+    code, output = validate(COMPOSE)
+    assert code == 0, output
+
+
+def test_the_validator_rejects_an_unknown_key(tmp_path: Path) -> None:
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(COMPOSE.read_text().replace("    healthcheck:\n", "    healthchek:\n", 1))
+    code, _ = validate(broken)
+    assert code != 0
+
+
+def test_each_service_migrates_before_it_starts(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in SERVICES:
+        migrate = services[f"{name}-migrate"]
+        assert migrate["command"] == ["migrate"]
+        assert migrate["image"] == services[name]["image"]
+        assert services[name]["depends_on"][f"{name}-migrate"] == {
+            "condition": "service_completed_successfully"}
+        assert "readyz" in " ".join(services[name]["healthcheck"]["test"])
+
+
+def test_infrastructure_persists_and_tls_is_terminated_in_front(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["postgres"]["image"] == "pgvector/pgvector:pg16"
+    assert "postgres-data:/var/lib/postgresql/data" in services["postgres"]["volumes"]
+    assert "nats-data:/data" in services["nats"]["volumes"]
+    nats_conf = (ROOT / "deploy" / "nats" / "nats.conf").read_text()
+    assert "sync_interval: always" in nats_conf
+    assert "certs:/etc/nginx/certs:ro" in services["nginx"]["volumes"]
+    assert "campaign-api" in services["nginx"]["depends_on"]
+    init = (ROOT / "deploy" / "postgres" / "init" / "01-service-databases.sh").read_text()
+    for database in ("campaign_api", "scheduler", "content_generator", "mailer"):
+        assert database in init
