@@ -51,7 +51,7 @@ def _run_stack(data: Path, fake_llm: FakeOpenRouter) -> Iterator[Stack]:
             "OPENROUTER_API_KEY": fake_llm.api_key,
             "OPENROUTER_BASE_URL": fake_llm.base_url,
             "SCHEDULER_TICK_SECONDS": "0.2",
-            "MAILER_POLL_SECONDS": "0.2",
+            "MAILER_POLL_INTERVAL": "0.2",
             "LOG_LEVEL": "INFO",
         },
     )
