@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from functools import partial
 
 import structlog
@@ -26,12 +25,14 @@ log = structlog.get_logger(__name__)
 DUE_HANDLED = Counter("scheduler_due_handled_total", "Due schedules handled by the tick loop")
 
 
-async def tick_loop(runtime: Runtime, settings: Settings) -> None:
+async def tick_loop(
+    runtime: Runtime, settings: Settings, clock: handlers.Clock = handlers.utc_now
+) -> None:
     while True:
         try:
             async with runtime.uow() as uow:
                 handled = await handlers.emit_due(
-                    uow, now=datetime.now(UTC), lead=settings.lead_time,
+                    uow, now=clock(), lead=settings.lead_time,
                     catch_up=settings.catch_up_window, limit=settings.batch_size,
                 )
                 await uow.commit()

@@ -22,7 +22,7 @@ schedules = sa.Table(
     sa.Column("workspace_id", UUID(as_uuid=True), nullable=False),
     sa.Column("correlation_id", UUID(as_uuid=True), nullable=False),
     sa.Column("schedule", JSONB, nullable=False),
-    # active | paused | cancelled | completed
+    # active | paused | cancelled | completed | error (a stored schedule the rules cannot read)
     sa.Column("state", sa.Text, nullable=False),
     sa.Column("total_emails", sa.Integer, nullable=False),
     sa.Column("next_sequence", sa.Integer, nullable=False),
@@ -32,6 +32,8 @@ schedules = sa.Table(
     sa.Column("due_at", sa.DateTime(timezone=True)),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
               server_default=sa.func.now(), onupdate=sa.func.now()),
+    # Why the schedule is in state `error`.
+    sa.Column("error", sa.Text),
     # Finding due work costs what is due, not how many campaigns exist.
     sa.Index("schedules_due", "due_at", postgresql_where=sa.text("due_at IS NOT NULL")),
 )
@@ -109,11 +111,48 @@ async def update_schedule(conn: AsyncConnection, campaign_id: uuid.UUID, **value
     )
 
 
-async def record_skipped(
-    conn: AsyncConnection, campaign_id: uuid.UUID, slot: int, send_at: datetime, reason: str
-) -> None:
-    await conn.execute(
-        insert(skipped_sends)
-        .values(campaign_id=campaign_id, slot=slot, send_at=send_at, reason=reason)
-        .on_conflict_do_nothing()
-    )
+# The whole batch in one statement: the new values travel as arrays, one per column.
+_MOVE_ON = sa.text("""
+    UPDATE schedules AS s
+    SET next_sequence = v.next_sequence, next_slot = v.next_slot,
+        next_send_at = v.next_send_at, due_at = v.due_at, state = v.state, error = v.error,
+        updated_at = now()
+    FROM unnest(CAST(:campaign_id AS uuid[]), CAST(:next_sequence AS integer[]),
+                CAST(:next_slot AS integer[]), CAST(:next_send_at AS timestamptz[]),
+                CAST(:due_at AS timestamptz[]), CAST(:state AS text[]), CAST(:error AS text[]))
+        AS v(campaign_id, next_sequence, next_slot, next_send_at, due_at, state, error)
+    WHERE s.campaign_id = v.campaign_id
+""")
+
+
+@dataclass(frozen=True)
+class Moved:
+    """Where a due schedule goes after its tick."""
+
+    campaign_id: uuid.UUID
+    next_sequence: int
+    next_slot: int
+    next_send_at: datetime | None
+    due_at: datetime | None
+    state: str
+    error: str | None = None
+
+
+async def move_on(conn: AsyncConnection, moves: list[Moved]) -> None:
+    if moves:
+        columns = {name: [getattr(m, name) for m in moves] for name in Moved.__dataclass_fields__}
+        await conn.execute(_MOVE_ON, columns)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    campaign_id: uuid.UUID
+    slot: int
+    send_at: datetime
+    reason: str
+
+
+async def record_skipped(conn: AsyncConnection, skipped: list[Skipped]) -> None:
+    if skipped:
+        await conn.execute(insert(skipped_sends).on_conflict_do_nothing(),
+                           [s.__dict__ for s in skipped])

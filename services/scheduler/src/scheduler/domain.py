@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import chain, islice
 from zoneinfo import ZoneInfo
 
@@ -56,28 +56,47 @@ class Rule:
                    schedule.total_emails, end, schedule.start_immediately)
 
 
-def resolve_local(day: datetime, send_time: time, zone: ZoneInfo) -> datetime:
+def resolve_local(day: date, send_time: time, zone: ZoneInfo) -> datetime:
     """The instant of `send_time` on `day` in `zone`, with the documented DST behaviour."""
     # fold=0 is the first of two repeated times; for a time inside a gap it carries the
     # offset from before the gap, so the round trip through UTC lands after the gap.
-    local = datetime.combine(day.date(), send_time, tzinfo=zone)
+    local = datetime.combine(day, send_time, tzinfo=zone)
     return local.astimezone(UTC).astimezone(zone)
 
 
-def _candidate_days(rule: Rule) -> Iterator[datetime]:
-    # Local midnights; rrule walks calendar dates, so DST never shifts the date.
-    midnight = rule.start.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+def _candidate_days(rule: Rule) -> Iterator[date]:
+    """Allowed local dates from the start's date on, as dateutil's rrule enumerates them."""
+    # rrule walks calendar dates, so DST never shifts the date.
+    midnight = datetime.combine(rule.start.date(), time())
     if rule.kind == "daily":
-        return iter(rrule(DAILY, dtstart=midnight))
-    allowed = [weekday(d - 1) for d in rule.weekdays[: rule.per_week]]
-    return iter(rrule(WEEKLY, dtstart=midnight, byweekday=allowed))
+        days = rrule(DAILY, dtstart=midnight)
+    else:
+        allowed = [weekday(d - 1) for d in rule.weekdays[: rule.per_week]]
+        days = rrule(WEEKLY, dtstart=midnight, byweekday=allowed)
+    return (day.date() for day in days)
 
 
-def _slots(rule: Rule) -> Iterator[datetime]:
-    """Cadence slots from the start on, in the campaign's zone."""
+def _allowed_days_from(rule: Rule, first: date) -> Iterator[date]:
+    """The same dates as `_candidate_days`, from `first` on, by stepping through the calendar:
+    a short walk costs a fraction of building an rrule, and the property tests hold the two
+    equal."""
+    allowed = set(rule.weekdays[: rule.per_week]) if rule.kind == "weekly" else set(range(1, 8))
+    day = first
+    while True:
+        if day.isoweekday() in allowed:
+            yield day
+        day += _ONE_DAY
+
+
+_ONE_DAY = timedelta(days=1)
+
+
+def _slots(rule: Rule, days: Iterator[date]) -> Iterator[datetime]:
+    """Cadence slots on the allowed local dates `days`, in the campaign's zone."""
     start = rule.start.astimezone(UTC)
-    for day in _candidate_days(rule):
-        if rule.immediate and day.date() == rule.start.date():
+    start_date = rule.start.date()
+    for day in days:
+        if rule.immediate and day == start_date:
             continue  # email 1 goes out on this date already
         at = resolve_local(day, rule.send_time, rule.zone)
         # Compared as instants: datetimes sharing a zone compare by wall clock, which puts
@@ -93,7 +112,7 @@ def send_times(rule: Rule) -> Iterator[datetime]:
     The count limit (`total_emails`) is applied to sequence numbers, not here, because slots
     that pass while a campaign is paused are dropped without using up a sequence number.
     """
-    times = _slots(rule)
+    times = _slots(rule, _candidate_days(rule))
     if rule.immediate:
         times = chain([rule.start], times)
     for at in islice(times, MAX_EMAILS * 2):
@@ -103,8 +122,48 @@ def send_times(rule: Rule) -> Iterator[datetime]:
 
 
 def slot_time(rule: Rule, index: int) -> datetime | None:
-    """The time of slot `index` (0-based), or None past the end."""
+    """The time of slot `index` (0-based), or None past the end. Walks every earlier slot:
+    the reference for `slot_after`, and for the rare lookups that need an index."""
     return next(islice(send_times(rule), index, None), None)
+
+
+def _following(rule: Rule, current: datetime, index: int) -> Iterator[datetime]:
+    """The slots after slot `index`, which is at `current`, as aware UTC datetimes.
+
+    Slots strictly increase and a local date has at most one cadence slot, so these are the
+    cadence slots after `current`: a walk of a few days of the rule instead of every earlier
+    slot. It begins the day before `current`'s local date because a send time pushed over
+    midnight by a DST gap belongs to the day before.
+    """
+    first = current.astimezone(rule.zone).date() - _ONE_DAY
+    for at in _slots(rule, _allowed_days_from(rule, max(first, rule.start.date()))):
+        if index + 1 >= MAX_EMAILS * 2 or (rule.end is not None and at >= rule.end):
+            return
+        utc = at.astimezone(UTC)
+        if utc > current:
+            index += 1
+            yield utc
+
+
+def slot_after(rule: Rule, current: datetime, index: int) -> datetime | None:
+    """`slot_time(rule, index + 1)` given slot `index` at `current`, in O(1) days of rule."""
+    return next(_following(rule, current, index), None)
+
+
+def upcoming(rule: Rule, current: datetime, index: int, count: int) -> list[datetime]:
+    """Up to `count` slots from slot `index` (at `current`) on, in one walk."""
+    return list(islice(chain([current], _following(rule, current, index)), count))
+
+
+def slot_from(
+    rule: Rule, moment: datetime, index: int, at: datetime
+) -> tuple[int, datetime] | None:
+    """The first slot at or after `moment`, walking on from slot `index` at `at`: what a
+    resume needs, at the cost of the slots that passed while paused."""
+    for offset, candidate in enumerate(chain([at], _following(rule, at, index))):
+        if candidate >= moment:
+            return index + offset, candidate
+    return None
 
 
 def first_slot_from(
@@ -141,3 +200,32 @@ def on_due(send_at: datetime, now: datetime, catch_up_window: timedelta) -> Deci
     if late > catch_up_window:
         return Decision(emit=False, skipped=True)
     return Decision(emit=True, skipped=False)
+
+
+# How many send times the product shows as a campaign's plan.
+PLAN_LENGTH = 5
+
+
+@dataclass(frozen=True)
+class Advance:
+    """A due schedule after its slot was handled: emitted (or skipped), then moved on."""
+
+    emitted: bool  # email `sequence` goes out; False: the slot was skipped
+    next_sequence: int
+    next_slot: int
+    next_send_at: datetime | None  # None: the campaign is complete
+    plan: list[datetime]  # the next send times from `next_send_at` on, at most PLAN_LENGTH
+
+
+def advance(
+    rule: Rule, *, sequence: int, slot: int, send_at: datetime, total: int, now: datetime,
+    catch_up_window: timedelta,
+) -> Advance:
+    """Handle slot `slot` (at `send_at`, carrying email `sequence` of `total`) at `now`."""
+    emitted = on_due(send_at, now, catch_up_window).emit
+    next_sequence = sequence + 1 if emitted else sequence
+    remaining = total - next_sequence + 1
+    # One walk gives the next slot and the plan after it.
+    following = upcoming(rule, send_at, slot, PLAN_LENGTH + 1)[1:] if remaining > 0 else []
+    plan = following[:remaining]
+    return Advance(emitted, next_sequence, slot + 1, plan[0] if plan else None, plan)

@@ -1,9 +1,15 @@
-"""Use cases: campaign lifecycle events in, email.due and campaign.completed out."""
+"""Use cases: campaign lifecycle events in; email.due, campaign.scheduled and
+campaign.completed out, each from the unit of work that changed the schedule."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
+
+import structlog
 
 from contracts import (
     CampaignCancelled,
@@ -11,42 +17,113 @@ from contracts import (
     CampaignCreated,
     CampaignPaused,
     CampaignResumed,
+    CampaignScheduled,
     CampaignUpdated,
     EmailDue,
+    Event,
     Schedule,
     deterministic_id,
 )
-from contracts.events import CampaignCompletedPayload, EmailDuePayload
+from contracts.events import CampaignCompletedPayload, CampaignScheduledPayload, EmailDuePayload
 from scheduler import db
-from scheduler.domain import Rule, first_slot_from, on_due, slot_time, total_emails
+from scheduler.domain import (
+    PLAN_LENGTH,
+    Advance,
+    Rule,
+    advance,
+    first_slot_from,
+    slot_from,
+    slot_time,
+    total_emails,
+    upcoming,
+)
 from servicekit.db import UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+State = Literal["active", "paused", "cancelled", "completed"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _next_fields(slot: int, at: datetime | None, lead: timedelta) -> dict[str, Any]:
     return {"next_slot": slot, "next_send_at": at, "due_at": at - lead if at else None}
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A schedule as campaign.scheduled shows it."""
+
+    campaign_id: uuid.UUID
+    workspace_id: uuid.UUID
+    correlation_id: uuid.UUID
+    state: State
+    total_emails: int
+    next_sequence: int
+    next_slot: int
+    send_times: list[datetime]  # the next ones; empty unless active
+
+
+def _scheduled(plan: Plan, cause: object) -> CampaignScheduled:
+    """The event id names what caused the change and what it changed to: a redelivered cause
+    dedupes, while a real change (even back to an earlier state: pause, resume, pause) does not.
+    """
+    first = plan.send_times[0].isoformat() if plan.send_times else ""
+    return CampaignScheduled.create(
+        CampaignScheduledPayload(
+            campaign_id=plan.campaign_id, state=plan.state, total_emails=plan.total_emails,
+            next_sequence=plan.next_sequence, next_send_times=plan.send_times,
+        ),
+        workspace_id=plan.workspace_id,
+        correlation_id=plan.correlation_id,
+        event_id=deterministic_id("campaign.scheduled", plan.campaign_id, cause, plan.state,
+                                  plan.next_sequence, plan.next_slot, plan.total_emails, first),
+    )
+
+
+def _plan_of(row: db.ScheduleRow, *, state: State, total: int, slot: int,
+             at: datetime | None, rule: Rule | None) -> Plan:
+    remaining = min(total - row.next_sequence + 1, PLAN_LENGTH)
+    times = (upcoming(rule, at, slot, remaining)
+             if state == "active" and at is not None and rule is not None and remaining > 0
+             else [])
+    return Plan(row.campaign_id, row.workspace_id, row.correlation_id, state, total,
+                row.next_sequence, slot, times)
+
+
 async def on_created(event: CampaignCreated, uow: UnitOfWork, *, lead: timedelta) -> None:
     schedule = event.payload.schedule
     rule = Rule.from_schedule(schedule)
     first = slot_time(rule, 0)
-    await db.insert_schedule(
+    total = total_emails(rule)
+    state: State = "active" if first else "completed"
+    created = await db.insert_schedule(
         uow.conn,
         campaign_id=event.payload.campaign_id,
         workspace_id=event.workspace_id,
         correlation_id=event.correlation_id,
         schedule=schedule.model_dump(mode="json"),
-        state="active" if first else "completed",
-        total_emails=total_emails(rule),
+        state=state,
+        total_emails=total,
         next_sequence=1,
         **_next_fields(0, first, lead),
     )
+    if created:
+        times = upcoming(rule, first, 0, min(total, PLAN_LENGTH)) if first else []
+        plan = Plan(event.payload.campaign_id, event.workspace_id, event.correlation_id, state,
+                    total, 1, 0, times)
+        uow.publish(_scheduled(plan, event.event_id))
 
 
 async def on_paused(event: CampaignPaused, uow: UnitOfWork) -> None:
     row = await db.get_for_update(uow.conn, event.payload.campaign_id)
     if row and row.state == "active":
         await db.update_schedule(uow.conn, row.campaign_id, state="paused", due_at=None)
+        uow.publish(_scheduled(_plan_of(row, state="paused", total=row.total_emails,
+                                        slot=row.next_slot, at=None, rule=None), event.event_id))
 
 
 async def on_cancelled(event: CampaignCancelled, uow: UnitOfWork) -> None:
@@ -55,100 +132,148 @@ async def on_cancelled(event: CampaignCancelled, uow: UnitOfWork) -> None:
         await db.update_schedule(
             uow.conn, row.campaign_id, state="cancelled", due_at=None, next_send_at=None
         )
+        uow.publish(_scheduled(_plan_of(row, state="cancelled", total=row.total_emails,
+                                        slot=row.next_slot, at=None, rule=None), event.event_id))
 
 
-async def on_resumed(event: CampaignResumed, uow: UnitOfWork, *, lead: timedelta) -> None:
+async def on_resumed(
+    event: CampaignResumed, uow: UnitOfWork, *, lead: timedelta, clock: Clock = utc_now
+) -> None:
     """Slots that passed during the pause are dropped; numbering goes on without a gap."""
     row = await db.get_for_update(uow.conn, event.payload.campaign_id)
     if row is None or row.state != "paused":
         return
     rule = Rule.from_schedule(Schedule.model_validate(row.schedule))
-    await _reschedule(uow, row, rule, lead, state="active", min_slot=row.next_slot)
+    now = clock()
+    if row.next_send_at is not None:
+        found = slot_from(rule, now, row.next_slot, row.next_send_at)
+    else:
+        found = first_slot_from(rule, now, min_index=row.next_slot)
+    await _reschedule(uow, row, rule, found, lead, state="active", total=row.total_emails,
+                      cause=event.event_id)
 
 
-async def on_updated(event: CampaignUpdated, uow: UnitOfWork, *, lead: timedelta) -> None:
+async def on_updated(
+    event: CampaignUpdated, uow: UnitOfWork, *, lead: timedelta, clock: Clock = utc_now
+) -> None:
     row = await db.get_for_update(uow.conn, event.payload.campaign_id)
-    if row is None or row.state in ("cancelled", "completed"):
+    if row is None or row.state not in ("active", "paused"):
         return
     schedule = event.payload.schedule
     rule = Rule.from_schedule(schedule)
-    await db.update_schedule(
-        uow.conn, row.campaign_id, schedule=schedule.model_dump(mode="json"),
-        total_emails=total_emails(rule),
-    )
+    total = total_emails(rule)
+    await db.update_schedule(uow.conn, row.campaign_id,
+                             schedule=schedule.model_dump(mode="json"), total_emails=total)
     # Slot numbers of the old rule mean nothing under the new one: continue from now.
-    await _reschedule(uow, row, rule, lead, state=row.state, min_slot=0)
+    found = first_slot_from(rule, clock())
+    state: State = "active" if row.state == "active" else "paused"
+    await _reschedule(uow, row, rule, found, lead, state=state, total=total,
+                      cause=event.event_id)
 
 
 async def _reschedule(
-    uow: UnitOfWork, row: db.ScheduleRow, rule: Rule, lead: timedelta, *, state: str,
-    min_slot: int,
+    uow: UnitOfWork, row: db.ScheduleRow, rule: Rule, found: tuple[int, datetime] | None,
+    lead: timedelta, *, state: State, total: int, cause: uuid.UUID,
 ) -> None:
-    now = datetime.now(UTC)
-    found = first_slot_from(rule, now, min_index=min_slot)
-    if found is None or (rule.total_emails and row.next_sequence > rule.total_emails):
-        await _complete(uow, row)
+    if found is None or row.next_sequence > total:
+        await _complete(uow, row, cause=cause, total=total)
         return
     slot, at = found
     fields = _next_fields(slot, at, lead)
     if state != "active":
         fields["due_at"] = None
     await db.update_schedule(uow.conn, row.campaign_id, state=state, **fields)
+    uow.publish(_scheduled(_plan_of(row, state=state, total=total, slot=slot, at=at, rule=rule),
+                           cause))
 
 
-async def _complete(uow: UnitOfWork, row: db.ScheduleRow) -> None:
+async def _complete(uow: UnitOfWork, row: db.ScheduleRow, *, cause: object, total: int) -> None:
     await db.update_schedule(
         uow.conn, row.campaign_id, state="completed", due_at=None, next_send_at=None
     )
     uow.publish(
-        CampaignCompleted.create(
-            CampaignCompletedPayload(campaign_id=row.campaign_id,
-                                     total_emails=row.next_sequence - 1),
-            workspace_id=row.workspace_id,
-            correlation_id=row.correlation_id,
-            event_id=deterministic_id("campaign.completed", row.campaign_id),
-        )
+        _scheduled(_plan_of(row, state="completed", total=total, slot=row.next_slot, at=None,
+                            rule=None), cause),
+        _completed(row, row.next_sequence - 1),
     )
+
+
+def _completed(row: db.ScheduleRow, sent: int) -> CampaignCompleted:
+    return CampaignCompleted.create(
+        CampaignCompletedPayload(campaign_id=row.campaign_id, total_emails=sent),
+        workspace_id=row.workspace_id,
+        correlation_id=row.correlation_id,
+        event_id=deterministic_id("campaign.completed", row.campaign_id),
+    )
+
+
+SKIP_REASON = "missed by more than the catch-up window"
 
 
 async def emit_due(
     uow: UnitOfWork, *, now: datetime, lead: timedelta, catch_up: timedelta, limit: int
 ) -> int:
-    """Claim due schedules and emit their email; returns how many schedules were handled."""
+    """Claim due schedules and emit their email; returns how many schedules were handled.
+
+    The rules run for every claimed row first, and the writes of the whole batch follow in a
+    few statements. A row whose stored schedule cannot be read is moved aside (state `error`,
+    no longer due) instead of failing the batch, which would otherwise fail on every tick.
+    """
     rows = await db.claim_due(uow.conn, now, limit)
+    moves: list[db.Moved] = []
+    skipped: list[db.Skipped] = []
+    dues: list[Event] = []
+    others: list[Event] = []
     for row in rows:
-        await _advance(uow, row, now=now, lead=lead, catch_up=catch_up)
+        try:
+            step = _advance(row, now=now, catch_up=catch_up)
+        except Exception as exc:  # any fault of one stored row; the batch goes on
+            reason = f"{type(exc).__name__}: {exc}"[:1000]
+            log.error("scheduler.schedule_unreadable", campaign_id=str(row.campaign_id),
+                      error=reason)
+            moves.append(db.Moved(row.campaign_id, row.next_sequence, row.next_slot,
+                                  row.next_send_at, None, "error", reason))
+            continue
+        assert row.next_send_at is not None
+        if step.emitted:
+            dues.append(_due(row))
+        else:
+            skipped.append(db.Skipped(row.campaign_id, row.next_slot, row.next_send_at,
+                                      SKIP_REASON))
+        at = step.next_send_at
+        done = at is None
+        state: State = "completed" if at is None else "active"
+        moves.append(db.Moved(row.campaign_id, step.next_sequence, step.next_slot, at,
+                              at - lead if at else None, state))
+        moved = db.ScheduleRow(**{**row.__dict__, "next_sequence": step.next_sequence})
+        plan = Plan(row.campaign_id, row.workspace_id, row.correlation_id, state,
+                    row.total_emails, step.next_sequence, step.next_slot, step.plan)
+        # The handled slot is the cause: one change per slot, whatever the clock says.
+        others.append(_scheduled(plan, f"slot:{row.next_slot}:{row.next_send_at.isoformat()}"))
+        if done:
+            others.append(_completed(moved, step.next_sequence - 1))
+    await db.move_on(uow.conn, moves)
+    await db.record_skipped(uow.conn, skipped)
+    # Emails first: the relay publishes in outbox order, and they are what is waited for.
+    uow.publish(*dues, *others)
     return len(rows)
 
 
-async def _advance(
-    uow: UnitOfWork, row: db.ScheduleRow, *, now: datetime, lead: timedelta, catch_up: timedelta
-) -> None:
-    assert row.next_send_at is not None
+def _advance(row: db.ScheduleRow, *, now: datetime, catch_up: timedelta) -> Advance:
+    if row.next_send_at is None:
+        raise ValueError("due without a send time")
     rule = Rule.from_schedule(Schedule.model_validate(row.schedule))
-    sequence = row.next_sequence
-    decision = on_due(row.next_send_at, now, catch_up)
-    if decision.emit:
-        uow.publish(
-            EmailDue.create(
-                EmailDuePayload(campaign_id=row.campaign_id, sequence=sequence,
-                                total=row.total_emails, send_at=row.next_send_at),
-                workspace_id=row.workspace_id,
-                correlation_id=row.correlation_id,
-                event_id=deterministic_id("email.due", row.campaign_id, sequence),
-            )
-        )
-        sequence += 1
-    else:
-        await db.record_skipped(uow.conn, row.campaign_id, row.next_slot, row.next_send_at,
-                                "missed by more than the catch-up window")
-    slot = row.next_slot + 1
-    at = slot_time(rule, slot)
-    done = at is None or sequence > row.total_emails
-    advanced = db.ScheduleRow(**{**row.__dict__, "next_sequence": sequence, "next_slot": slot})
-    if done:
-        await db.update_schedule(uow.conn, row.campaign_id, next_sequence=sequence, next_slot=slot)
-        await _complete(uow, advanced)
-    else:
-        await db.update_schedule(uow.conn, row.campaign_id, next_sequence=sequence,
-                                 **_next_fields(slot, at, lead))
+    return advance(rule, sequence=row.next_sequence, slot=row.next_slot,
+                   send_at=row.next_send_at, total=row.total_emails, now=now,
+                   catch_up_window=catch_up)
+
+
+def _due(row: db.ScheduleRow) -> EmailDue:
+    assert row.next_send_at is not None
+    return EmailDue.create(
+        EmailDuePayload(campaign_id=row.campaign_id, sequence=row.next_sequence,
+                        total=row.total_emails, send_at=row.next_send_at),
+        workspace_id=row.workspace_id,
+        correlation_id=row.correlation_id,
+        event_id=deterministic_id("email.due", row.campaign_id, row.next_sequence),
+    )

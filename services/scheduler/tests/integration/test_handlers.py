@@ -18,12 +18,14 @@ from contracts import (
     CampaignCreated,
     CampaignPaused,
     CampaignResumed,
+    CampaignScheduled,
+    CampaignUpdated,
     EmailDue,
     Event,
     deterministic_id,
     parse_event,
 )
-from contracts.events import CampaignRef
+from contracts.events import CampaignRef, CampaignScheduledPayload
 from scheduler import db, handlers
 from servicekit.db import UnitOfWork, create_engine, outbox
 from servicekit.settings import async_url
@@ -70,6 +72,11 @@ async def emitted(engine: AsyncEngine) -> list[Event]:
 
 async def emails_due(engine: AsyncEngine) -> list[EmailDue]:
     return [e for e in await emitted(engine) if isinstance(e, EmailDue)]
+
+
+async def plans(engine: AsyncEngine) -> list[CampaignScheduledPayload]:
+    """Every campaign.scheduled payload, in outbox order."""
+    return [e.payload for e in await emitted(engine) if isinstance(e, CampaignScheduled)]
 
 
 async def skipped(engine: AsyncEngine, campaign_id: uuid.UUID) -> list[Any]:
@@ -151,11 +158,17 @@ async def test_emitting_a_schedule_twice_never_adds_a_second_outbox_row(
     async with engine.begin() as conn:
         await db.update_schedule(conn, campaign, next_sequence=1, next_slot=0,
                                  next_send_at=first, due_at=first - LEAD)
+    async with engine.connect() as conn:
+        outbox_before = (await conn.execute(sa.select(outbox.c.event_id))).all()
     assert await tick(engine, first) == 1
 
     async with engine.connect() as conn:
-        rows = (await conn.execute(sa.select(outbox.c.event_id, outbox.c.subject))).all()
+        rows = (await conn.execute(sa.select(outbox.c.event_id, outbox.c.subject)
+                                   .where(outbox.c.subject == "email.due"))).all()
+        outbox_after = (await conn.execute(sa.select(outbox.c.event_id))).all()
     assert rows == [(deterministic_id("email.due", campaign, 1), "email.due")]
+    # The same change again: its campaign.scheduled has the same id, so no new row either.
+    assert outbox_after == outbox_before
     assert without_timestamp(await schedule_of(engine, campaign)) == before
 
 
@@ -176,23 +189,22 @@ async def test_paused_schedule_is_never_due(
 async def test_resume_takes_the_next_slot_from_now_and_numbering_goes_on(
     engine: AsyncEngine, make_created: MakeCreated
 ) -> None:
-    # Started ten days ago; email 1 went out, then the campaign was paused for a week.
-    start = (datetime.now(UTC) - timedelta(days=10)).replace(hour=0, minute=0, second=0,
-                                                              microsecond=0)
-    event = make_created(**daily(start_at=start, total_emails=20))
+    # Email 1 went out, then the campaign was paused; it is resumed ten days in, at 12:00.
+    event = make_created(**daily(start_at=START, total_emails=20))
     campaign = event.payload.campaign_id
     await handle(engine, handlers.on_created, event, lead=LEAD)
-    assert await tick(engine, start.replace(hour=9)) == 1
+    assert await tick(engine, START.replace(hour=9)) == 1
     await handle(engine, handlers.on_paused, ref(CampaignPaused, campaign))
 
-    resumed_at = datetime.now(UTC)
-    await handle(engine, handlers.on_resumed, ref(CampaignResumed, campaign), lead=LEAD)
+    resumed_at = START + timedelta(days=10, hours=12)
+    await handle(engine, handlers.on_resumed, ref(CampaignResumed, campaign), lead=LEAD,
+                 clock=lambda: resumed_at)
     row = await schedule_of(engine, campaign)
     assert row.state == "active"
-    assert resumed_at <= row.next_send_at < resumed_at + timedelta(days=1)
+    assert row.next_send_at == START + timedelta(days=11, hours=9)
     assert row.next_send_at.time() == time(9)
     # The slots of the pause are dropped...
-    assert row.next_slot == (row.next_send_at - start.replace(hour=9)).days > 1
+    assert row.next_slot == 11
     assert row.next_sequence == 2  # ...without using up a sequence number
     assert row.due_at == row.next_send_at - LEAD
 
@@ -217,7 +229,9 @@ async def test_cancelled_campaign_sends_nothing_more(
     row = await schedule_of(engine, campaign)
     assert (row.state, row.due_at, row.next_send_at) == ("cancelled", None, None)
     assert await tick(engine, START + timedelta(days=30)) == 0
-    assert [type(e) for e in await emitted(engine)] == [EmailDue]
+    assert [type(e) for e in await emitted(engine) if not isinstance(e, CampaignScheduled)] == [
+        EmailDue]
+    assert [p.state for p in await plans(engine)] == ["active", "active", "cancelled"]
 
 
 async def test_the_last_email_completes_the_campaign(
@@ -299,3 +313,109 @@ async def test_concurrent_ticks_emit_every_due_email_exactly_once(
             .group_by(db.schedules.c.next_sequence)
         )).all()
     assert sequences == [(2, 200)]
+
+
+async def test_every_change_publishes_the_plan_once(
+    engine: AsyncEngine, make_created: MakeCreated
+) -> None:
+    event = make_created(**daily(start_at=START, total_emails=6))
+    campaign = event.payload.campaign_id
+    day = timedelta(days=1)
+    nine = START.replace(hour=9)
+    await handle(engine, handlers.on_created, event, lead=LEAD)
+    await handle(engine, handlers.on_created, event, lead=LEAD)  # redelivered: no change
+
+    [created] = await plans(engine)
+    assert (created.campaign_id, created.state, created.total_emails) == (campaign, "active", 6)
+    assert created.next_sequence == 1
+    assert created.next_send_times == [nine + i * day for i in range(5)]
+
+    assert await tick(engine, nine) == 1
+    advanced = (await plans(engine))[-1]
+    assert (advanced.state, advanced.next_sequence) == ("active", 2)
+    assert advanced.next_send_times == [nine + i * day for i in range(1, 6)]
+
+    # Pause, resume within the same slot, pause again: the second pause has the same content
+    # as the first but is a change of its own, so it is published too.
+    pause, again = ref(CampaignPaused, campaign), ref(CampaignPaused, campaign)
+    await handle(engine, handlers.on_paused, pause)
+    await handle(engine, handlers.on_resumed, ref(CampaignResumed, campaign), lead=LEAD,
+                 clock=lambda: nine + timedelta(hours=1))
+    await handle(engine, handlers.on_paused, again)
+    await handle(engine, handlers.on_resumed, ref(CampaignResumed, campaign), lead=LEAD,
+                 clock=lambda: nine + 3 * day + timedelta(hours=1))
+    lifecycle = (await plans(engine))[2:]
+    assert [(p.state, p.next_sequence) for p in lifecycle] == [
+        ("paused", 2), ("active", 2), ("paused", 2), ("active", 2)]
+    assert [p.next_send_times for p in lifecycle] == [
+        [], [nine + i * day for i in range(1, 6)], [],
+        # Email 2 of 6 takes the first slot after the resume; five are left to plan.
+        [nine + i * day for i in range(4, 9)]]
+
+    await handle(engine, handlers.on_cancelled, ref(CampaignCancelled, campaign))
+    cancelled = (await plans(engine))[-1]
+    assert (cancelled.state, cancelled.next_send_times) == ("cancelled", [])
+    assert len(await plans(engine)) == 7
+
+
+async def test_the_plan_shrinks_to_the_emails_left_and_ends_completed(
+    engine: AsyncEngine, make_created: MakeCreated
+) -> None:
+    event = make_created(**daily(start_at=START, total_emails=3))
+    await handle(engine, handlers.on_created, event, lead=LEAD)
+    while (row := await schedule_of(engine, event.payload.campaign_id)).due_at is not None:
+        assert await tick(engine, row.due_at) == 1
+    assert [(p.state, len(p.next_send_times)) for p in await plans(engine)] == [
+        ("active", 3), ("active", 2), ("active", 1), ("completed", 0)]
+
+
+async def test_an_unreadable_schedule_is_moved_aside_and_the_batch_goes_on(
+    engine: AsyncEngine, make_created: MakeCreated
+) -> None:
+    events = [make_created(**daily(start_at=START, total_emails=3)) for _ in range(4)]
+    for event in events:
+        await handle(engine, handlers.on_created, event, lead=LEAD)
+    broken = events[1].payload.campaign_id
+    async with engine.begin() as conn:
+        # A zone the time-zone database no longer knows, and one with a send time missing.
+        await db.update_schedule(conn, broken, schedule={"schedule_type": "daily",
+                                                         "timezone": "Mars/Olympus_Mons"})
+        await db.update_schedule(conn, events[2].payload.campaign_id, next_send_at=None)
+
+    assert await tick(engine, START.replace(hour=9)) == 4
+
+    dues = await emails_due(engine)
+    assert {d.payload.campaign_id for d in dues} == {
+        events[0].payload.campaign_id, events[3].payload.campaign_id}
+    for campaign in (broken, events[2].payload.campaign_id):
+        row = await schedule_of(engine, campaign)
+        assert (row.state, row.due_at, row.next_sequence) == ("error", None, 1)
+        assert row.error
+    assert "ValidationError" in (await schedule_of(engine, broken)).error
+    # Moved aside, it no longer comes back on every tick.
+    assert await tick(engine, START.replace(hour=9)) == 0
+
+
+async def test_an_update_applies_the_new_rule_from_now_and_numbering_goes_on(
+    engine: AsyncEngine, make_created: MakeCreated
+) -> None:
+    event = make_created(**daily(start_at=START, total_emails=10))
+    campaign = event.payload.campaign_id
+    await handle(engine, handlers.on_created, event, lead=LEAD)
+    assert await tick(engine, START.replace(hour=9)) == 1
+    # Tuesday noon: from now on Wednesdays at 10:00 in Berlin, four emails in all.
+    changed = make_created(campaign, schedule_type="weekly", weekly_days=[3],
+                           total_emails=4, start_at=START, send_time="10:00",
+                           timezone="Europe/Berlin").payload
+    update = CampaignUpdated.create(changed, workspace_id=event.workspace_id)
+    await handle(engine, handlers.on_updated, update, lead=LEAD,
+                 clock=lambda: START + timedelta(days=1, hours=12))
+
+    row = await schedule_of(engine, campaign)
+    wednesday = datetime(2030, 1, 9, 9, tzinfo=UTC)  # 10:00 CET
+    assert (row.state, row.total_emails, row.next_sequence) == ("active", 4, 2)
+    assert (row.next_send_at, row.due_at) == (wednesday, wednesday - LEAD)
+    plan = (await plans(engine))[-1]
+    # Emails 2, 3 and 4 are left.
+    assert plan.next_send_times == [wednesday + timedelta(weeks=w) for w in range(3)]
+    assert (plan.state, plan.total_emails, plan.next_sequence) == ("active", 4, 2)

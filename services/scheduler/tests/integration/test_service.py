@@ -3,91 +3,36 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from contracts import CampaignCreated, EmailDue, deterministic_id, parse_event
+from contracts import CampaignCreated, EmailDue, deterministic_id
 
 CAMPAIGNS = 20
 TOTAL_EMAILS = 3
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-class Service:
-    def __init__(self, process: asyncio.subprocess.Process, port: int, log: Path) -> None:
-        self.process = process
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = log
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
+# The helpers' classes live in conftest.py, which tests cannot import.
+Service = Any
+StartScheduler = Callable[..., Awaitable[Service]]
+CollectDue = Callable[..., Awaitable[list[EmailDue]]]
 
 
 @pytest.fixture
 async def scheduler(
     clean_streams: None,
-    nats_url: str,
     migrated_database: Callable[[str], Awaitable[str]],
-    tmp_path: Path,
-) -> AsyncIterator[Service]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "SCHEDULER_DATABASE_URL": await migrated_database("scheduler"),
-        "NATS_URL": nats_url,
-        "SCHEDULER_HTTP_PORT": str(port),
-        "SCHEDULER_LEAD_TIME_SECONDS": "0",
-        "SCHEDULER_TICK_SECONDS": "0.2",
-    }
-    log = tmp_path / "scheduler.log"
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "scheduler", "run", env=env, stdout=out,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    service = Service(process, port, log)
-    try:
-        try:
-            async with asyncio.timeout(20):
-                await wait_ready(service)
-        except TimeoutError:
-            pytest.fail(f"scheduler not ready within 20 s:\n{service.output()}")
-        yield service
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
-async def wait_ready(service: Service) -> None:
-    async with httpx.AsyncClient(base_url=service.url, timeout=1.0) as client:
-        while True:
-            if service.process.returncode is not None:
-                pytest.fail(f"scheduler exited with {service.process.returncode}:\n"
-                            f"{service.output()}")
-            try:
-                if (await client.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
+    start_scheduler: StartScheduler,
+) -> Service:
+    return await start_scheduler(await migrated_database("scheduler"))
 
 
 async def publish(js: JetStreamContext, event: CampaignCreated, msg_id: str) -> None:
@@ -95,34 +40,9 @@ async def publish(js: JetStreamContext, event: CampaignCreated, msg_id: str) -> 
                      headers={"Nats-Msg-Id": msg_id})
 
 
-async def collect_due(js: JetStreamContext, expected: int, *, within: float = 15.0,
-                      quiet: float = 1.0) -> list[EmailDue]:
-    """Every email.due on SCHEDULE, read with an ephemeral consumer: waits for `expected`,
-    then for `quiet` seconds more, so that extras would be seen too."""
-    sub = await js.pull_subscribe("email.due", stream="SCHEDULE")
-    found: list[EmailDue] = []
-    deadline = time.monotonic() + within
-    quiet_until: float | None = None
-    try:
-        while time.monotonic() < (quiet_until or deadline):
-            try:
-                msgs = await sub.fetch(100, timeout=0.2)
-            except TimeoutError:  # nats raises its own subclass or asyncio's
-                msgs = []
-            for msg in msgs:
-                event = parse_event(msg.data)
-                assert isinstance(event, EmailDue)
-                found.append(event)
-                await msg.ack()
-            if quiet_until is None and len(found) >= expected:
-                quiet_until = time.monotonic() + quiet
-    finally:
-        await sub.unsubscribe()
-    return found
-
-
 async def test_each_created_campaign_gets_exactly_one_first_email_due(
-    scheduler: Service, nats_client: Client, make_created: Callable[..., CampaignCreated]
+    scheduler: Service, nats_client: Client, make_created: Callable[..., CampaignCreated],
+    collect_due: CollectDue,
 ) -> None:
     js = nats_client.jetstream()
     start = datetime.now(UTC).replace(microsecond=0)

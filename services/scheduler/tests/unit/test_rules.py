@@ -20,14 +20,19 @@ from hypothesis import strategies as st
 
 from contracts import Schedule
 from scheduler.domain import (
+    MAX_EMAILS,
     Decision,
     Rule,
+    first_slot_from,
     on_due,
     planned_send_times,
     resolve_local,
     send_times,
+    slot_after,
+    slot_from,
     slot_time,
     total_emails,
+    upcoming,
 )
 
 ZONES = (
@@ -192,6 +197,42 @@ def _schedule(**fields: object) -> Schedule:
                    send_time="09:00", timezone="Europe/Berlin"))
 def test_send_times_follow_the_cadence(schedule: Schedule) -> None:
     check_schedule(schedule)
+
+
+@settings(max_examples=200, deadline=None)
+@given(schedules())
+@example(_schedule(schedule_type="daily", total_emails=3, start_immediately=True,
+                   start_at="2026-10-25T02:15:00+01:00", send_time="02:30",
+                   timezone="Europe/Berlin"))
+@example(_schedule(schedule_type="daily", total_months=1, start_at="2026-09-01T00:00:00Z",
+                   send_time="00:30", timezone="America/Santiago"))
+def test_the_next_slot_from_the_current_one_equals_the_full_enumeration(
+    schedule: Schedule,
+) -> None:
+    rule = Rule.from_schedule(schedule)
+    limit = total_emails(rule) + 5
+    reference = list(islice(send_times(rule), limit))
+    for index, (current, following) in enumerate(pairwise(reference)):
+        assert slot_after(rule, current, index) == following, f"after slot {index}"
+    if len(reference) < limit:  # the end date came first: nothing follows
+        assert slot_after(rule, reference[-1], len(reference) - 1) is None
+    assert upcoming(rule, reference[0], 0, 5) == reference[:5]
+    if len(reference) > 2:
+        assert upcoming(rule, reference[1], 1, 2) == reference[1:3]
+        # A resume walks on from the slot it stopped at; the reference walks from the start.
+        moment = reference[1] + (reference[-1] - reference[1]) / 2
+        assert slot_from(rule, moment, 1, reference[1]) == first_slot_from(
+            rule, moment, min_index=1)
+
+
+def test_no_slot_follows_the_last_one_of_an_open_ended_rule() -> None:
+    rule = Rule.from_schedule(_schedule(
+        schedule_type="daily", total_emails=3, start_at="2026-05-04T09:00:00Z",
+        send_time="09:00", timezone="UTC",
+    ))
+    last = slot_time(rule, 2 * MAX_EMAILS - 1)
+    assert last is not None
+    assert slot_after(rule, last, 2 * MAX_EMAILS - 1) is None
 
 
 def test_design_example_sends_on_monday_and_wednesday() -> None:
