@@ -29,7 +29,7 @@ lint:
 	$(VENV)/bin/ruff check .
 
 typecheck:
-	$(VENV)/bin/mypy $(addprefix -p ,$(PACKAGES)) bench
+	$(VENV)/bin/mypy $(addprefix -p ,$(PACKAGES) bench)
 
 imports:
 	$(VENV)/bin/lint-imports
