@@ -132,17 +132,18 @@ def parent_of(span: ReadableSpan) -> int | None:
 
 
 @pytest.mark.usefixtures("quiet_streams")
-async def test_an_event_published_outside_any_span_starts_its_own_trace(
+async def test_an_event_emitted_outside_any_trace_is_published_without_a_span(
     engine: AsyncEngine, js: JetStreamContext, make_event: MakeEvent,
     spans: InMemorySpanExporter,
 ) -> None:
+    # Timers emit in bulk (the scheduler's ticks): a producer span per event would cost more
+    # than the publish and join nothing; the consumer's span starts the trace instead.
     async with UnitOfWork(engine) as uow:
         uow.publish(make_event())
         await uow.commit()
     assert await OutboxRelay(engine, js).publish_batch() == 1
 
-    (publish,) = spans.get_finished_spans()
-    assert publish.parent is None
+    assert spans.get_finished_spans() == ()
 
 
 async def test_consumer_lag_is_sampled_from_jetstream(

@@ -14,6 +14,7 @@ import asyncpg
 import sqlalchemy as sa
 import structlog
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -40,12 +41,14 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         retention: timedelta = timedelta(days=1),
+        ack_timeout: float = 10.0,
     ) -> None:
         self._engine = engine
         self._js = js
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._retention = retention
+        self._ack_timeout = ack_timeout
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
@@ -93,15 +96,18 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            # All publishes in flight at once; they leave on the one connection in row order.
-            results = await asyncio.gather(
-                *(self._publish(r.subject, r.data, r.event_id, r.headers) for r in rows),
-                return_exceptions=True,
-            )
+            # Every publish leaves in row order on the one connection; their acks are awaited
+            # together. A row whose ack fails or does not come stays for the next pass.
+            acks = [await self._publish(r.subject, r.data, r.event_id, r.headers) for r in rows]
+            await asyncio.wait(acks, timeout=self._ack_timeout)
             done = []
-            for row, result in zip(rows, results, strict=True):
-                if isinstance(result, BaseException):
-                    log.warning("outbox.publish_failed", subject=row.subject, error=str(result))
+            for row, ack in zip(rows, acks, strict=True):
+                if not ack.done():
+                    ack.cancel()
+                    log.warning("outbox.publish_unacknowledged", subject=row.subject)
+                elif ack.exception() is not None:
+                    log.warning("outbox.publish_failed", subject=row.subject,
+                                error=str(ack.exception()))
                 else:
                     done.append(row.id)
                     PUBLISHED.labels(row.subject).inc()
@@ -115,14 +121,17 @@ class OutboxRelay:
 
     async def _publish(
         self, subject: str, data: bytes, event_id: uuid.UUID, headers: dict[str, str]
-    ) -> None:
+    ) -> asyncio.Future[PubAck]:
+        msg_id = {"Nats-Msg-Id": str(event_id)}
+        if not headers:  # emitted outside any trace (a timer): nothing to continue
+            return await self._js.publish_async(subject, data, headers=msg_id)
         # The publish joins the trace of the work that emitted the event; consumers continue
         # from this span.
         with span_from_headers(f"publish {subject}", headers, kind=SpanKind.PRODUCER,
                                attributes={"messaging.destination.name": subject,
                                            "messaging.message.id": str(event_id)}):
-            await self._js.publish(
-                subject, data, headers={**current_trace_headers(), "Nats-Msg-Id": str(event_id)}
+            return await self._js.publish_async(
+                subject, data, headers={**current_trace_headers(), **msg_id}
             )
 
     async def _observe(self) -> None:

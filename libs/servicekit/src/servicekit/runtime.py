@@ -106,7 +106,7 @@ async def serve(
                                     log_config=None, access_log=False, lifespan="on"))
 
     work: list[Coroutine[Any, Any, None]] = [
-        OutboxRelay(engine, js).run(),
+        OutboxRelay(engine, js, batch_size=settings.outbox_batch_size).run(),
         sample_consumer_lag(js, specs),
         *(Consumer(s, js, engine, parts.handlers,
                    concurrency=parts.concurrency.get(s.stream, 1)).run() for s in specs),

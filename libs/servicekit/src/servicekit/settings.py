@@ -42,6 +42,9 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
     db_pool_size: int = Field(default=5, ge=1, le=100)
+    # Outbox rows claimed and published per pass of the relay.
+    outbox_batch_size: int = Field(default=1000, ge=1, le=10_000,
+                                   validation_alias="OUTBOX_BATCH_SIZE")
 
     @model_validator(mode="after")
     def _resolve_database(self) -> ServiceSettings:
