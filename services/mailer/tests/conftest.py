@@ -3,11 +3,12 @@ how to answer, and a small factory that feeds events through the real handlers."
 
 from __future__ import annotations
 
+import asyncio
 import email
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -36,6 +37,7 @@ from contracts.events import (
     CampaignRef,
     ContentGeneratedPayload,
 )
+from contracts.links import LinkSigner
 from devstack.ports import LOOPBACK, free_port
 from mailer import db, handlers
 from mailer.domain import Sender
@@ -46,6 +48,8 @@ from servicekit.settings import async_url
 from testkit.fixtures import CreateDatabase
 
 DEFAULT_SENDER = Sender("Campaign Builder", "campaigns@localhost")
+LINK_KEY = "test-link-signing-key-0123456789abcdef"
+LINKS = LinkSigner(LINK_KEY)
 SEND_AT = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
 
 
@@ -57,17 +61,25 @@ class ScriptedSmtp:
     """An aiosmtpd handler: accepts everything unless told otherwise for an address.
 
     `script(address, "451 4.7.1 Try later", "250")` answers that address's next RCPTs in
-    order (a reply starting with 250 accepts); "drop" accepts the RCPT, reads the message and
-    closes the connection without the final reply.
+    order (a reply starting with 250 accepts; a 421 reply also closes the connection, as
+    RFC 5321 asks). "close" closes the connection at RCPT without a reply; "drop" accepts the
+    RCPT, reads the message and closes the connection without the final reply.
+    `script_data(address, "552 5.2.2 Mailbox full")` answers that address's next DATA instead
+    of accepting it; "slow:2.5" waits that many seconds, then accepts.
     """
 
     received: list[EmailMessage] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)  # as received, for signature checks
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     _scripts: dict[str, list[str]] = field(default_factory=dict)
+    _data_scripts: dict[str, list[str]] = field(default_factory=dict)
     _drop: set[str] = field(default_factory=set)
 
     def script(self, address: str, *replies: str) -> None:
         self._scripts.setdefault(address.lower(), []).extend(replies)
+
+    def script_data(self, address: str, *replies: str) -> None:
+        self._data_scripts.setdefault(address.lower(), []).extend(replies)
 
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.received if m["To"].addresses[0].addr_spec == address]
@@ -78,6 +90,14 @@ class ScriptedSmtp:
     ) -> str:
         replies = self._scripts.get(address.lower())
         reply = replies.pop(0) if replies else "250 OK"
+        assert server.transport is not None
+        if reply == "close":
+            server.transport.close()
+            return "250 OK"  # never reaches the client
+        if reply.startswith("421"):
+            # After the reply has been written.
+            asyncio.get_running_loop().call_soon(server.transport.close)
+            return reply
         if reply == "drop":
             self._drop.add(address.lower())
         elif not reply.startswith("250"):
@@ -88,10 +108,18 @@ class ScriptedSmtp:
     async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
+        for rcpt in envelope.rcpt_tos:
+            replies = self._data_scripts.get(rcpt.lower())
+            if replies:
+                reply = replies.pop(0)
+                if not reply.startswith("slow:"):
+                    return reply
+                await asyncio.sleep(float(reply.removeprefix("slow:")))
         assert isinstance(envelope.original_content, bytes)
         message = email.message_from_bytes(envelope.original_content, policy=default_policy)
         assert isinstance(message, EmailMessage)
         self.received.append(message)
+        self.raw.append(envelope.original_content)
         self.envelopes.append((str(envelope.mail_from), list(envelope.rcpt_tos)))
         dropped = {r.lower() for r in envelope.rcpt_tos} & self._drop
         if dropped:
@@ -152,7 +180,8 @@ class World:
     campaign_id: uuid.UUID = field(default_factory=uuid.uuid4)
     audience_id: uuid.UUID = field(default_factory=uuid.uuid4)
     options: SendOptions = field(default_factory=lambda: SendOptions(
-        batch_size=50, default_sender=DEFAULT_SENDER, public_base_url="https://mail.example.org",
+        link_signer=LINKS, batch_size=50, default_sender=DEFAULT_SENDER,
+        public_base_url="https://mail.example.org",
     ))
 
     async def handle(self, handler: Callable[..., Awaitable[None]], event: Event,
@@ -228,10 +257,7 @@ class World:
         return event
 
     async def send(self, now: datetime, **options: Any) -> int:
-        opts = self.options if not options else SendOptions(**{
-            "batch_size": self.options.batch_size, "default_sender": DEFAULT_SENDER,
-            "public_base_url": self.options.public_base_url, **options,
-        })
+        opts = replace(self.options, **options) if options else self.options
         return await send_due_batch(self.engine, self.transport, options=opts, now=now)
 
 

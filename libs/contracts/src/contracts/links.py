@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -37,10 +37,14 @@ class LinkSigner:
     def __init__(self, secret: str) -> None:
         if len(secret) < 32:
             raise ValueError("LINK_SIGNING_KEY: at least 32 characters")
-        self._secret = secret
+        # Built once: the mailer signs several links for every recipient.
+        self._serializers = {
+            purpose: URLSafeTimedSerializer(secret, salt=f"campaign-builder.{purpose}")
+            for purpose in get_args(Purpose)
+        }
 
     def _serializer(self, purpose: Purpose) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self._secret, salt=f"campaign-builder.{purpose}")
+        return self._serializers[purpose]
 
     def sign(self, purpose: Purpose, claims: LinkClaims) -> str:
         data = [str(claims.workspace_id), str(claims.campaign_id), claims.sequence, claims.email]

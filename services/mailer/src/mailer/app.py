@@ -66,5 +66,9 @@ async def build(runtime: Runtime) -> ServiceParts:
     settings = runtime.settings
     assert isinstance(settings, Settings)
     pool = SmtpPool(settings.smtp_config(), size=settings.smtp_pool_size)
-    loop = sender_loop(runtime, pool, settings.send_options(), settings.poll_interval)
-    return ServiceParts(handlers=handler_table(settings), loops=[loop], on_stop=[pool.close])
+    options = settings.send_options()
+    # Several loops claim batches side by side, so a batch is claimed and rendered while
+    # another one is on the wire; SKIP LOCKED keeps them apart.
+    loops = [sender_loop(runtime, pool, options, settings.poll_interval)
+             for _ in range(settings.pipeline_depth)]
+    return ServiceParts(handlers=handler_table(settings), loops=loops, on_stop=[pool.close])

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 metadata = sa.MetaData()
@@ -211,6 +211,18 @@ async def suppress(
     )
 
 
+async def suppress_many(
+    conn: AsyncConnection, addresses: Sequence[tuple[uuid.UUID, str]], reason: str,
+    at: datetime,
+) -> None:
+    """(workspace_id, email) pairs, in one statement; as `suppress`."""
+    await conn.execute(
+        insert(suppressions).on_conflict_do_nothing(),
+        [{"workspace_id": ws, "email": email.lower(), "reason": reason, "created_at": at}
+         for ws, email in addresses],
+    )
+
+
 # --- contents and deliveries ----------------------------------------------------------------
 
 
@@ -390,18 +402,57 @@ async def settle(
     )
 
 
-async def record_outcome(
-    conn: AsyncConnection, delivery_id: uuid.UUID, *, attempts: int, state: str, **values: Any
-) -> bool:
-    """Record how the attempt numbered `attempts` ended; False when the delivery was claimed
-    again meanwhile (a lease ran out), in which case the newer attempt records its own."""
-    result = await conn.execute(
-        sa.update(deliveries)
-        .where(deliveries.c.id == delivery_id, deliveries.c.state == "sending",
-               deliveries.c.attempts == attempts)
-        .values(state=state, sending_since=None, **values)
-    )
-    return result.rowcount == 1
+@dataclass(frozen=True)
+class OutcomeRow:
+    id: uuid.UUID
+    attempts: int  # the attempt this outcome belongs to
+    state: str
+    due_at: datetime | None
+    sent_at: datetime | None
+    smtp_code: int | None
+    enhanced_code: str | None
+    last_reply: str
+
+
+_RECORD_OUTCOMES = sa.text("""
+    UPDATE deliveries AS d
+    SET state = o.state, sending_since = NULL, due_at = coalesce(o.due_at, d.due_at),
+        sent_at = o.sent_at, smtp_code = o.smtp_code, enhanced_code = o.enhanced_code,
+        last_reply = o.last_reply, updated_at = now()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS integer[]), CAST(:states AS text[]),
+                CAST(:due_ats AS timestamptz[]), CAST(:sent_ats AS timestamptz[]),
+                CAST(:codes AS integer[]), CAST(:enhanced AS text[]), CAST(:replies AS text[]))
+         AS o(id, attempts, state, due_at, sent_at, smtp_code, enhanced_code, last_reply)
+    WHERE d.id = o.id AND d.state = 'sending' AND d.attempts = o.attempts
+    RETURNING d.id
+""").bindparams(
+    sa.bindparam("ids", type_=ARRAY(UUID(as_uuid=True))),
+    sa.bindparam("attempts", type_=ARRAY(sa.Integer)),
+    sa.bindparam("states", type_=ARRAY(sa.Text)),
+    sa.bindparam("due_ats", type_=ARRAY(sa.DateTime(timezone=True))),
+    sa.bindparam("sent_ats", type_=ARRAY(sa.DateTime(timezone=True))),
+    sa.bindparam("codes", type_=ARRAY(sa.Integer)),
+    sa.bindparam("enhanced", type_=ARRAY(sa.Text)),
+    sa.bindparam("replies", type_=ARRAY(sa.Text)),
+)
+
+
+async def record_outcomes(
+    conn: AsyncConnection, outcomes: Sequence[OutcomeRow]
+) -> set[uuid.UUID]:
+    """Record how each attempt ended, in one statement; returns the deliveries recorded. One
+    is left out when it was claimed again meanwhile (its lease ran out): the newer attempt
+    records its own outcome."""
+    if not outcomes:
+        return set()
+    result = await conn.execute(_RECORD_OUTCOMES, {
+        "ids": [o.id for o in outcomes], "attempts": [o.attempts for o in outcomes],
+        "states": [o.state for o in outcomes], "due_ats": [o.due_at for o in outcomes],
+        "sent_ats": [o.sent_at for o in outcomes], "codes": [o.smtp_code for o in outcomes],
+        "enhanced": [o.enhanced_code for o in outcomes],
+        "replies": [o.last_reply for o in outcomes],
+    })
+    return {r.id for r in result}
 
 
 async def release(conn: AsyncConnection, delivery_id: uuid.UUID, *, attempts: int) -> None:

@@ -15,9 +15,7 @@ most one lease of doubt per crash, the duplicate window of an at-least-once send
 
 from __future__ import annotations
 
-import base64
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -120,15 +118,6 @@ def precheck(*, campaign_state: str, member_active: bool, suppressed: bool) -> S
     if suppressed:
         return Skip("suppressed", "suppressed")
     return None
-
-
-def unsubscribe_token(delivery_id: uuid.UUID) -> str:
-    """Opaque, URL-safe and stable per delivery.
-
-    NOT SIGNED: anyone who knows a delivery id can forge it. It becomes an HMAC-signed token
-    (itsdangerous, its own salt) together with the unsubscribe endpoint that verifies it.
-    """
-    return base64.urlsafe_b64encode(delivery_id.bytes).rstrip(b"=").decode("ascii")
 
 
 # --- after sending --------------------------------------------------------------------------

@@ -2,14 +2,17 @@
 
 One step (`send_due_batch`) is three phases:
 1. claim: in one transaction, lock due deliveries, settle those that must not be sent
-   (cancelled campaign, removed member, suppressed address, message that cannot be built
-   safely) and mark the rest `sending`; commit before any byte goes to the SMTP server, so a
-   crash from here on leaves a visible `sending` row that is reclaimed after the lease.
-2. send: over the transport's sessions; no new send starts after half the lease, so a live
-   send is never reclaimed (a whole send is bounded well inside the other half).
-3. record: per delivery, one transaction marks the outcome and writes email.sent or
-   email.failed to the outbox. A crash between the server's 250 and this commit is the one
-   case in which the recipient gets the message twice, with the same Message-ID.
+   (cancelled campaign, removed member, suppressed address) and mark the rest `sending`;
+   commit before any byte goes to the SMTP server, so a crash from here on leaves a visible
+   `sending` row that is reclaimed after the lease.
+2. render and send: each email is prepared once per batch (`EmailTemplate`) and personalised
+   per recipient; sends run over the transport's sessions; no new send starts after half the
+   lease, so a live send is never reclaimed (a whole send is bounded well inside the other half).
+3. record: outcomes are written in batches of `record_batch` (one UPDATE for the batch, the
+   email.sent / email.failed events in the same transaction). A crash between the server's
+   250 and that commit is the one case in which the recipient gets the message twice, with the
+   same Message-ID; such a delivery is still `sending` at the crash, so the duplicates of one
+   crash are at most the deliveries in `sending` then (batch size x the loops claiming at once).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Literal, Protocol
 
 import structlog
 from prometheus_client import Counter
@@ -27,7 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import EmailFailed, EmailSent, deterministic_id
 from contracts.events import EmailFailedPayload, EmailSentPayload
+from contracts.links import LinkClaims, LinkSigner
 from mailer import db
+from mailer.dkim_signing import DkimSigner
 from mailer.domain import (
     Accepted,
     Content,
@@ -40,9 +45,9 @@ from mailer.domain import (
     SmtpReply,
     classify,
     precheck,
-    unsubscribe_token,
 )
-from mailer.render import MessageMeta, list_id, render_message, smtp_address
+from mailer.links import SignedLinks
+from mailer.render import EmailTemplate, MessageMeta, list_id, smtp_address
 from servicekit.db import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -62,6 +67,7 @@ class MailTransport(Protocol):
 
 @dataclass(frozen=True)
 class SendOptions:
+    link_signer: LinkSigner
     batch_size: int = 100
     lease: timedelta = timedelta(minutes=5)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -69,6 +75,10 @@ class SendOptions:
         default_factory=lambda: Sender("Campaign Builder", "campaigns@localhost")
     )
     public_base_url: str = "http://127.0.0.1:8000"
+    unsubscribe_mailto: str | None = None
+    dkim: DkimSigner | None = None
+    # Outcomes written per transaction: larger is faster, smaller keeps less in doubt.
+    record_batch: int = 100
 
 
 @dataclass(frozen=True)
@@ -77,9 +87,23 @@ class _Job:
     correlation_id: uuid.UUID
     attempts: int  # this attempt's number: the fencing token for recording its outcome
     first_attempt_at: datetime
-    envelope_from: str
-    envelope_to: str
-    message: bytes
+    template: EmailTemplate | InvalidMessage
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What one attempt comes to, ready to be written."""
+
+    job: _Job
+    state: Literal["sent", "pending", "failed"]
+    label: str
+    code: int | None
+    enhanced: str | None
+    reply: str
+    at: datetime
+    due_at: datetime | None = None
+    event: Literal["sent", "failed", "gave_up", None] = None
+    suppress: bool = False
 
 
 async def send_due_batch(
@@ -87,22 +111,40 @@ async def send_due_batch(
 ) -> int:
     """Claim, send and record one batch; returns how many deliveries were claimed."""
     claimed, jobs = await _claim(engine, options, now)
+    if not jobs:
+        return claimed
     started = time.monotonic()
-    gate = asyncio.Semaphore(transport.concurrency)
     cutoff = options.lease.total_seconds() / 2
+    recorder = _Recorder(engine, options.record_batch)
 
     async def run(job: _Job) -> None:
-        async with gate:
-            if time.monotonic() - started > cutoff:
-                await _release(engine, job)
-                return
-            reply = await transport.send(job.envelope_from, job.envelope_to, job.message)
-            at = now + timedelta(seconds=time.monotonic() - started)
-            await _record(engine, job, reply, at=at, retry=options.retry)
+        at = now + timedelta(seconds=time.monotonic() - started)
+        try:
+            sender, recipient, message = _render(job, options, at)
+        except InvalidMessage as exc:
+            await recorder.add(_invalid(job, exc, at))
+            return
+        if time.monotonic() - started > cutoff:
+            await recorder.release(job)
+            return
+        reply = await transport.send(sender, recipient, message)
+        at = now + timedelta(seconds=time.monotonic() - started)
+        await recorder.add(_decide(job, reply, at, options.retry))
 
     # Every send runs to its end and gets recorded even if recording another one failed.
-    results = await asyncio.gather(*(run(j) for j in jobs), return_exceptions=True)
+    # Messages are rendered just before they need a session: at most `concurrency` wait.
+    gate = asyncio.Semaphore(transport.concurrency * 2)
+
+    async def gated(job: _Job) -> None:
+        async with gate:
+            await run(job)
+
+    results = await asyncio.gather(*(gated(j) for j in jobs), return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
+    try:
+        await recorder.flush()
+    except Exception as exc:  # raised below, after the earlier ones
+        errors.append(exc)
     if errors:
         raise errors[0]
     return claimed
@@ -117,6 +159,7 @@ async def _claim(
         if not rows:
             return 0, []
         contents = await db.contents_for(uow.conn, ((r.campaign_id, r.sequence) for r in rows))
+        templates: dict[tuple[uuid.UUID, int], EmailTemplate | InvalidMessage] = {}
         jobs: list[_Job] = []
         for row in rows:
             content = contents[(row.campaign_id, row.sequence)]
@@ -129,105 +172,135 @@ async def _claim(
                                         reason=skip.reason))
                 DELIVERIES.labels(skip.state).inc()
                 continue
-            try:
-                jobs.append(_prepare(row, content, options, now))
-            except InvalidMessage as exc:
-                await db.settle(uow.conn, row.id, state="failed", last_reply=str(exc))
-                uow.publish(_failed(row, content.correlation_id, permanent=True,
-                                    reason=str(exc)))
-                log.warning("mailer.invalid_message", delivery_id=str(row.id), reason=str(exc))
-                DELIVERIES.labels("invalid").inc()
+            key = (row.campaign_id, row.sequence)
+            if key not in templates:
+                templates[key] = _template(row, content, options)
+            jobs.append(_Job(row, content.correlation_id, row.attempts + 1,
+                             row.first_attempt_at or now, templates[key]))
         await db.mark_sending(uow.conn, [j.delivery.id for j in jobs], now)
         await uow.commit()
     return len(rows), jobs
 
 
-def _prepare(row: db.ClaimedRow, content: db.ContentRow, options: SendOptions,
-             now: datetime) -> _Job:
-    campaign = row.campaign
-    default = options.default_sender
-    sender = Sender(
-        name=campaign.from_name or default.name,
-        address=campaign.from_email or default.address,
-        reply_to=campaign.reply_to,
-    )
-    recipient = Recipient(row.email, row.member_name or "", row.member_fields or {})
-    meta = MessageMeta(
-        message_id=row.message_id,
-        date=now,
-        list_id=list_id(campaign.campaign_id, campaign.name, sender.domain),
-        unsubscribe_url=f"{options.public_base_url}/u/{unsubscribe_token(row.id)}",
-    )
-    message = render_message(
-        sender, recipient,
-        Content(content.subject, content.preheader, content.body_html, content.body_text),
-        meta,
-    )
-    return _Job(
-        delivery=row,
-        correlation_id=content.correlation_id,
-        attempts=row.attempts + 1,
-        first_attempt_at=row.first_attempt_at or now,
-        envelope_from=smtp_address(sender.address, "from"),
-        envelope_to=smtp_address(row.email),
-        message=message,
-    )
+def _sender(row: db.ClaimedRow, options: SendOptions) -> Sender:
+    campaign, default = row.campaign, options.default_sender
+    return Sender(name=campaign.from_name or default.name,
+                  address=campaign.from_email or default.address, reply_to=campaign.reply_to)
 
 
-async def _record(
-    engine: AsyncEngine, job: _Job, reply: SmtpReply, *, at: datetime, retry: RetryPolicy
-) -> None:
+def _template(
+    row: db.ClaimedRow, content: db.ContentRow, options: SendOptions
+) -> EmailTemplate | InvalidMessage:
+    sender = _sender(row, options)
+    try:
+        return EmailTemplate.prepare(
+            sender,
+            Content(content.subject, content.preheader, content.body_html, content.body_text),
+            list_id=list_id(row.campaign_id, row.campaign.name, sender.domain),
+            unsubscribe_mailto=options.unsubscribe_mailto,
+        )
+    except InvalidMessage as exc:
+        return exc
+
+
+def _render(job: _Job, options: SendOptions, at: datetime) -> tuple[str, str, bytes]:
+    """Envelope sender, envelope recipient and the message; InvalidMessage when unsafe."""
+    if isinstance(job.template, InvalidMessage):
+        raise job.template
     row = job.delivery
-    outcome = classify(reply)
-    async with UnitOfWork(engine) as uow:
-        match outcome:
-            case Accepted(reply=text):
-                if await db.record_outcome(
-                    uow.conn, row.id, attempts=job.attempts, state="sent", sent_at=at,
-                    smtp_code=reply.code, enhanced_code=None, last_reply=text,
-                ):
-                    uow.publish(_sent(row, job.correlation_id, smtp_reply=text))
-                label = "sent"
-            case Rejected(code=code, enhanced_code=enhanced, reason=reason, suppress=suppress):
-                if await db.record_outcome(
-                    uow.conn, row.id, attempts=job.attempts, state="failed", smtp_code=code,
-                    enhanced_code=enhanced, last_reply=reason,
-                ):
-                    if suppress:
-                        await db.suppress(uow.conn, row.campaign.workspace_id, row.email,
-                                          "bounced", at)
-                    uow.publish(_failed(row, job.correlation_id, permanent=True, reason=reason,
-                                        code=code, enhanced=enhanced))
-                label = "rejected"
-            case Deferred(code=code, enhanced_code=enhanced, reason=reason):
-                retry_at = retry.next_attempt(attempts=job.attempts,
-                                              first_attempt_at=job.first_attempt_at, now=at)
-                if retry_at is not None:
-                    await db.record_outcome(
-                        uow.conn, row.id, attempts=job.attempts, state="pending",
-                        due_at=retry_at, smtp_code=code, enhanced_code=enhanced,
-                        last_reply=reason,
-                    )
-                    label = "deferred"
-                else:
-                    gave_up = f"gave up after {job.attempts} attempts: {reason}"
-                    if await db.record_outcome(
-                        uow.conn, row.id, attempts=job.attempts, state="failed",
-                        smtp_code=code, enhanced_code=enhanced, last_reply=gave_up,
-                    ):
-                        uow.publish(_failed(row, job.correlation_id, permanent=False,
-                                            reason=gave_up, code=code, enhanced=enhanced))
-                    label = "expired"
-        await uow.commit()
-    DELIVERIES.labels(label).inc()
-    log.info("mailer.delivery_attempted", delivery_id=str(row.id), outcome=label,
-             attempts=job.attempts, smtp_code=reply.code, reply=reply.text[:200])
+    links = SignedLinks(
+        options.link_signer, options.public_base_url,
+        LinkClaims(row.campaign.workspace_id, row.campaign_id, row.sequence, row.email),
+    )
+    message = job.template.render(
+        Recipient(row.email, row.member_name or "", row.member_fields or {}),
+        MessageMeta(message_id=row.message_id, date=at, links=links),
+    )
+    if options.dkim is not None:
+        message = options.dkim.sign(message)
+    sender = _sender(row, options)
+    return smtp_address(sender.address, "from"), smtp_address(row.email), message
 
 
-async def _release(engine: AsyncEngine, job: _Job) -> None:
+def _invalid(job: _Job, exc: InvalidMessage, at: datetime) -> _Outcome:
+    log.warning("mailer.invalid_message", delivery_id=str(job.delivery.id), reason=str(exc))
+    return _Outcome(job, "failed", "invalid", None, None, str(exc), at, event="failed")
+
+
+def _decide(job: _Job, reply: SmtpReply, at: datetime, retry: RetryPolicy) -> _Outcome:
+    match classify(reply):
+        case Accepted(reply=text):
+            return _Outcome(job, "sent", "sent", reply.code, None, text, at, event="sent")
+        case Rejected(code=code, enhanced_code=enhanced, reason=reason, suppress=suppress):
+            return _Outcome(job, "failed", "rejected", code, enhanced, reason, at,
+                            event="failed", suppress=suppress)
+        case Deferred(code=code, enhanced_code=enhanced, reason=reason):
+            retry_at = retry.next_attempt(attempts=job.attempts,
+                                          first_attempt_at=job.first_attempt_at, now=at)
+            if retry_at is not None:
+                return _Outcome(job, "pending", "deferred", code, enhanced, reason, at,
+                                due_at=retry_at)
+            gave_up = f"gave up after {job.attempts} attempts: {reason}"
+            return _Outcome(job, "failed", "expired", code, enhanced, gave_up, at,
+                            event="gave_up")
+
+
+class _Recorder:
+    """Collects outcomes and writes them `size` at a time, one transaction per write."""
+
+    def __init__(self, engine: AsyncEngine, size: int) -> None:
+        self._engine = engine
+        self._size = size
+        self._pending: list[_Outcome] = []
+        self._lock = asyncio.Lock()
+
+    async def add(self, outcome: _Outcome) -> None:
+        self._pending.append(outcome)
+        if len(self._pending) >= self._size:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            outcomes, self._pending = self._pending, []
+            if outcomes:
+                await _write(self._engine, outcomes)
+
+    async def release(self, job: _Job) -> None:
+        async with UnitOfWork(self._engine) as uow:
+            await db.release(uow.conn, job.delivery.id, attempts=job.attempts)
+            await uow.commit()
+
+
+async def _write(engine: AsyncEngine, outcomes: list[_Outcome]) -> None:
     async with UnitOfWork(engine) as uow:
-        await db.release(uow.conn, job.delivery.id, attempts=job.attempts)
+        recorded = await db.record_outcomes(uow.conn, [
+            db.OutcomeRow(
+                id=o.job.delivery.id, attempts=o.job.attempts, state=o.state, due_at=o.due_at,
+                sent_at=o.at if o.state == "sent" else None, smtp_code=o.code,
+                enhanced_code=o.enhanced, last_reply=o.reply,
+            )
+            for o in outcomes
+        ])
+        # An outcome not recorded lost its delivery to a newer claim, which reports itself.
+        current = [o for o in outcomes if o.job.delivery.id in recorded]
+        bounced = [o.job.delivery for o in current if o.suppress]
+        if bounced:
+            await db.suppress_many(
+                uow.conn, [(r.campaign.workspace_id, r.email) for r in bounced], "bounced",
+                current[0].at,
+            )
+        for o in current:
+            row = o.job.delivery
+            if o.event == "sent":
+                uow.publish(_sent(row, o.job.correlation_id, smtp_reply=o.reply))
+            elif o.event is not None:
+                uow.publish(_failed(row, o.job.correlation_id, permanent=o.event == "failed",
+                                    reason=o.reply, code=o.code, enhanced=o.enhanced))
         await uow.commit()
+    for o in outcomes:
+        DELIVERIES.labels(o.label).inc()
+    log.info("mailer.outcomes_recorded", count=len(outcomes), current=len(current),
+             sent=sum(o.state == "sent" for o in current))
 
 
 def _sent(row: db.ClaimedRow, correlation_id: uuid.UUID, *, smtp_reply: str) -> EmailSent:

@@ -1,15 +1,26 @@
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
+from pathlib import Path
 from typing import Literal
 
+import structlog
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from mailer.domain import RetryPolicy, Sender, parse_mailbox
+from contracts.links import LinkSigner
+from mailer.dkim_signing import DkimSigner
+from mailer.domain import RetryPolicy, Sender, header_safe, parse_mailbox
 from mailer.sender import SendOptions
 from mailer.smtp import SmtpConfig
 from servicekit.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+# Development only, so that links work without configuration; every other environment must set
+# its own LINK_SIGNING_KEY (the same one campaign-api verifies with).
+DEVELOPMENT_LINK_KEY = hashlib.sha256(b"campaign-builder development link key").hexdigest()
 
 
 class Settings(ServiceSettings):
@@ -27,9 +38,13 @@ class Settings(ServiceSettings):
     smtp_tls: Literal["none", "starttls", "implicit"] = Field(
         default="none", validation_alias="SMTP_TLS"
     )
+    smtp_ca_file: str = Field(default="", validation_alias="SMTP_CA_FILE")
     # Per SMTP command; a whole send (connect to final reply) is bounded by twice this.
     smtp_timeout: float = Field(default=30.0, gt=0, le=600, validation_alias="SMTP_TIMEOUT")
-    smtp_pool_size: int = Field(default=2, ge=1, le=50)
+    # Sessions kept open to the SMTP server: also the most messages in transfer at once.
+    smtp_pool_size: int = Field(default=2, ge=1, le=100)
+    # Messages per second to the SMTP server; 0 means no limit.
+    smtp_rate: float = Field(default=0, ge=0)
 
     public_base_url: AnyHttpUrl = Field(
         default=AnyHttpUrl("http://127.0.0.1:8000"), validation_alias="PUBLIC_BASE_URL"
@@ -38,7 +53,20 @@ class Settings(ServiceSettings):
         default="Campaign Builder <campaigns@localhost>", validation_alias="MAIL_FROM"
     )
 
+    link_signing_key: SecretStr = Field(
+        default=SecretStr(""), validation_alias="LINK_SIGNING_KEY"
+    )
+    unsubscribe_mailto: str = Field(default="", validation_alias="UNSUBSCRIBE_MAILTO")
+    dkim_selector: str = Field(default="", validation_alias="DKIM_SELECTOR")
+    dkim_domain: str = Field(default="", validation_alias="DKIM_DOMAIN")
+    # The PEM itself, or the path of a file holding it.
+    dkim_private_key: SecretStr = Field(default=SecretStr(""), validation_alias="DKIM_PRIVATE_KEY")
+
     batch_size: int = Field(default=100, ge=1, le=5_000)
+    # Batches in progress at once: one is claimed and rendered while another is being sent.
+    pipeline_depth: int = Field(default=2, ge=1, le=8)
+    # Outcomes written per transaction.
+    record_batch: int = Field(default=100, ge=1, le=5_000)
     poll_interval: float = Field(default=1.0, gt=0, le=60)
     # A delivery left in `sending` longer than this is presumed orphaned and sent again.
     lease_seconds: int = Field(default=300, ge=10)
@@ -50,8 +78,26 @@ class Settings(ServiceSettings):
         parse_mailbox(value)
         return value
 
+    @field_validator("unsubscribe_mailto", "dkim_selector", "dkim_domain")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        header_safe("setting", value)
+        if value and not value.isascii():
+            raise ValueError("must be ASCII")
+        return value.strip()
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
+        key = self.link_signing_key.get_secret_value()
+        if not key and self.environment != "development":
+            raise ValueError("LINK_SIGNING_KEY is required outside development")
+        if key:
+            LinkSigner(key)  # refuses a short key
+        dkim = (self.dkim_selector, self.dkim_domain, self.dkim_private_key.get_secret_value())
+        if any(dkim) and not all(dkim):
+            raise ValueError("DKIM_SELECTOR, DKIM_DOMAIN and DKIM_PRIVATE_KEY: all or none")
+        if self.unsubscribe_mailto and "@" not in self.unsubscribe_mailto:
+            raise ValueError("UNSUBSCRIBE_MAILTO must be an address")
         if 2 * self.smtp_timeout * 2 >= self.lease_seconds:
             # New sends start only during the first half of a lease, and each one ends within
             # 2 x SMTP_TIMEOUT: the lease must cover both or a live send could be reclaimed.
@@ -77,10 +123,36 @@ class Settings(ServiceSettings):
             timeout=self.smtp_timeout,
             username=self.smtp_username or None,
             password=self.smtp_password.get_secret_value() or None,
+            rate=self.smtp_rate or None,
+            ca_file=self.smtp_ca_file or None,
         )
+
+    def link_signer(self) -> LinkSigner:
+        key = self.link_signing_key.get_secret_value()
+        if not key:
+            log.warning("mailer.development_link_key",
+                        hint="set LINK_SIGNING_KEY: links are signed with a well-known key")
+            key = DEVELOPMENT_LINK_KEY
+        return LinkSigner(key)
+
+    def dkim_signer(self) -> DkimSigner | None:
+        """None without DKIM settings; ValueError when the key cannot sign."""
+        value = self.dkim_private_key.get_secret_value()
+        if not value.strip():
+            return None
+        is_pem = value.lstrip().startswith("-----BEGIN")
+        key = value.encode() if is_pem else Path(value.strip()).read_bytes()
+        try:
+            return DkimSigner(self.dkim_selector, self.dkim_domain, key)
+        except Exception as exc:  # dkimpy raises its own error types for unusable keys
+            raise ValueError(f"DKIM_PRIVATE_KEY cannot sign: {exc}") from exc
 
     def send_options(self) -> SendOptions:
         return SendOptions(
+            link_signer=self.link_signer(),
+            unsubscribe_mailto=self.unsubscribe_mailto or None,
+            dkim=self.dkim_signer(),
+            record_batch=self.record_batch,
             batch_size=self.batch_size,
             lease=timedelta(seconds=self.lease_seconds),
             retry=RetryPolicy(max_age=timedelta(seconds=self.max_retry_age_seconds)),

@@ -14,6 +14,7 @@ from typing import Literal
 
 import aiosmtplib
 import structlog
+from aiolimiter import AsyncLimiter
 from aiosmtplib import (
     SMTPAuthenticationError,
     SMTPConnectResponseError,
@@ -37,20 +38,30 @@ class SmtpConfig:
     password: str | None = None
     # Servers drop idle sessions after a minute or so; reconnect rather than find out mid-send.
     max_idle: float = 30.0
+    rate: float | None = None  # messages per second, None for no limit
+    # CA bundle to verify the server's certificate with; None trusts the system's CAs.
+    ca_file: str | None = None
 
 
 class SmtpPool:
-    """Up to `size` sessions, each carrying one message at a time and reused between sends."""
+    """Up to `size` sessions to one server, each carrying one message at a time and reused
+    between sends; `config.rate` caps the messages per second across all of them."""
 
     def __init__(self, config: SmtpConfig, size: int = 1) -> None:
         self.config = config
         self.concurrency = size
+        # Small bursts only: a full second's worth at once would defeat a per-second limit.
+        self._limiter = (
+            AsyncLimiter(max(config.rate / 10, 1), 0.1) if config.rate else None
+        )
         self._sessions = [_Session(config) for _ in range(size)]
         self._idle: asyncio.Queue[_Session] = asyncio.Queue()
         for session in self._sessions:
             self._idle.put_nowait(session)
 
     async def send(self, sender: str, recipient: str, message: bytes) -> SmtpReply:
+        if self._limiter is not None:
+            await self._limiter.acquire()
         session = await self._idle.get()
         try:
             return await session.send(sender, recipient, message)
@@ -119,7 +130,7 @@ class _Session:
         client = aiosmtplib.SMTP(
             hostname=config.host, port=config.port, timeout=config.timeout,
             use_tls=config.tls == "implicit", start_tls=config.tls == "starttls",
-            username=config.username, password=config.password,
+            username=config.username, password=config.password, cert_bundle=config.ca_file,
         )
         await client.connect()
         self._client = client

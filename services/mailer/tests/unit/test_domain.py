@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +19,6 @@ from mailer.domain import (
     enhanced_code,
     parse_mailbox,
     precheck,
-    unsubscribe_token,
 )
 
 
@@ -107,14 +104,6 @@ def test_precheck() -> None:
     assert _precheck(suppressed=True) == Skip("suppressed", "suppressed")
     assert _precheck(member_active=False) == Skip("cancelled", "removed from the audience")
     assert _precheck("cancelled", suppressed=True) == Skip("cancelled", "campaign cancelled")
-
-
-def test_unsubscribe_token_is_url_safe_stable_and_per_delivery() -> None:
-    a, b = uuid.uuid4(), uuid.uuid4()
-    token = unsubscribe_token(a)
-    assert token == unsubscribe_token(a) != unsubscribe_token(b)
-    assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-    assert base64.urlsafe_b64decode(token + "==") == a.bytes
 
 
 def test_parse_mailbox() -> None:

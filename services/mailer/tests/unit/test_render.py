@@ -10,9 +10,12 @@ from email.policy import default as default_policy
 
 import pytest
 
+from contracts.links import LinkClaims, LinkSigner
 from mailer.domain import Content, InvalidMessage, Recipient, Sender
+from mailer.links import SignedLinks
 from mailer.render import (
     FALLBACK_NAME,
+    EmailTemplate,
     MessageMeta,
     list_id,
     merge,
@@ -30,12 +33,15 @@ CONTENT = Content(
     body_html="<html><head></head><body><p>Dear {{name}} in {{city}}</p></body></html>",
     body_text="Dear {{name}} in {{city}}.\nWrite to us: {{email}}",
 )
+SIGNER = LinkSigner("unit-test-link-key-0123456789abcdef")
+BASE = "https://mail.example.org"
+LINKS = SignedLinks(SIGNER, BASE, LinkClaims(uuid.uuid4(), CAMPAIGN, 1, ANN.email))
 META = MessageMeta(
     message_id="<0d2c4a5e-1111-4222-8333-944455556666@flowers.example>",
     date=datetime(2030, 3, 4, 9, 0, 5, tzinfo=UTC),
-    list_id=list_id(CAMPAIGN, "Spring news", "flowers.example"),
-    unsubscribe_url="https://mail.example.org/u/abc_DEF-123",
+    links=LINKS,
 )
+LIST_ID = list_id(CAMPAIGN, "Spring news", "flowers.example")
 
 
 def parse(data: bytes) -> EmailMessage:
@@ -48,7 +54,7 @@ def render(
     sender: Sender = SENDER, recipient: Recipient = ANN, content: Content = CONTENT,
     meta: MessageMeta = META,
 ) -> EmailMessage:
-    data = render_message(sender, recipient, content, meta)
+    data = render_message(sender, recipient, content, meta, list_id=LIST_ID)
     # SMTP line ends only: no bare LF anywhere.
     assert b"\r\n" in data
     assert b"\n" not in data.replace(b"\r\n", b"")
@@ -66,7 +72,11 @@ def test_every_required_header() -> None:
     assert message["Date"].datetime == META.date
     assert message["Message-ID"] == META.message_id
     assert message["List-Id"] == f'"Spring news" <{CAMPAIGN}.flowers.example>'
-    assert message["List-Unsubscribe"] == "<https://mail.example.org/u/abc_DEF-123>"
+    unsubscribe = str(message["List-Unsubscribe"])
+    assert unsubscribe.startswith(f"<{BASE}/u/")
+    assert unsubscribe.endswith(">")
+    claims = SIGNER.verify("unsubscribe", unsubscribe.removeprefix(f"<{BASE}/u/")[:-1])
+    assert (claims.campaign_id, claims.sequence, claims.email) == (CAMPAIGN, 1, ANN.email)
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["MIME-Version"] == "1.0"
     assert message.defects == []
@@ -84,10 +94,66 @@ def test_text_and_html_alternatives_with_merged_fields() -> None:
     assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
     text, html = (p.get_content() for p in parts)
     assert text.splitlines()[:2] == ["Dear Ann Lee in Utrecht.", "Write to us: ann@example.com"]
-    assert "Unsubscribe: https://mail.example.org/u/abc_DEF-123" in text
+    unsubscribe = LINKS.unsubscribe()
+    assert f"Unsubscribe: {unsubscribe}" in text
     assert "<p>Dear Ann Lee in Utrecht</p>" in html
-    assert '<a href="https://mail.example.org/u/abc_DEF-123">Unsubscribe</a>' in html
+    assert f'<a href="{unsubscribe}">Unsubscribe</a>' in html
+    assert f'<img src="{LINKS.open_pixel()}" width="1" height="1"' in html
     assert "{{" not in text + html
+    # Only the message itself says MIME-Version, not each part.
+    assert [p["MIME-Version"] for p in parts] == [None, None]
+    assert [p["Content-Transfer-Encoding"] for p in parts] == ["quoted-printable"] * 2
+
+
+def test_links_are_tracked_with_signed_click_tokens() -> None:
+    content = Content("Hi", "", (
+        '<p><a href="https://shop.example/tulips?c={{city}}&amp;x=1">Tulips</a>'
+        "<a href='http://shop.example/'>Shop</a> <a href=\"mailto:a@b.example\">Mail</a></p>"
+    ), "Hi")
+    html = render(content=content).get_body(("html",))
+    assert html is not None
+    source = html.get_content()
+    tokens = [t.split('"')[0].split("'")[0] for t in source.split(f"{BASE}/c/")[1:]]
+    targets = [SIGNER.verify("click", t).url for t in tokens]
+    assert targets == ["https://shop.example/tulips?c=Utrecht&x=1", "http://shop.example/"]
+    odd = render(content=content, recipient=Recipient(ANN.email, "Ann", {"city": "a&b=c d"}))
+    odd_html = odd.get_body(("html",))
+    assert odd_html is not None
+    first = odd_html.get_content().split(f"{BASE}/c/")[1].split('"')[0]
+    assert SIGNER.verify("click", first).url == (
+        "https://shop.example/tulips?c=a%26b%3Dc%20d&x=1")
+    assert 'href="mailto:a@b.example"' in source
+    assert "shop.example" not in source.replace(f"{BASE}/c/", "")
+
+
+def test_style_blocks_are_inlined() -> None:
+    content = Content("Hi", "", (
+        "<html><head><style>p.lead { color: #ff0000 }</style></head>"
+        '<body><p class="lead">Hello {{name}}</p></body></html>'
+    ), "Hi")
+    html = render(content=content).get_body(("html",))
+    assert html is not None
+    source = html.get_content()
+    assert '<p class="lead" style="color: #ff0000;">Hello Ann Lee</p>' in source
+    assert "<style>" not in source
+
+
+def test_mailto_unsubscribe_is_offered_when_configured() -> None:
+    data = render_message(SENDER, ANN, CONTENT, META, list_id=LIST_ID,
+                          unsubscribe_mailto="unsubscribe@flowers.example")
+    header = str(parse(data)["List-Unsubscribe"])
+    mailto = "mailto:unsubscribe@flowers.example?subject=unsubscribe"
+    assert header == f"<{LINKS.unsubscribe()}>, <{mailto}>"
+
+
+def test_one_template_renders_each_recipient_alike() -> None:
+    template = EmailTemplate.prepare(SENDER, CONTENT, list_id=LIST_ID)
+    bob = Recipient("bob@example.com", "Bob")
+    bob_links = SignedLinks(SIGNER, BASE, LinkClaims(uuid.uuid4(), CAMPAIGN, 1, bob.email))
+    one = parse(template.render(bob, MessageMeta(META.message_id, META.date, bob_links)))
+    alone = render(recipient=bob, meta=MessageMeta(META.message_id, META.date, bob_links))
+    assert one.as_bytes() == alone.as_bytes()
+    assert one["Subject"] == "Bob, tulips are here"
 
 
 def test_preheader_is_the_first_hidden_element_of_the_body() -> None:
@@ -104,7 +170,8 @@ def test_html_without_body_tag_gets_preheader_first_and_footer_last() -> None:
     assert html is not None
     source = html.get_content()
     assert source.startswith('<div style="display:none;')
-    assert source.rstrip().endswith("Unsubscribe</a></p>")
+    assert source.rstrip().endswith('style="display:block;border:0">')
+    assert "Unsubscribe</a></p><img src=" in source
 
 
 def test_merge_values_have_safe_defaults() -> None:
@@ -155,21 +222,21 @@ def test_header_injection_is_rejected(
     sender: Sender, recipient: Recipient, content: Content, blamed: str
 ) -> None:
     with pytest.raises(InvalidMessage, match=f"^{blamed}: line breaks"):
-        render_message(sender, recipient, content, META)
+        render_message(sender, recipient, content, META, list_id=LIST_ID)
 
 
 def test_injection_through_the_message_meta_is_rejected() -> None:
-    meta = MessageMeta(META.message_id, META.date, META.list_id,
-                       "https://mail.example.org/u/x\r\nBcc: all@example.net")
-    with pytest.raises(InvalidMessage, match="unsubscribe url"):
-        render_message(SENDER, ANN, CONTENT, meta)
+    meta = MessageMeta("<x@y.example>\r\nBcc: all@example.net", META.date, LINKS)
+    with pytest.raises(InvalidMessage, match="message-id"):
+        render_message(SENDER, ANN, CONTENT, meta, list_id=LIST_ID)
 
 
 def test_addresses_that_cannot_be_sent_safely_are_rejected() -> None:
     with pytest.raises(InvalidMessage, match="non-ASCII local part"):
-        render_message(SENDER, Recipient("jörg@example.com"), CONTENT, META)
+        render_message(SENDER, Recipient("jörg@example.com"), CONTENT, META,
+                       list_id=LIST_ID)
     with pytest.raises(InvalidMessage, match="not local@domain"):
-        render_message(SENDER, Recipient("nobody"), CONTENT, META)
+        render_message(SENDER, Recipient("nobody"), CONTENT, META, list_id=LIST_ID)
 
 
 def test_list_id_keeps_only_a_plain_ascii_name() -> None:

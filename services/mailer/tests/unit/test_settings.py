@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from contracts.links import LinkClaims, LinkSigner
 from mailer.settings import Settings
 
+# A key made for these tests only (openssl genpkey -algorithm RSA).
+DKIM_KEY = Path(__file__).parents[1] / "dkim-test-key.pem"
+CLAIMS = LinkClaims(uuid.uuid4(), uuid.uuid4(), 1, "ann@example.com")
+LINK_KEY = "settings-test-link-key-0123456789abcdef"
 BASE = {"MAILER_DATABASE_URL": "postgresql://u:p@db.example:5432/mailer"}
 
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in ("SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_TLS",
-                 "SMTP_TIMEOUT", "MAIL_FROM", "PUBLIC_BASE_URL", "ENVIRONMENT", "DATABASE_URL"):
+    for name in ("LINK_SIGNING_KEY", "UNSUBSCRIBE_MAILTO", "DKIM_SELECTOR", "DKIM_DOMAIN",
+                 "DKIM_PRIVATE_KEY", "SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD",
+                 "SMTP_TLS", "SMTP_TIMEOUT", "MAIL_FROM", "PUBLIC_BASE_URL", "ENVIRONMENT",
+                 "DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
     for name, value in BASE.items():
         monkeypatch.setenv(name, value)
@@ -71,7 +80,8 @@ def test_refuses(env: pytest.MonkeyPatch, name: str, value: str, message: str) -
 
 def test_production_refuses_insecure_settings(env: pytest.MonkeyPatch) -> None:
     env.setenv("ENVIRONMENT", "production")
-    with pytest.raises(ValidationError, match="https"):
+    env.setenv("LINK_SIGNING_KEY", LINK_KEY)
+    with pytest.raises(ValidationError, match="must be https"):
         Settings()
     env.setenv("PUBLIC_BASE_URL", "https://shop.example")
     env.setenv("SMTP_USERNAME", "mailer")
@@ -80,3 +90,40 @@ def test_production_refuses_insecure_settings(env: pytest.MonkeyPatch) -> None:
         Settings()
     env.setenv("SMTP_TLS", "starttls")
     assert Settings().smtp_tls == "starttls"
+
+
+def test_link_signing_key_is_required_outside_development(env: pytest.MonkeyPatch) -> None:
+    development = Settings().link_signer()
+    assert development.verify("open", development.sign("open", CLAIMS)) == CLAIMS
+    assert development.verify("open", Settings().link_signer().sign("open", CLAIMS)) == CLAIMS
+    env.setenv("ENVIRONMENT", "test")
+    with pytest.raises(ValidationError, match="LINK_SIGNING_KEY is required"):
+        Settings()
+    env.setenv("LINK_SIGNING_KEY", "too short")
+    with pytest.raises(ValidationError, match="at least 32"):
+        Settings()
+    env.setenv("LINK_SIGNING_KEY", LINK_KEY)
+    token = Settings().link_signer().sign("open", CLAIMS)
+    assert LinkSigner(LINK_KEY).verify("open", token) == CLAIMS
+
+
+def test_dkim_needs_all_three_settings_and_a_usable_key(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert Settings().dkim_signer() is None
+    env.setenv("DKIM_SELECTOR", "mail")
+    with pytest.raises(ValidationError, match="all or none"):
+        Settings()
+    env.setenv("DKIM_DOMAIN", "flowers.example")
+    env.setenv("DKIM_PRIVATE_KEY", "-----BEGIN PRIVATE KEY-----\nnot a key\n")
+    with pytest.raises(ValueError, match="cannot sign"):
+        Settings().dkim_signer()
+    pem = DKIM_KEY.read_bytes()
+    (tmp_path / "dkim.pem").write_bytes(pem)
+    env.setenv("DKIM_PRIVATE_KEY", str(tmp_path / "dkim.pem"))
+    from_file = Settings().dkim_signer()
+    env.setenv("DKIM_PRIVATE_KEY", pem.decode())
+    inline = Settings().dkim_signer()
+    assert from_file is not None
+    assert inline is not None
+    assert from_file.private_key == inline.private_key == pem
