@@ -8,7 +8,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 PACKAGES := contracts servicekit campaign_api scheduler content_generator mailer devstack testkit
 
-.PHONY: install up test lint typecheck imports pytest bench asyncapi clean
+.PHONY: install up test lint typecheck imports browser pytest bench asyncapi clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -23,7 +23,7 @@ install: $(VENV)/.synced
 up: install
 	$(VENV)/bin/python -m devstack up
 
-test: install lint typecheck imports pytest
+test: install lint typecheck imports browser pytest
 
 lint:
 	$(VENV)/bin/ruff check .
@@ -33,6 +33,10 @@ typecheck:
 
 imports:
 	$(VENV)/bin/lint-imports
+
+# Debian's Chromium for the dashboard tests (Playwright drives it; nothing is downloaded else).
+browser: install
+	$(VENV)/bin/python services/campaign-api/tests/dashboard/ensure_browser.py
 
 pytest:
 	$(VENV)/bin/pytest

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
+from nats.aio.client import Client
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campaign_api import campaigns, errors, handlers
-from contracts import CampaignCompleted, ContentFailed, ContentGenerated, EmailFailed, EmailSent
+from campaign_api import dashboard, errors, handlers
+from campaign_api.idempotency import Idempotency
+from campaign_api.limits import BodySizeLimit
+from campaign_api.ratelimit import RateLimiter
+from campaign_api.routes import audiences, campaigns, keys, tracking
+from campaign_api.settings import Settings
+from contracts import (
+    CampaignCompleted,
+    CampaignScheduled,
+    ContentFailed,
+    ContentGenerated,
+    EmailFailed,
+    EmailSent,
+)
 from servicekit.consumer import Handlers
 from servicekit.health import ReadinessCheck, database_check, health_routes, nats_check
 from servicekit.runtime import Runtime, ServiceParts
@@ -19,15 +32,29 @@ _HOME = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <a href="/docs">/docs</a> (OpenAPI: <a href="/openapi.json">/openapi.json</a>).</p></body></html>"""
 
 
-def create_app(engine: AsyncEngine, checks: list[ReadinessCheck]) -> FastAPI:
+def create_app(engine: AsyncEngine, checks: list[ReadinessCheck], *, nc: Client | None = None,
+               settings: Settings | None = None) -> FastAPI:
+    """`nc` is needed by the preview only; `settings` default to the built-in limits (tests)."""
+    # Defaults without reading the environment: the database is given as `engine` already.
+    settings = settings or Settings.model_construct()
     app = FastAPI(
         title="Campaign Builder",
-        version="0.1.0",
-        description="AI-written email sequences: campaigns, audiences, progress.",
+        version="0.2.0",
+        description="AI-written email sequences: campaigns, audiences, engagement.",
     )
     app.state.engine = engine
+    app.state.nc = nc
+    app.state.settings = settings
+    app.state.link_signer = settings.link_signer()
+    app.state.rate_limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
     errors.install(app)
-    app.include_router(campaigns.router)
+    # Outermost last: the size limit sees the body before the idempotency store buffers it.
+    app.add_middleware(Idempotency, engine=engine)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
+                       max_import_bytes=settings.max_import_bytes)
+    for module in (campaigns, audiences, keys, tracking):
+        app.include_router(module.router)
+    dashboard.install(app)
     for route in health_routes(checks):
         app.router.routes.append(route)
 
@@ -45,9 +72,13 @@ def projections() -> Handlers:
     table.on(EmailSent)(handlers.on_email_sent)
     table.on(EmailFailed)(handlers.on_email_failed)
     table.on(CampaignCompleted)(handlers.on_campaign_completed)
+    table.on(CampaignScheduled)(handlers.on_campaign_scheduled)
     return table
 
 
 async def build(runtime: Runtime) -> ServiceParts:
-    app = create_app(runtime.engine, [database_check(runtime.engine), nats_check(runtime.nc)])
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    app = create_app(runtime.engine, [database_check(runtime.engine), nats_check(runtime.nc)],
+                     nc=runtime.nc, settings=settings)
     return ServiceParts(handlers=projections(), http_app=app)

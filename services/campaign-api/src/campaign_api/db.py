@@ -51,7 +51,12 @@ campaigns = sa.Table(
     sa.Column("deliveries_failed", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
-    sa.Index("campaigns_by_workspace", "workspace_id", "created_at"),
+    sa.Column("archived_at", sa.DateTime(timezone=True)),
+    # The scheduler's plan, from campaign.scheduled.
+    sa.Column("planned_emails", sa.Integer),
+    sa.Column("next_sequence", sa.Integer),
+    sa.Column("next_send_times", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Index("campaigns_by_workspace", "workspace_id", "created_at", "id"),
 )
 
 audience_members = sa.Table(
@@ -61,6 +66,7 @@ audience_members = sa.Table(
     sa.Column("email", sa.Text, primary_key=True),
     sa.Column("workspace_id", UUID(as_uuid=True), nullable=False),
     sa.Column("name", sa.Text, nullable=False, server_default=""),
+    sa.Column("fields", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
     sa.Column("added_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
 )
 
@@ -79,7 +85,42 @@ campaign_emails = sa.Table(
     sa.Column("failure", sa.Text),
     sa.Column("sent", sa.Integer, nullable=False, server_default="0"),
     sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("bounced", sa.Integer, nullable=False, server_default="0"),
 )
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("workspace_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("request_hash", sa.Text, nullable=False),
+    # NULL while the first request is still being answered.
+    sa.Column("status_code", sa.Integer),
+    sa.Column("response", sa.LargeBinary),
+    sa.Column("media_type", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+)
+
+# Opens, clicks and unsubscribes: campaign-api publishes these itself and records each here in
+# the same transaction, so the stats count exactly what was published.
+engagements = sa.Table(
+    "engagements",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("workspace_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("campaign_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("url", sa.Text),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Index("engagements_by_campaign", "campaign_id", "kind", "sequence"),
+)
+
+
+
+
+# --- workspaces and keys -------------------------------------------------------------------
 
 
 async def workspace_for_key(conn: AsyncConnection, key_hash: str) -> uuid.UUID | None:
@@ -103,34 +144,56 @@ async def ensure_workspace(conn: AsyncConnection, name: str) -> uuid.UUID:
     return ws_id
 
 
+async def get_workspace(conn: AsyncConnection, workspace_id: uuid.UUID) -> AnyRow | None:
+    return (await conn.execute(
+        sa.select(workspaces).where(workspaces.c.id == workspace_id))).first()
+
+
 async def add_api_key(
     conn: AsyncConnection, workspace_id: uuid.UUID, key_hash: str, name: str
-) -> None:
-    await conn.execute(
+) -> AnyRow:
+    return (await conn.execute(
         api_keys.insert().values(id=uuid.uuid4(), workspace_id=workspace_id, key_hash=key_hash,
                                  name=name)
-    )
+        .returning(api_keys.c.id, api_keys.c.name, api_keys.c.created_at, api_keys.c.revoked_at)
+    )).one()
+
+
+async def list_api_keys(conn: AsyncConnection, workspace_id: uuid.UUID) -> list[AnyRow]:
+    return list((await conn.execute(
+        sa.select(api_keys.c.id, api_keys.c.name, api_keys.c.created_at, api_keys.c.revoked_at)
+        .where(api_keys.c.workspace_id == workspace_id)
+        .order_by(api_keys.c.created_at, api_keys.c.id)
+    )).all())
+
+
+async def revoke_api_key(
+    conn: AsyncConnection, workspace_id: uuid.UUID, key_id: uuid.UUID
+) -> bool:
+    """False when the workspace has no such key."""
+    found = (await conn.execute(
+        sa.update(api_keys)
+        .where(api_keys.c.id == key_id, api_keys.c.workspace_id == workspace_id)
+        .values(revoked_at=sa.func.coalesce(api_keys.c.revoked_at, sa.func.now()))
+        .returning(api_keys.c.id)
+    )).first()
+    return found is not None
+
+
+# --- campaigns -----------------------------------------------------------------------------
 
 
 async def insert_campaign(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(campaigns.insert().values(**values))
 
 
-async def add_members(
-    conn: AsyncConnection, workspace_id: uuid.UUID, audience_id: uuid.UUID, emails: list[str]
-) -> None:
-    if emails:
-        await conn.execute(
-            insert(audience_members).on_conflict_do_nothing(),
-            [{"audience_id": audience_id, "workspace_id": workspace_id, "email": e}
-             for e in emails],
-        )
-
-
 _LIST_COLUMNS = (
     campaigns.c.id, campaigns.c.name, campaigns.c.status, campaigns.c.definition,
+    campaigns.c.audience_id,
     campaigns.c.emails_generated, campaigns.c.emails_failed, campaigns.c.deliveries_sent,
     campaigns.c.deliveries_failed, campaigns.c.created_at, campaigns.c.updated_at,
+    campaigns.c.archived_at, campaigns.c.planned_emails, campaigns.c.next_sequence,
+    campaigns.c.next_send_times,
     sa.select(sa.func.count())
     .where(audience_members.c.audience_id == campaigns.c.audience_id)
     .scalar_subquery()
@@ -138,27 +201,52 @@ _LIST_COLUMNS = (
 )
 
 
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 async def list_campaigns(
-    conn: AsyncConnection, workspace_id: uuid.UUID, *, limit: int, before: datetime | None
+    conn: AsyncConnection, workspace_id: uuid.UUID, *, limit: int,
+    before: tuple[datetime, uuid.UUID] | None = None, statuses: list[str] | None = None,
+    text: str | None = None, archived: bool = False,
 ) -> list[AnyRow]:
     query = sa.select(*_LIST_COLUMNS).where(campaigns.c.workspace_id == workspace_id)
+    query = query.where(campaigns.c.archived_at.isnot(None) if archived
+                        else campaigns.c.archived_at.is_(None))
     if before is not None:
-        query = query.where(campaigns.c.created_at < before)
-    query = query.order_by(campaigns.c.created_at.desc()).limit(limit)
+        # (created_at, id) is unique, so a page boundary never skips or repeats a tie.
+        query = query.where(sa.tuple_(campaigns.c.created_at, campaigns.c.id)
+                            < sa.tuple_(sa.literal(before[0]), sa.literal(before[1])))
+    if statuses:
+        query = query.where(campaigns.c.status.in_(statuses))
+    if text:
+        pattern = _like_pattern(text)
+        query = query.where(sa.or_(
+            campaigns.c.name.ilike(pattern, escape="\\"),
+            campaigns.c.definition["description"].astext.ilike(pattern, escape="\\"),
+        ))
+    query = query.order_by(campaigns.c.created_at.desc(), campaigns.c.id.desc()).limit(limit)
     return list((await conn.execute(query)).all())
 
 
 async def get_campaign(
-    conn: AsyncConnection, workspace_id: uuid.UUID, campaign_id: uuid.UUID
+    conn: AsyncConnection, workspace_id: uuid.UUID, campaign_id: uuid.UUID, *,
+    for_update: bool = False,
 ) -> AnyRow | None:
     # Scoped by workspace: another workspace's id is simply not found.
-    return (
-        await conn.execute(
-            sa.select(*_LIST_COLUMNS).where(
-                campaigns.c.id == campaign_id, campaigns.c.workspace_id == workspace_id
-            )
-        )
-    ).first()
+    query = sa.select(*_LIST_COLUMNS).where(
+        campaigns.c.id == campaign_id, campaigns.c.workspace_id == workspace_id)
+    if for_update:
+        query = query.with_for_update(of=campaigns)
+    return (await conn.execute(query)).first()
+
+
+async def update_campaign(conn: AsyncConnection, campaign_id: uuid.UUID, **values: Any) -> None:
+    await conn.execute(
+        sa.update(campaigns).where(campaigns.c.id == campaign_id)
+        .values(updated_at=sa.func.now(), **values)
+    )
 
 
 async def campaign_emails_of(conn: AsyncConnection, campaign_id: uuid.UUID) -> list[AnyRow]:
@@ -203,4 +291,156 @@ async def set_status(conn: AsyncConnection, campaign_id: uuid.UUID, status: str)
     await conn.execute(
         sa.update(campaigns).where(campaigns.c.id == campaign_id)
         .values(status=status, updated_at=sa.func.now())
+    )
+
+
+async def set_plan(
+    conn: AsyncConnection, campaign_id: uuid.UUID, *, planned_emails: int, next_sequence: int,
+    next_send_times: list[str],
+) -> None:
+    await conn.execute(
+        sa.update(campaigns).where(campaigns.c.id == campaign_id)
+        .values(planned_emails=planned_emails, next_sequence=next_sequence,
+                next_send_times=next_send_times, updated_at=sa.func.now())
+    )
+
+
+# --- audiences -----------------------------------------------------------------------------
+
+
+async def add_members(
+    conn: AsyncConnection, workspace_id: uuid.UUID, audience_id: uuid.UUID,
+    members: list[dict[str, Any]],
+) -> list[str]:
+    """Insert members ({email, name, fields}); returns the emails that were new."""
+    if not members:
+        return []
+    # One cached statement, sent as multi-row INSERTs by SQLAlchemy's "insertmanyvalues".
+    stmt = insert(audience_members).on_conflict_do_nothing().returning(audience_members.c.email)
+    rows = [{"audience_id": audience_id, "workspace_id": workspace_id, **m} for m in members]
+    return [row.email for row in (await conn.execute(stmt, rows)).all()]
+
+
+async def remove_members(
+    conn: AsyncConnection, audience_id: uuid.UUID, emails: list[str]
+) -> list[str]:
+    if not emails:
+        return []
+    stmt = (
+        sa.delete(audience_members)
+        .where(audience_members.c.audience_id == audience_id,
+               audience_members.c.email.in_(emails))
+        .returning(audience_members.c.email)
+    )
+    return [row.email for row in (await conn.execute(stmt)).all()]
+
+
+async def list_members(
+    conn: AsyncConnection, audience_id: uuid.UUID, *, limit: int, after: str | None
+) -> list[AnyRow]:
+    query = sa.select(audience_members.c.email, audience_members.c.name,
+                      audience_members.c.fields, audience_members.c.added_at).where(
+        audience_members.c.audience_id == audience_id)
+    if after is not None:
+        query = query.where(audience_members.c.email > after)
+    return list((await conn.execute(
+        query.order_by(audience_members.c.email).limit(limit))).all())
+
+
+# --- idempotency ---------------------------------------------------------------------------
+
+
+async def claim_idempotency_key(
+    conn: AsyncConnection, workspace_id: uuid.UUID, key: str, request_hash: str
+) -> AnyRow | None:
+    """None when this request is the first with the key; else the row stored by the first."""
+    inserted = (await conn.execute(
+        insert(idempotency_keys)
+        .values(workspace_id=workspace_id, key=key, request_hash=request_hash)
+        .on_conflict_do_nothing().returning(idempotency_keys.c.key)
+    )).first()
+    if inserted is not None:
+        return None
+    return (await conn.execute(sa.select(idempotency_keys).where(
+        idempotency_keys.c.workspace_id == workspace_id, idempotency_keys.c.key == key))).one()
+
+
+async def store_idempotent_response(
+    conn: AsyncConnection, workspace_id: uuid.UUID, key: str, *, status_code: int,
+    response: bytes, media_type: str,
+) -> None:
+    await conn.execute(
+        sa.update(idempotency_keys)
+        .where(idempotency_keys.c.workspace_id == workspace_id, idempotency_keys.c.key == key)
+        .values(status_code=status_code, response=response, media_type=media_type)
+    )
+
+
+async def release_idempotency_key(
+    conn: AsyncConnection, workspace_id: uuid.UUID, key: str
+) -> None:
+    await conn.execute(sa.delete(idempotency_keys).where(
+        idempotency_keys.c.workspace_id == workspace_id, idempotency_keys.c.key == key))
+
+
+# --- engagement and stats ------------------------------------------------------------------
+
+
+async def record_engagement(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(engagements.insert().values(**values))
+
+
+async def has_engagement(conn: AsyncConnection, **values: Any) -> bool:
+    conditions = [engagements.c[name] == value for name, value in values.items()]
+    return (await conn.execute(sa.select(engagements.c.id).where(*conditions).limit(1))
+            ).first() is not None
+
+
+def _engagement_counts(group_by: list[sa.ColumnElement[Any]]) -> sa.Select[Any]:
+    e = engagements.c
+    return sa.select(
+        *group_by,
+        sa.func.count().filter(e.kind == "open").label("opens"),
+        sa.func.count(sa.distinct(e.email)).filter(e.kind == "open").label("unique_opens"),
+        sa.func.count().filter(e.kind == "click").label("clicks"),
+        sa.func.count(sa.distinct(e.email)).filter(e.kind == "click").label("unique_clicks"),
+        sa.func.count(sa.distinct(e.email)).filter(e.kind == "unsubscribe")
+        .label("unsubscribes"),
+    )
+
+
+async def engagement_per_email(conn: AsyncConnection, campaign_id: uuid.UUID) -> list[AnyRow]:
+    query = (_engagement_counts([engagements.c.sequence])
+             .where(engagements.c.campaign_id == campaign_id)
+             .group_by(engagements.c.sequence))
+    return list((await conn.execute(query)).all())
+
+
+async def engagement_of_campaign(conn: AsyncConnection, campaign_id: uuid.UUID) -> AnyRow:
+    query = _engagement_counts([]).where(engagements.c.campaign_id == campaign_id)
+    row: AnyRow = (await conn.execute(query)).one()
+    return row
+
+
+async def engagement_per_structure(
+    conn: AsyncConnection, campaign_id: uuid.UUID
+) -> list[AnyRow]:
+    structure = sa.func.coalesce(campaign_emails.c.structure, "").label("structure")
+    query = (
+        _engagement_counts([structure])
+        .select_from(engagements.join(campaign_emails, sa.and_(
+            campaign_emails.c.campaign_id == engagements.c.campaign_id,
+            campaign_emails.c.sequence == engagements.c.sequence)))
+        .where(engagements.c.campaign_id == campaign_id)
+        .group_by(structure)
+    )
+    return list((await conn.execute(query)).all())
+
+
+async def mark_completed(conn: AsyncConnection, campaign_id: uuid.UUID) -> None:
+    # A cancellation that crossed the scheduler's last email stays a cancellation.
+    await conn.execute(
+        sa.update(campaigns)
+        .where(campaigns.c.id == campaign_id, campaigns.c.status != "cancelled")
+        .values(status="completed", updated_at=sa.func.now())
     )

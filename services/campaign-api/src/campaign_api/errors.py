@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from campaign_api.failures import Failure
 from campaign_api.schemas import FieldError, Problem
 
 log = structlog.get_logger(__name__)
@@ -55,6 +56,10 @@ def install(app: FastAPI) -> None:
     async def on_http(_: Request, exc: HTTPException) -> JSONResponse:
         return problem(exc.status_code, _title(exc.status_code), str(exc.detail),
                        headers=dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(Failure)
+    async def on_failure(_: Request, exc: Failure) -> JSONResponse:
+        return problem(exc.status, exc.title, exc.detail, exc.errors)
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

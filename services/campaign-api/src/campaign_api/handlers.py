@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from campaign_api import db
-from contracts import CampaignCompleted, ContentFailed, ContentGenerated, EmailFailed, EmailSent
+from contracts import (
+    CampaignCompleted,
+    CampaignScheduled,
+    ContentFailed,
+    ContentGenerated,
+    EmailFailed,
+    EmailSent,
+)
 from servicekit.db import UnitOfWork
 
 
@@ -33,8 +40,19 @@ async def on_email_sent(event: EmailSent, uow: UnitOfWork) -> None:
 async def on_email_failed(event: EmailFailed, uow: UnitOfWork) -> None:
     p = event.payload
     await db.bump_campaign(uow.conn, p.campaign_id, deliveries_failed=1)
-    await db.bump_email(uow.conn, p.campaign_id, p.sequence, failed=1)
+    # A permanent failure is the receiving side refusing the address: a bounce.
+    await db.bump_email(uow.conn, p.campaign_id, p.sequence, failed=1,
+                        bounced=1 if p.permanent else 0)
 
 
 async def on_campaign_completed(event: CampaignCompleted, uow: UnitOfWork) -> None:
-    await db.set_status(uow.conn, event.payload.campaign_id, "completed")
+    await db.mark_completed(uow.conn, event.payload.campaign_id)
+
+
+async def on_campaign_scheduled(event: CampaignScheduled, uow: UnitOfWork) -> None:
+    """The scheduler's plan (N of "k of N", next send times); the status stays the API's,
+    which changes it first and would otherwise see it flicker back."""
+    p = event.payload
+    await db.set_plan(uow.conn, p.campaign_id, planned_emails=p.total_emails,
+                      next_sequence=p.next_sequence,
+                      next_send_times=[t.isoformat() for t in p.next_send_times])

@@ -14,6 +14,7 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -24,6 +25,18 @@ OneLine = Annotated[str, StringConstraints(pattern=r"^[^\r\n\x00]*$", strip_whit
 Weekday = Annotated[int, BeforeValidator(weekday_number), Field(ge=1, le=7)]
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200,
                                              pattern=r"^[A-Za-z0-9._:/@-]+$")]
+
+
+FieldName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+
+
+class RecipientIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr
+    name: Annotated[OneLine, Field(max_length=200)] = ""
+    fields: dict[FieldName, Annotated[str, Field(max_length=1_000)]] = Field(
+        default_factory=dict, max_length=50, description="Merge fields, e.g. company")
 
 
 class CampaignCreate(BaseModel):
@@ -54,7 +67,11 @@ class CampaignCreate(BaseModel):
     timezone: TimeZoneName = "UTC"
     ai_agent_id: ModelName = Field(description="The OpenRouter model that writes the emails")
     fallback_models: list[ModelName] = Field(default_factory=list, max_length=5)
-    recipient_emails: list[EmailStr] = Field(min_length=1, max_length=10_000)
+    recipient_emails: list[EmailStr] = Field(default_factory=list, max_length=10_000)
+    recipients: list[RecipientIn] = Field(
+        default_factory=list, max_length=10_000,
+        description="Recipients with a name and merge fields; may be given with or instead of "
+        "`recipient_emails`")
     from_name: Annotated[OneLine, Field(max_length=200)] = ""
     from_email: EmailStr | None = None
     reply_to: EmailStr | None = None
@@ -67,11 +84,84 @@ class CampaignCreate(BaseModel):
             raise ValueError("weekly_days: weekdays must not repeat")
         if self.total_months is None and self.total_emails is None:
             raise ValueError("total_months: give total_months or total_emails")
+        if not self.recipient_emails and not self.recipients:
+            raise ValueError("recipient_emails: at least one recipient is required")
         return self
+
+
+class CampaignUpdate(BaseModel):
+    """Fields to change; an omitted field keeps its value. `total_months` and `total_emails` may
+    be set to null to switch the campaign's duration from one to the other."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"brand_voice": "Warm and direct", "weekly_days": [2, 4], "timezone": "Europe/Berlin"},
+    ]})
+
+    name: Annotated[OneLine, Field(min_length=1, max_length=200)] | None = None
+    description: str | None = Field(default=None, max_length=20_000)
+    brand_voice: str | None = Field(default=None, max_length=5_000)
+    audience_description: str | None = Field(default=None, max_length=5_000)
+    schedule_type: Literal["daily", "weekly"] | None = None
+    weekly_emails: int | None = Field(default=None, ge=1, le=7)
+    weekly_days: list[Weekday] | None = Field(default=None, max_length=7)
+    total_months: int | None = Field(default=None, ge=1, le=120)
+    total_emails: int | None = Field(default=None, ge=1, le=10_000)
+    send_time: time | None = None
+    timezone: TimeZoneName | None = None
+    ai_agent_id: ModelName | None = None
+    fallback_models: list[ModelName] | None = Field(default=None, max_length=5)
+    from_name: Annotated[OneLine, Field(max_length=200)] | None = None
+    from_email: EmailStr | None = None
+    reply_to: EmailStr | None = None
+
+
+class RecipientsAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    recipients: list[RecipientIn] = Field(min_length=1, max_length=10_000)
+
+
+class RecipientsRemove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    emails: list[EmailStr] = Field(min_length=1, max_length=10_000)
+
+
+class Recipient(BaseModel):
+    email: str
+    name: str
+    fields: dict[str, str]
+    added_at: datetime
+
+
+class RecipientPage(BaseModel):
+    items: list[Recipient]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
+
+
+class MembershipChange(BaseModel):
+    requested: int = Field(description="Distinct addresses in the request")
+    changed: int = Field(description="Addresses actually added (or removed)")
+
+
+class RejectedRow(BaseModel):
+    line: int = Field(description="Line number in the file; the header is line 1")
+    reason: str
+
+
+class ImportReport(BaseModel):
+    rows: int = Field(description="Data rows read (header excluded)")
+    added: int
+    duplicates: int = Field(description="Valid rows whose address was already in the audience "
+                            "or earlier in the file")
+    rejected: int
+    rejected_rows: list[RejectedRow] = Field(description="Rejected rows in file order (the "
+                                             "first 10,000 if there are more)")
 
 
 class Progress(BaseModel):
     recipients: int
+    emails_planned: int | None = Field(description="N of 'k of N', from the scheduler's plan")
     emails_generated: int
     emails_failed: int
     deliveries_sent: int
@@ -82,6 +172,7 @@ class CampaignSummary(BaseModel):
     id: uuid.UUID
     name: str
     status: Literal["active", "paused", "cancelled", "completed"]
+    archived: bool
     schedule_type: Literal["daily", "weekly"]
     ai_agent_id: str
     progress: Progress
@@ -97,10 +188,17 @@ class CampaignEmail(BaseModel):
     send_at: datetime | None
     sent: int
     failed: int
+    bounced: int
     failure: str | None
     prompt_tokens: int
     completion_tokens: int
     cost: Decimal
+
+
+# A wall-clock time without offset: JSON Schema's "time" format would demand one.
+LocalTime = Annotated[time, WithJsonSchema({
+    "type": "string", "pattern": r"^[0-2][0-9]:[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$",
+    "description": "Local time of day in the campaign's time zone"})]
 
 
 class CampaignDetail(CampaignSummary):
@@ -112,12 +210,17 @@ class CampaignDetail(CampaignSummary):
     total_months: int | None
     total_emails: int | None
     start_at: datetime
-    send_time: time
+    send_time: LocalTime
     timezone: str
     fallback_models: list[str]
     from_name: str
     from_email: str | None
     reply_to: str | None
+    planned_total_emails: int | None = Field(
+        description="How many emails the scheduler plans in all (null until it has planned)")
+    next_sequence: int | None
+    next_send_times: list[datetime]
+    cost: Decimal = Field(description="Spent on generating this campaign's emails so far")
     emails: list[CampaignEmail]
 
 
@@ -140,3 +243,70 @@ class Problem(BaseModel):
     detail: str
     errors: list[FieldError] = Field(default_factory=list)
 
+
+
+class Counts(BaseModel):
+    sent: int = 0
+    failed: int = 0
+    bounced: int = 0
+    opens: int = 0
+    unique_opens: int = 0
+    clicks: int = 0
+    unique_clicks: int = 0
+    unsubscribes: int = 0
+    open_rate: float = Field(0.0, description="unique opens / sent")
+    click_rate: float = Field(0.0, description="unique clicks / sent")
+    unsubscribe_rate: float = Field(0.0, description="unsubscribes / sent")
+    bounce_rate: float = Field(0.0, description="bounced / (sent + failed)")
+
+
+class EmailCounts(Counts):
+    sequence: int
+    subject: str | None
+    structure: str | None
+
+
+class StructureCounts(Counts):
+    structure: str
+
+
+class CampaignStats(BaseModel):
+    campaign_id: uuid.UUID
+    totals: Counts
+    emails: list[EmailCounts]
+    structures: list[StructureCounts]
+
+
+class PreviewEmail(BaseModel):
+    sequence: int
+    subject: str
+    preheader: str
+    body_html: str
+    body_text: str
+    model: str
+    provider: str
+    structure: str
+    cost: Decimal
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[OneLine, Field(min_length=1, max_length=100)] = "api"
+
+
+class ApiKeyInfo(BaseModel):
+    id: uuid.UUID
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyInfo):
+    key: str = Field(description="The key itself: shown this once, only its hash is stored")
+
+
+class Workspace(BaseModel):
+    id: uuid.UUID
+    name: str
+    created_at: datetime

@@ -1,9 +1,19 @@
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+import hashlib
+
+import structlog
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from contracts.links import LinkSigner
 from servicekit.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+# Development only, so that links work without configuration (the mailer derives the same key);
+# every other environment must set LINK_SIGNING_KEY.
+DEVELOPMENT_LINK_KEY = hashlib.sha256(b"campaign-builder development link key").hexdigest()
 
 
 class Settings(ServiceSettings):
@@ -15,3 +25,28 @@ class Settings(ServiceSettings):
                            validation_alias=AliasChoices("HOST", "CAMPAIGN_API_HTTP_HOST"))
     http_port: int = Field(default=8000, ge=0, le=65535,
                            validation_alias=AliasChoices("PORT", "CAMPAIGN_API_HTTP_PORT"))
+    link_signing_key: SecretStr = Field(default=SecretStr(""),
+                                        validation_alias="LINK_SIGNING_KEY")
+    # Per API key: a bucket of `rate_burst` requests refilled at `rate_per_second`.
+    rate_per_second: float = Field(default=20.0, gt=0)
+    rate_burst: int = Field(default=100, ge=1)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_import_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    preview_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _link_key(self) -> Settings:
+        key = self.link_signing_key.get_secret_value()
+        if not key and self.environment != "development":
+            raise ValueError("LINK_SIGNING_KEY is required outside development")
+        if key:
+            LinkSigner(key)  # refuses a short key
+        return self
+
+    def link_signer(self) -> LinkSigner:
+        key = self.link_signing_key.get_secret_value()
+        if not key:
+            log.warning("campaign_api.development_link_key",
+                        hint="set LINK_SIGNING_KEY: links are verified with a well-known key")
+            key = DEVELOPMENT_LINK_KEY
+        return LinkSigner(key)

@@ -1,0 +1,177 @@
+"""The campaign form: what the browser posts, turned into the API's request models.
+
+A form is a flat list of strings; this module gives it the shape of `CampaignCreate` or
+`CampaignUpdate` and turns validation errors into messages per form field, so a rejected form
+comes back filled in with each message under its input.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from email.utils import getaddresses
+from functools import lru_cache
+from typing import Any, Literal, TypeVar
+
+import pydantic
+
+from campaign_api.dashboard.schedule_preview import Cadence
+from campaign_api.schemas import CampaignCreate, CampaignDetail, CampaignUpdate, FieldError
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+WEEKDAYS = (("1", "Mon"), ("2", "Tue"), ("3", "Wed"), ("4", "Thu"), ("5", "Fri"), ("6", "Sat"),
+            ("7", "Sun"))
+MODELS = ("openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-sonnet-4",
+          "google/gemini-2.5-flash", "meta-llama/llama-3.3-70b-instruct")
+MAX_RECIPIENT_LINES = 10_000
+
+# API field -> the form input that shows its error.
+_INPUT_OF = {"description": "brief", "ai_agent_id": "model", "recipient_emails": "recipients",
+             "recipients": "recipients", "total_emails": "duration", "total_months": "duration",
+             "start_at": "start_date", "weekly_days": "weekly_days"}
+
+
+@lru_cache(maxsize=1)
+def time_zones() -> list[str]:
+    return sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC")
+
+
+@dataclass
+class CampaignForm:
+    """The form's values as strings, as the browser sent (or will show) them."""
+
+    name: str = ""
+    brief: str = ""
+    brand_voice: str = ""
+    audience_description: str = ""
+    schedule_type: str = "weekly"
+    weekly_days: list[str] = field(default_factory=lambda: ["2", "4"])
+    weekly_emails: str = ""
+    duration: str = "12"
+    duration_unit: str = "emails"
+    start_date: str = ""
+    send_time: str = "09:00"
+    timezone: str = "UTC"
+    model: str = MODELS[0]
+    from_name: str = ""
+    from_email: str = ""
+    recipients: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, str], days: list[str]) -> CampaignForm:
+        known = {f for f in cls.__dataclass_fields__ if f not in ("weekly_days", "errors")}
+        values: dict[str, Any] = {k: str(v).strip() if k != "recipients" else str(v)
+                  for k, v in data.items() if k in known}
+        return cls(weekly_days=[d for d in days if d in dict(WEEKDAYS)], **values)
+
+    @classmethod
+    def from_campaign(cls, c: CampaignDetail) -> CampaignForm:
+        by_months = c.total_months is not None and c.total_emails is None
+        return cls(
+            name=c.name, brief=c.description, brand_voice=c.brand_voice,
+            audience_description=c.audience_description, schedule_type=c.schedule_type,
+            weekly_days=[str(d) for d in c.weekly_days],
+            weekly_emails=str(c.weekly_emails or ""),
+            duration=str((c.total_months if by_months else c.total_emails) or ""),
+            duration_unit="months" if by_months else "emails",
+            send_time=c.send_time.strftime("%H:%M"), timezone=c.timezone, model=c.ai_agent_id,
+            from_name=c.from_name, from_email=c.from_email or "",
+        )
+
+    # -- conversion ------------------------------------------------------------------------
+
+    def _schedule(self) -> dict[str, Any]:
+        weekly = self.schedule_type == "weekly"
+        by_months = self.duration_unit == "months"
+        return {
+            "schedule_type": self.schedule_type,
+            "weekly_days": [int(d) for d in self.weekly_days] if weekly else [],
+            "weekly_emails": (self.weekly_emails or None) if weekly else None,
+            "total_months": (self.duration or None) if by_months else None,
+            "total_emails": None if by_months else (self.duration or None),
+            "send_time": self.send_time or None,
+            "timezone": self.timezone or "UTC",
+        }
+
+    def _content(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.brief, "brand_voice": self.brand_voice,
+                "audience_description": self.audience_description, "ai_agent_id": self.model,
+                "from_name": self.from_name, "from_email": self.from_email or None}
+
+    def to_create(self) -> CampaignCreate | None:
+        """The request, or None with `errors` filled in."""
+        body = self._content() | self._schedule() | {"recipients": self._recipients()}
+        if self.start_date:
+            body["start_at"] = f"{self.start_date}T00:00:00"
+        return self._validate(CampaignCreate, body)
+
+    def to_update(self) -> CampaignUpdate | None:
+        return self._validate(CampaignUpdate, self._content() | self._schedule())
+
+    def _validate(self, model: type[M], body: dict[str, Any]) -> M | None:
+        try:
+            result = model.model_validate(body)
+        except pydantic.ValidationError as exc:
+            for err in exc.errors():
+                self._error(_api_field(err), str(err.get("msg", "invalid")))
+            return None
+        return None if self.errors else result
+
+    def show_errors(self, errors: list[FieldError]) -> None:
+        """Errors the use case found (the ones a request model cannot see)."""
+        for error in errors:
+            self._error(error.field, error.message)
+
+    def _error(self, api_field: str, message: str) -> None:
+        message = message.removeprefix("Value error, ")
+        named, sep, rest = message.partition(": ")
+        if sep and named.replace("_", "").isalnum() and api_field in ("", "body"):
+            api_field, message = named, rest  # a model-level check names its own field
+        head = api_field.split(".")[0]
+        self.errors.setdefault(_INPUT_OF.get(head, head if head else "form"), message)
+
+    def _recipients(self) -> list[dict[str, str]]:
+        """One per address: `ada@example.com`, `Ada <ada@example.com>`, or several per line."""
+        lines = [line for line in self.recipients.splitlines() if line.strip()]
+        if len(lines) > MAX_RECIPIENT_LINES:
+            self.errors["recipients"] = (f"At most {MAX_RECIPIENT_LINES:,} here; "
+                                         "import larger lists on the audience page.")
+            return []
+        emails: list[dict[str, str]] = []
+        for number, line in enumerate(lines, start=1):
+            found = [(name, addr) for name, addr in getaddresses([line.replace(";", ",")])
+                     if addr]
+            if not found or any("@" not in addr for _, addr in found):
+                self.errors.setdefault("recipients", f"Line {number}: {line.strip()[:80]!r} "
+                                       "is not an email address.")
+                continue  # left out, so that the other fields are still checked
+            emails.extend({"email": addr, "name": name} for name, addr in found)
+        return emails
+
+    def cadence(self) -> Cadence | None:
+        """The schedule as the preview needs it, or None while it is incomplete."""
+        try:
+            zone = zoneinfo.ZoneInfo(self.timezone or "UTC")
+            at = time.fromisoformat(self.send_time) if self.send_time else time(9, 0)
+            start = datetime.fromisoformat(self.start_date) if self.start_date else None
+            count = int(self.duration) if self.duration else None
+            per_week = int(self.weekly_emails) if self.weekly_emails else None
+        except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+            return None
+        kind: Literal["daily", "weekly"] = "daily" if self.schedule_type == "daily" else "weekly"
+        days = tuple(int(d) for d in self.weekly_days)
+        if (kind == "weekly" and not days) or (count is not None and count < 1):
+            return None
+        months = self.duration_unit == "months"
+        return Cadence(schedule_type=kind, weekly_days=days, weekly_emails=per_week,
+                       total_emails=None if months else count,
+                       total_months=count if months else None,
+                       start_at=start, send_time=at, zone=zone)
+
+
+def _api_field(err: Mapping[str, Any]) -> str:
+    return ".".join(str(p) for p in err.get("loc", ()) if not isinstance(p, int))

@@ -1,0 +1,420 @@
+"""The dashboard's pages: server-rendered HTML over the same use cases as the REST API."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from nats.aio.client import Client as Nats
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.datastructures import UploadFile
+
+from campaign_api.dashboard import charts, outbox
+from campaign_api.dashboard.auth import (
+    CSRF_FIELD,
+    Session,
+    SignedIn,
+    SignedInForm,
+    Viewer,
+    any_session,
+    check_csrf,
+    new_session,
+    settings_of,
+    write_session,
+)
+from campaign_api.dashboard.forms import MODELS, WEEKDAYS, CampaignForm, time_zones
+from campaign_api.dashboard.schedule_preview import next_send_times
+from campaign_api.domain import hash_api_key
+from campaign_api.failures import Failure, NotFound
+from campaign_api.schemas import CampaignDetail, CampaignStats, PreviewEmail
+from campaign_api.usecases import accounts, audiences, preview, stats
+from campaign_api.usecases import campaigns as campaign_cases
+from campaign_api.usecases.preview import DEFAULT_TIMEOUT_SECONDS
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.globals["static"] = lambda path: f"/dashboard/static/{path}"
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+
+STATUS_FILTERS = ("active", "paused", "completed", "cancelled")
+# Outcomes of a form post, shown once on the page it redirects to. Fixed texts: nothing that
+# arrives in the URL is ever shown.
+NOTICES = {
+    "created": ("ok", "Campaign created. Its first email is being written."),
+    "updated": ("ok", "Changes saved. They apply from the next email on."),
+    "paused": ("ok", "Campaign paused. No email goes out until you resume it."),
+    "resumed": ("ok", "Campaign resumed. The next email goes out at the next slot."),
+    "cancelled": ("ok", "Campaign cancelled. No further email will be sent."),
+    "signed-out": ("ok", "You are signed out."),
+}
+PREVIEW_TIMEOUT_SECONDS = min(DEFAULT_TIMEOUT_SECONDS, 45.0)
+
+
+def _engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+def _nats(request: Request) -> Nats | None:
+    nc: Nats | None = getattr(request.app.state, "nc", None)
+    return nc
+
+
+def _maildir(request: Request) -> Path | None:
+    return settings_of(request).dev_maildir
+
+
+# Everything the pages use is served from here; style attributes are the only inline code.
+# Images: a received email shown in the outbox must not fetch anything (an open pixel would
+# count the developer's look as an open), and its srcdoc frame inherits this policy.
+_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src {img}; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'; object-src 'none'")
+
+
+def _page(request: Request, template: str, viewer: Viewer | None, *, status_code: int = 200,
+          img_src: str = "'self' data:", **context: Any) -> HTMLResponse:
+    notice = NOTICES.get(request.query_params.get("done", ""))
+    context |= {"viewer": viewer, "outbox_enabled": _maildir(request) is not None,
+                "notice": {"kind": notice[0], "text": notice[1]} if notice else None}
+    response: HTMLResponse = templates.TemplateResponse(request, template, context,
+                                                        status_code=status_code)
+    # Pages show workspace data: never from a shared cache.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = _CSP.format(img=img_src)
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def _not_found(request: Request, viewer: Viewer, what: str) -> HTMLResponse:
+    return _page(request, "not_found.html", viewer, status_code=404, what=what)
+
+
+# --- signing in ------------------------------------------------------------------------------
+
+
+@router.get("/")
+async def home() -> RedirectResponse:
+    return _redirect("/dashboard/campaigns")
+
+
+@router.get("/signin")
+async def signin_page(request: Request,
+                      session: Annotated[Session, Depends(any_session)]) -> Response:
+    if session.workspace_id is not None:  # signed in already (checked again on the next page)
+        return _redirect("/dashboard/campaigns")
+    response = _page(request, "signin.html", None, csrf=session.csrf, error=None)
+    write_session(request, response, session)
+    return response
+
+
+@router.post("/signin")
+async def signin(request: Request, session: Annotated[Session, Depends(any_session)]) -> Response:
+    await check_csrf(request, session.csrf)
+    key = (await request.form()).get("api_key")
+    workspace_id = None
+    if isinstance(key, str) and 0 < len(key) <= 200:
+        workspace_id = await accounts.authenticate(_engine(request), key.strip())
+    if workspace_id is None or not isinstance(key, str):
+        response: Response = _page(request, "signin.html", None, status_code=401,
+                                   csrf=session.csrf,
+                                   error="That key is not valid, or it has been revoked.")
+        return response
+    response = _redirect("/dashboard/campaigns")
+    write_session(request, response, new_session(workspace_id, hash_api_key(key.strip())))
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request, viewer: SignedInForm) -> RedirectResponse:
+    response = _redirect("/dashboard/signin?done=signed-out")
+    write_session(request, response, new_session())
+    return response
+
+
+# --- campaigns -------------------------------------------------------------------------------
+
+
+@router.get("/campaigns")
+async def campaign_list(
+    request: Request, viewer: SignedIn,
+    status: Annotated[str, Query(max_length=20)] = "",
+    q: Annotated[str, Query(max_length=200)] = "",
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> HTMLResponse:
+    statuses = [status] if status in STATUS_FILTERS else None
+    try:
+        page = await campaign_cases.list_campaigns(
+            _engine(request), viewer.workspace_id, limit=25, cursor=cursor, statuses=statuses,
+            text=q.strip() or None)
+    except Failure:  # a cursor that is not ours: start over
+        return _redirect("/dashboard/campaigns")  # type: ignore[return-value]
+    return _page(request, "campaigns.html", viewer, section="campaigns", page=page,
+                 status=status if statuses else "", q=q, filters=STATUS_FILTERS)
+
+
+def _form_page(request: Request, viewer: Viewer, form: CampaignForm, *,
+               campaign: CampaignDetail | None = None, status_code: int = 200) -> HTMLResponse:
+    cadence = form.cadence()
+    now = datetime.now(UTC)
+    preview_times = [(_day_label(t, now), t) for t in next_send_times(cadence, now)
+                     ] if cadence else []
+    return _page(request, "campaign_form.html", viewer, status_code=status_code,
+                 section="campaigns", form=form, campaign=campaign, weekdays=WEEKDAYS,
+                 models=MODELS, zones=time_zones(), preview_times=preview_times)
+
+
+@router.get("/campaigns/new")
+async def new_campaign(request: Request, viewer: SignedIn) -> HTMLResponse:
+    return _form_page(request, viewer, CampaignForm())
+
+
+async def _posted_form(request: Request) -> CampaignForm:
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    days = [d for d in form.getlist("weekly_days") if isinstance(d, str)]
+    return CampaignForm.from_mapping(fields, days)
+
+
+@router.post("/campaigns/new")
+async def create_campaign(request: Request, viewer: SignedInForm) -> Response:
+    form = await _posted_form(request)
+    body = form.to_create()
+    if body is not None:
+        try:
+            created = await campaign_cases.create_campaign(_engine(request),
+                                                           viewer.workspace_id, body)
+        except Failure as exc:
+            form.show_errors(exc.errors or [])
+            form.errors.setdefault("form", exc.detail)
+        else:
+            return _redirect(f"/dashboard/campaigns/{created.id}?done=created")
+    return _form_page(request, viewer, form, status_code=422)
+
+
+async def _campaign(request: Request, viewer: Viewer,
+                    campaign_id: uuid.UUID) -> CampaignDetail | None:
+    try:
+        return await campaign_cases.get_campaign(_engine(request), viewer.workspace_id,
+                                                 campaign_id)
+    except NotFound:
+        return None
+
+
+@router.get("/campaigns/{campaign_id}")
+async def campaign_page(request: Request, viewer: SignedIn,
+                        campaign_id: uuid.UUID) -> HTMLResponse:
+    return await _campaign_page(request, viewer, campaign_id)
+
+
+async def _campaign_page(request: Request, viewer: Viewer, campaign_id: uuid.UUID, *,
+                         draft: PreviewEmail | None = None,
+                         preview_error: str | None = None) -> HTMLResponse:
+    campaign = await _campaign(request, viewer, campaign_id)
+    if campaign is None:
+        return _not_found(request, viewer, "campaign")
+    counts = await stats.campaign_stats(_engine(request), viewer.workspace_id, campaign_id)
+    return _page(request, "campaign.html", viewer, section="campaigns", c=campaign,
+                 img_src="data:",  # the preview's frame: nothing fetched, no pixel fired
+                 stats=counts, chart=_activity_chart(campaign, counts),
+                 zone=ZoneInfo(campaign.timezone), draft=draft, preview_error=preview_error,
+                 days=", ".join(dict(WEEKDAYS)[str(d)] for d in sorted(campaign.weekly_days)))
+
+
+def _activity_chart(campaign: CampaignDetail, counts: CampaignStats) -> charts.BarChart:
+    """Sends, opens and clicks of each email, on the local date the email was sent."""
+    zone = ZoneInfo(campaign.timezone)
+    send_day = {e.sequence: e.send_at.astimezone(zone).date()
+                for e in campaign.emails if e.send_at is not None}
+    series: dict[str, Counter[date]] = {"sends": Counter(), "opens": Counter(),
+                                        "clicks": Counter()}
+    for email in counts.emails:
+        day = send_day.get(email.sequence)
+        if day is not None:
+            series["sends"][day] += email.sent
+            series["opens"][day] += email.opens
+            series["clicks"][day] += email.clicks
+    return charts.bar_chart(series)
+
+
+@router.get("/campaigns/{campaign_id}/edit")
+async def edit_campaign(request: Request, viewer: SignedIn,
+                        campaign_id: uuid.UUID) -> HTMLResponse:
+    campaign = await _campaign(request, viewer, campaign_id)
+    if campaign is None:
+        return _not_found(request, viewer, "campaign")
+    return _form_page(request, viewer, CampaignForm.from_campaign(campaign), campaign=campaign)
+
+
+@router.post("/campaigns/{campaign_id}/edit")
+async def update_campaign(request: Request, viewer: SignedInForm,
+                          campaign_id: uuid.UUID) -> Response:
+    campaign = await _campaign(request, viewer, campaign_id)
+    if campaign is None:
+        return _not_found(request, viewer, "campaign")
+    form = await _posted_form(request)
+    changes = form.to_update()
+    if changes is not None:
+        try:
+            await campaign_cases.update_campaign(_engine(request), viewer.workspace_id,
+                                                 campaign_id, changes)
+        except Failure as exc:
+            form.show_errors(exc.errors or [])
+            form.errors.setdefault("form", exc.detail)
+        else:
+            return _redirect(f"/dashboard/campaigns/{campaign_id}?done=updated")
+    return _form_page(request, viewer, form, campaign=campaign, status_code=422)
+
+
+@router.post("/campaigns/{campaign_id}/preview")
+async def preview_email(request: Request, viewer: SignedInForm,
+                        campaign_id: uuid.UUID) -> HTMLResponse:
+    try:
+        draft = await preview.preview_next_email(
+            _engine(request), _nats(request), viewer.workspace_id, campaign_id,
+            timeout=PREVIEW_TIMEOUT_SECONDS)
+    except Failure as exc:
+        if await _campaign(request, viewer, campaign_id) is None:
+            return _not_found(request, viewer, "campaign")
+        return await _campaign_page(request, viewer, campaign_id,
+                                    preview_error=_friendly(exc))
+    return await _campaign_page(request, viewer, campaign_id, draft=draft)
+
+
+def _friendly(exc: Failure) -> str:
+    if exc.status in (503, 504):
+        return ("The writer is not reachable right now, so there is no preview. Your campaign "
+                "is safe: emails are written ahead of their send time and retried. "
+                f"({exc.detail})")
+    return exc.detail
+
+
+# --- audience --------------------------------------------------------------------------------
+
+
+@router.get("/campaigns/{campaign_id}/audience")
+async def audience_page(request: Request, viewer: SignedIn, campaign_id: uuid.UUID,
+                        after: Annotated[str | None, Query(max_length=320)] = None,
+                        ) -> HTMLResponse:
+    return await _audience_page(request, viewer, campaign_id, after=after)
+
+
+async def _audience_page(request: Request, viewer: Viewer, campaign_id: uuid.UUID, *,
+                         after: str | None = None, status_code: int = 200,
+                         **context: Any) -> HTMLResponse:
+    campaign = await _campaign(request, viewer, campaign_id)
+    if campaign is None:
+        return _not_found(request, viewer, "campaign")
+    members = await audiences.list_members(_engine(request), viewer.workspace_id, campaign_id,
+                                           limit=50, cursor=after)
+    return _page(request, "audience.html", viewer, status_code=status_code,
+                 section="campaigns", c=campaign, members=members, **context)
+
+
+async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(64 * 1024):
+        yield chunk
+
+
+# Named like the API's import, so the larger body limit for imports applies.
+@router.post("/campaigns/{campaign_id}/recipients/import")
+async def import_audience(request: Request, viewer: SignedInForm,
+                          campaign_id: uuid.UUID) -> HTMLResponse:
+    upload = (await request.form()).get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return await _audience_page(request, viewer, campaign_id, status_code=422,
+                                    upload_error="Choose a CSV file to import.")
+    try:
+        report = await audiences.import_csv(_engine(request), viewer.workspace_id, campaign_id,
+                                            _chunks(upload))
+    except NotFound:
+        return _not_found(request, viewer, "campaign")
+    except Failure as exc:
+        return await _audience_page(request, viewer, campaign_id, status_code=422,
+                                    upload_error=exc.detail)
+    return await _audience_page(request, viewer, campaign_id, report=report,
+                                filename=upload.filename)
+
+
+_ACTIONS = {"pause": (campaign_cases.pause_campaign, "paused"),
+            "resume": (campaign_cases.resume_campaign, "resumed"),
+            "cancel": (campaign_cases.cancel_campaign, "cancelled")}
+
+
+# Last among the campaign routes: it would shadow /preview and /audience.
+@router.post("/campaigns/{campaign_id}/{action}")
+async def change_status(request: Request, viewer: SignedInForm, campaign_id: uuid.UUID,
+                        action: str) -> Response:
+    if action not in _ACTIONS:
+        return _not_found(request, viewer, "page")
+    use_case, done = _ACTIONS[action]
+    try:
+        await use_case(_engine(request), viewer.workspace_id, campaign_id)
+    except NotFound:
+        return _not_found(request, viewer, "campaign")
+    except Failure as exc:
+        return await _campaign_page(request, viewer, campaign_id, preview_error=exc.detail)
+    return _redirect(f"/dashboard/campaigns/{campaign_id}?done={done}")
+
+
+# --- schedule preview (the form's script asks this) ------------------------------------------
+
+
+@router.get("/api/schedule-preview")
+async def schedule_preview(request: Request, viewer: SignedIn) -> JSONResponse:
+    params = request.query_params
+    form = CampaignForm.from_mapping(
+        {k: v for k, v in params.items() if len(v) <= 100},
+        [d for d in params.getlist("weekly_days") if len(d) <= 2])
+    cadence = form.cadence()
+    if cadence is None:
+        return JSONResponse({"times": [], "complete": False})
+    now = datetime.now(UTC)
+    return JSONResponse({"complete": True, "times": [
+        {"iso": t.isoformat(), "date": _day_label(t, now), "time": f"{t:%H:%M}",
+         "zone": t.tzname() or ""} for t in next_send_times(cadence, now)]})
+
+
+def _day_label(moment: datetime, now: datetime) -> str:
+    # A campaign starting now sends its first email at once, not at a time worth reading.
+    return "Right away" if moment.astimezone(UTC) == now else f"{moment:%a %d %b %Y}"
+
+
+# --- outbox of the development SMTP sink -----------------------------------------------------
+
+
+@router.get("/outbox")
+async def outbox_page(request: Request, viewer: SignedIn) -> HTMLResponse:
+    maildir = _maildir(request)
+    if maildir is None:
+        return _not_found(request, viewer, "outbox")
+    return _page(request, "outbox.html", viewer, section="outbox",
+                 messages=outbox.list_messages(maildir), maildir=maildir)
+
+
+@router.get("/outbox/{key}")
+async def outbox_message(request: Request, viewer: SignedIn, key: str) -> HTMLResponse:
+    maildir = _maildir(request)
+    message = outbox.read_message(maildir, key) if maildir is not None else None
+    if message is None:
+        return _not_found(request, viewer, "message")
+    return _page(request, "message.html", viewer, section="outbox", m=message,
+                 img_src="data:")
+
+
+__all__ = ["CSRF_FIELD", "STATIC_DIR", "router"]

@@ -1,0 +1,288 @@
+"""Campaigns: create, read, list, update and the lifecycle actions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pydantic
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from campaign_api import db
+from campaign_api.db import AnyRow
+from campaign_api.domain import (
+    Action,
+    TransitionRefused,
+    can_edit,
+    default_send_time,
+    localise,
+    next_status,
+    recipient,
+    starts_now,
+)
+from campaign_api.failures import Conflict, Invalid, NotFound
+from campaign_api.schemas import (
+    CampaignCreate,
+    CampaignDetail,
+    CampaignEmail,
+    CampaignPage,
+    CampaignSummary,
+    CampaignUpdate,
+    Progress,
+)
+from campaign_api.usecases._audience_events import first_of_each, publish_added
+from contracts import (
+    CampaignCancelled,
+    CampaignCreated,
+    CampaignDefinition,
+    CampaignPaused,
+    CampaignResumed,
+    CampaignUpdated,
+    Event,
+)
+from contracts.events import CampaignRef, Schedule
+from servicekit.db import UnitOfWork
+
+# Definition fields the API names differently.
+_RENAMED = {"ai_agent_id": "model"}
+_SCHEDULE_FIELDS = frozenset({"schedule_type", "weekly_emails", "weekly_days", "total_months",
+                              "total_emails", "send_time", "timezone"})
+# Fields a definition may hold as null; for the others an explicit null means "unchanged".
+_NULLABLE = frozenset({"weekly_emails", "total_months", "total_emails", "from_email", "reply_to"})
+
+
+def _definition(body: CampaignCreate, now: datetime) -> CampaignDefinition:
+    start = localise(body.start_at, body.timezone) if body.start_at else now
+    try:
+        schedule = Schedule(
+            schedule_type=body.schedule_type, weekly_days=body.weekly_days,
+            weekly_emails=body.weekly_emails, total_months=body.total_months,
+            total_emails=body.total_emails, start_at=start,
+            start_immediately=starts_now(start, now),
+            send_time=body.send_time or default_send_time(), timezone=body.timezone,
+        )
+        return CampaignDefinition(
+            campaign_id=uuid.uuid4(), audience_id=uuid.uuid4(), name=body.name,
+            description=body.description, brand_voice=body.brand_voice,
+            audience_description=body.audience_description, model=body.ai_agent_id,
+            fallback_models=body.fallback_models, from_name=body.from_name,
+            from_email=body.from_email, reply_to=body.reply_to, schedule=schedule,
+        )
+    except pydantic.ValidationError as exc:
+        raise Invalid.from_validation(exc) from exc
+
+
+async def create_campaign(
+    engine: AsyncEngine, workspace_id: uuid.UUID, body: CampaignCreate,
+    *, now: datetime | None = None,
+) -> CampaignDetail:
+    definition = _definition(body, now or datetime.now(UTC))
+    given = [recipient(str(e), "", {}) for e in body.recipient_emails]
+    given += [recipient(str(r.email), r.name, dict(r.fields)) for r in body.recipients]
+    recipients = first_of_each(given)
+    correlation_id = uuid.uuid4()
+    async with UnitOfWork(engine) as uow:
+        await db.insert_campaign(
+            uow.conn, id=definition.campaign_id, workspace_id=workspace_id,
+            audience_id=definition.audience_id, name=definition.name,
+            definition=definition.model_dump(mode="json"), status="active",
+        )
+        for i in range(0, len(recipients), 1_000):
+            await db.add_members(uow.conn, workspace_id, definition.audience_id, [
+                {"email": r.email, "name": r.name, "fields": r.fields}
+                for r in recipients[i:i + 1_000]])
+        # Members first: the mailer reads both from one ordered stream.
+        publish_added(uow, workspace_id, definition.audience_id, recipients, correlation_id)
+        uow.publish(CampaignCreated.create(definition, workspace_id=workspace_id,
+                                           correlation_id=correlation_id))
+        detail = await _read_detail(uow.conn, workspace_id, definition.campaign_id)
+        await uow.commit()
+    return detail
+
+
+async def get_campaign(
+    engine: AsyncEngine, workspace_id: uuid.UUID, campaign_id: uuid.UUID
+) -> CampaignDetail:
+    async with engine.connect() as conn:
+        return await _read_detail(conn, workspace_id, campaign_id)
+
+
+async def list_emails(
+    engine: AsyncEngine, workspace_id: uuid.UUID, campaign_id: uuid.UUID
+) -> list[CampaignEmail]:
+    async with engine.connect() as conn:
+        await require_campaign(conn, workspace_id, campaign_id)
+        rows = await db.campaign_emails_of(conn, campaign_id)
+    return [CampaignEmail.model_validate(e, from_attributes=True) for e in rows]
+
+
+async def list_campaigns(
+    engine: AsyncEngine, workspace_id: uuid.UUID, *, limit: int = 50,
+    cursor: str | None = None, statuses: list[str] | None = None, text: str | None = None,
+    archived: bool = False,
+) -> CampaignPage:
+    before = decode_cursor(cursor) if cursor else None
+    async with engine.connect() as conn:
+        rows = await db.list_campaigns(conn, workspace_id, limit=limit + 1, before=before,
+                                       statuses=statuses, text=text, archived=archived)
+    items = [_summary(r) for r in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return CampaignPage(items=items,
+                        next_cursor=encode_cursor(last.created_at, last.id) if last else None)
+
+
+async def update_campaign(
+    engine: AsyncEngine, workspace_id: uuid.UUID, campaign_id: uuid.UUID,
+    changes: CampaignUpdate,
+) -> CampaignDetail:
+    async with UnitOfWork(engine) as uow:
+        row = await require_campaign(uow.conn, workspace_id, campaign_id, for_update=True)
+        if not can_edit(row.status):
+            raise Conflict(f"status: a {row.status} campaign cannot be changed")
+        current = CampaignDefinition.model_validate(row.definition)
+        updated = _merge(current, changes)
+        if updated != current:
+            await db.update_campaign(uow.conn, campaign_id, name=updated.name,
+                                     definition=updated.model_dump(mode="json"))
+            uow.publish(CampaignUpdated.create(updated, workspace_id=workspace_id))
+        detail = await _read_detail(uow.conn, workspace_id, campaign_id)
+        await uow.commit()
+    return detail
+
+
+def _merge(current: CampaignDefinition, changes: CampaignUpdate) -> CampaignDefinition:
+    top = current.model_dump(mode="json")
+    schedule = top["schedule"]
+    for name in changes.model_fields_set:
+        value = getattr(changes, name)
+        if value is None and name not in _NULLABLE:
+            continue
+        encoded = pydantic.TypeAdapter(Any).dump_python(value, mode="json")
+        target = schedule if name in _SCHEDULE_FIELDS else top
+        target[_RENAMED.get(name, name)] = encoded
+    try:
+        return CampaignDefinition.model_validate(top)
+    except pydantic.ValidationError as exc:
+        raise Invalid.from_validation(exc) from exc
+
+
+_EVENTS: dict[Action, type[Event]] = {
+    "pause": CampaignPaused, "resume": CampaignResumed, "cancel": CampaignCancelled,
+}
+
+
+async def change_status(
+    engine: AsyncEngine, workspace_id: uuid.UUID, campaign_id: uuid.UUID, action: Action
+) -> CampaignDetail:
+    """Pause, resume, cancel or archive. Asking for the state a campaign is already in changes
+    nothing and publishes nothing."""
+    async with UnitOfWork(engine) as uow:
+        row = await require_campaign(uow.conn, workspace_id, campaign_id, for_update=True)
+        try:
+            status = next_status(action, row.status)
+        except TransitionRefused as exc:
+            raise Conflict(str(exc)) from exc
+        if action == "archive":
+            if row.archived_at is None:
+                await db.update_campaign(uow.conn, campaign_id, archived_at=datetime.now(UTC))
+        elif status is not None:
+            await db.update_campaign(uow.conn, campaign_id, status=status)
+            event = _EVENTS[action]
+            uow.publish(event.create(CampaignRef(campaign_id=campaign_id),
+                                     workspace_id=workspace_id))
+        detail = await _read_detail(uow.conn, workspace_id, campaign_id)
+        await uow.commit()
+    return detail
+
+
+async def pause_campaign(engine: AsyncEngine, workspace_id: uuid.UUID,
+                         campaign_id: uuid.UUID) -> CampaignDetail:
+    return await change_status(engine, workspace_id, campaign_id, "pause")
+
+
+async def resume_campaign(engine: AsyncEngine, workspace_id: uuid.UUID,
+                          campaign_id: uuid.UUID) -> CampaignDetail:
+    return await change_status(engine, workspace_id, campaign_id, "resume")
+
+
+async def cancel_campaign(engine: AsyncEngine, workspace_id: uuid.UUID,
+                          campaign_id: uuid.UUID) -> CampaignDetail:
+    return await change_status(engine, workspace_id, campaign_id, "cancel")
+
+
+async def archive_campaign(engine: AsyncEngine, workspace_id: uuid.UUID,
+                           campaign_id: uuid.UUID) -> CampaignDetail:
+    return await change_status(engine, workspace_id, campaign_id, "archive")
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+async def require_campaign(
+    conn: AsyncConnection, workspace_id: uuid.UUID, campaign_id: uuid.UUID, *,
+    for_update: bool = False,
+) -> AnyRow:
+    row = await db.get_campaign(conn, workspace_id, campaign_id, for_update=for_update)
+    if row is None:
+        raise NotFound(f"No campaign {campaign_id} in this workspace.")
+    return row
+
+
+async def _read_detail(
+    conn: AsyncConnection, workspace_id: uuid.UUID, campaign_id: uuid.UUID
+) -> CampaignDetail:
+    row = await require_campaign(conn, workspace_id, campaign_id)
+    emails = await db.campaign_emails_of(conn, campaign_id)
+    return _detail(row, emails)
+
+
+def encode_cursor(created_at: datetime, campaign_id: uuid.UUID) -> str:
+    raw = json.dumps([created_at.isoformat(), str(campaign_id)])
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        moment, ident = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(moment), uuid.UUID(ident)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise Invalid.field("cursor", "not a cursor this API returned") from exc
+
+
+def _progress(row: AnyRow) -> Progress:
+    return Progress(recipients=row.recipients, emails_planned=row.planned_emails,
+                    emails_generated=row.emails_generated,
+                    emails_failed=row.emails_failed, deliveries_sent=row.deliveries_sent,
+                    deliveries_failed=row.deliveries_failed)
+
+
+def _summary(row: AnyRow) -> CampaignSummary:
+    d = row.definition
+    return CampaignSummary(
+        id=row.id, name=row.name, status=row.status, archived=row.archived_at is not None,
+        schedule_type=d["schedule"]["schedule_type"], ai_agent_id=d["model"],
+        progress=_progress(row), created_at=row.created_at, updated_at=row.updated_at,
+    )
+
+
+def _detail(row: AnyRow, emails: list[AnyRow]) -> CampaignDetail:
+    d = CampaignDefinition.model_validate(row.definition)
+    s = d.schedule
+    return CampaignDetail(
+        **_summary(row).model_dump(),
+        description=d.description, brand_voice=d.brand_voice,
+        audience_description=d.audience_description, weekly_emails=s.weekly_emails,
+        weekly_days=s.weekly_days, total_months=s.total_months, total_emails=s.total_emails,
+        start_at=s.start_at, send_time=s.send_time, timezone=s.timezone,
+        fallback_models=d.fallback_models, from_name=d.from_name,
+        from_email=d.from_email, reply_to=d.reply_to,
+        planned_total_emails=row.planned_emails, next_sequence=row.next_sequence,
+        next_send_times=[datetime.fromisoformat(t) for t in row.next_send_times],
+        cost=sum((Decimal(e.cost) for e in emails), Decimal(0)),
+        emails=[CampaignEmail.model_validate(e, from_attributes=True) for e in emails],
+    )

@@ -1,0 +1,89 @@
+"""Opens, clicks and unsubscribes from the signed links in every email.
+
+campaign-api is the producer of these events, so each is recorded for the stats in the same
+transaction that puts it in the outbox: the counts are exactly what was published.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pydantic
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from campaign_api import db
+from contracts import EmailClicked, EmailOpened, RecipientUnsubscribed, deterministic_id
+from contracts.events import DeliveryRef, EmailClickedPayload, RecipientUnsubscribedPayload
+from contracts.links import InvalidLink, LinkClaims, LinkSigner, Purpose
+from servicekit.db import UnitOfWork
+
+
+def _claims(signer: LinkSigner, purpose: Purpose, token: str) -> LinkClaims:
+    if len(token) > 8_192:
+        raise InvalidLink("link too long")
+    return signer.verify(purpose, token)
+
+
+async def record_open(engine: AsyncEngine, signer: LinkSigner, token: str) -> None:
+    """Raises InvalidLink for a forged, altered or expired token."""
+    claims = _claims(signer, "open", token)
+    try:
+        payload = DeliveryRef(campaign_id=claims.campaign_id, sequence=claims.sequence,
+                              recipient=claims.email)
+    except pydantic.ValidationError as exc:
+        raise InvalidLink("link payload has the wrong shape") from exc
+    async with UnitOfWork(engine) as uow:
+        await db.record_engagement(uow.conn, workspace_id=claims.workspace_id,
+                                   campaign_id=claims.campaign_id, sequence=claims.sequence,
+                                   email=claims.email.lower(), kind="open")
+        uow.publish(EmailOpened.create(payload, workspace_id=claims.workspace_id))
+        await uow.commit()
+
+
+async def record_click(engine: AsyncEngine, signer: LinkSigner, token: str) -> str:
+    """The URL the email linked to (the only place a click token can lead)."""
+    claims = _claims(signer, "click", token)
+    url = claims.url or ""
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+        raise InvalidLink("link target is not a web address")
+    try:
+        payload = EmailClickedPayload(campaign_id=claims.campaign_id, sequence=claims.sequence,
+                                      recipient=claims.email, url=url)
+    except pydantic.ValidationError as exc:
+        raise InvalidLink("link payload has the wrong shape") from exc
+    async with UnitOfWork(engine) as uow:
+        await db.record_engagement(uow.conn, workspace_id=claims.workspace_id,
+                                   campaign_id=claims.campaign_id, sequence=claims.sequence,
+                                   email=claims.email.lower(), kind="click", url=url)
+        uow.publish(EmailClicked.create(payload, workspace_id=claims.workspace_id))
+        await uow.commit()
+    return url
+
+
+def unsubscribe_claims(signer: LinkSigner, token: str) -> LinkClaims:
+    """Check an unsubscribe token without acting on it (the confirmation page)."""
+    return _claims(signer, "unsubscribe", token)
+
+
+async def unsubscribe(engine: AsyncEngine, signer: LinkSigner, token: str) -> LinkClaims:
+    """Unsubscribe the token's address from the workspace. Repeating it changes nothing."""
+    claims = _claims(signer, "unsubscribe", token)
+    email = claims.email.lower()
+    try:
+        payload = RecipientUnsubscribedPayload(email=email, campaign_id=claims.campaign_id)
+    except pydantic.ValidationError as exc:
+        raise InvalidLink("link payload has the wrong shape") from exc
+    async with UnitOfWork(engine) as uow:
+        seen = await db.has_engagement(uow.conn, workspace_id=claims.workspace_id,
+                                       campaign_id=claims.campaign_id, email=email,
+                                       kind="unsubscribe")
+        if not seen:
+            await db.record_engagement(uow.conn, workspace_id=claims.workspace_id,
+                                       campaign_id=claims.campaign_id, sequence=claims.sequence,
+                                       email=email, kind="unsubscribe")
+            uow.publish(RecipientUnsubscribed.create(
+                payload, workspace_id=claims.workspace_id,
+                event_id=deterministic_id("recipient.unsubscribed", claims.workspace_id, email,
+                                          claims.campaign_id)))
+        await uow.commit()
+    return claims

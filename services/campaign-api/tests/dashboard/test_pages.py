@@ -1,0 +1,310 @@
+"""The dashboard over HTTP against a real, migrated database: sessions, CSRF, forms, isolation."""
+
+from __future__ import annotations
+
+import mailbox
+import re
+import uuid
+from collections.abc import AsyncIterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from campaign_api.app import create_app
+from campaign_api.dashboard.auth import COOKIE
+from campaign_api.dashboard.settings import DashboardSettings
+from campaign_api.usecases import accounts
+from servicekit.db import create_engine
+from testkit.fixtures import CreateDatabase
+
+CAMPAIGN_FORM = {
+    "name": "Spring launch", "brief": "Three emails about the new planner.",
+    "brand_voice": "Warm", "audience_description": "Gardeners",
+    "schedule_type": "weekly", "weekly_days": ["2", "4"], "weekly_emails": "",
+    "duration": "6", "duration_unit": "emails", "start_date": "", "send_time": "08:30",
+    "timezone": "Europe/Berlin", "model": "openai/gpt-4o-mini", "from_name": "", "from_email": "",
+    "recipients": "ada@example.com\nGrace Hopper <grace@example.org>",
+}
+
+
+@pytest.fixture
+async def engine(migrated_database: CreateDatabase) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(await migrated_database("campaign_api"))
+    yield engine
+    await engine.dispose()
+
+
+async def _key(engine: AsyncEngine, workspace: str) -> str:
+    ws = await accounts.create_workspace(engine, workspace)
+    created = await accounts.create_api_key(engine, ws.id, "dashboard test")
+    return created.key
+
+
+def _client(engine: AsyncEngine, maildir: Path | None = None,
+            base_url: str = "http://dash") -> httpx.AsyncClient:
+    app = create_app(engine, [])
+    app.state.dashboard_settings = DashboardSettings(
+        CAMPAIGN_API_SESSION_SECRET="s" * 40, DEV_MAILDIR=maildir)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+async def _sign_in(client: httpx.AsyncClient, key: str) -> str:
+    page = await client.get("/dashboard/signin")
+    response = await client.post("/dashboard/signin",
+                                 data={"csrf_token": _csrf(page.text), "api_key": key})
+    assert response.status_code == 303, response.text
+    campaigns = await client.get("/dashboard/campaigns")
+    assert campaigns.status_code == 200
+    return _csrf(campaigns.text)
+
+
+async def _create(client: httpx.AsyncClient, csrf: str) -> str:
+    """The new campaign's page, as the form redirects to it."""
+    response = await client.post("/dashboard/campaigns/new",
+                                 data={**CAMPAIGN_FORM, "csrf_token": csrf})
+    assert response.status_code == 303, response.text
+    location: str = response.headers["location"]
+    return location
+
+
+async def test_pages_need_a_session(engine: AsyncEngine) -> None:
+    async with _client(engine) as client:
+        for path in ("/dashboard/campaigns", "/dashboard/campaigns/new",
+                     f"/dashboard/campaigns/{uuid.uuid4()}", "/dashboard/api/schedule-preview"):
+            response = await client.get(path)
+            assert response.status_code == 303, path
+            assert response.headers["location"] == "/dashboard/signin"
+
+
+async def test_signing_in_sets_a_protected_session_cookie(engine: AsyncEngine) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine, base_url="https://dash") as client:
+        page = await client.get("/dashboard/signin")
+        wrong = await client.post("/dashboard/signin",
+                                  data={"csrf_token": _csrf(page.text), "api_key": "cb_nope"})
+        assert wrong.status_code == 401
+        assert "not valid" in wrong.text
+        ok = await client.post("/dashboard/signin",
+                               data={"csrf_token": _csrf(page.text), "api_key": key})
+        assert ok.status_code == 303
+        cookie = ok.headers["set-cookie"]
+        assert cookie.startswith(f"{COOKIE}=")
+        for flag in ("HttpOnly", "SameSite=lax", "Secure", "Path=/dashboard"):
+            assert flag.lower() in cookie.lower(), flag
+        assert key not in cookie
+
+
+async def test_a_form_without_the_session_token_is_refused(engine: AsyncEngine) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        csrf = await _sign_in(client, key)
+        forged = await client.post("/dashboard/campaigns/new",
+                                   data={**CAMPAIGN_FORM, "csrf_token": "x" * 43})
+        assert forged.status_code == 403
+        missing = await client.post("/dashboard/campaigns/new", data=CAMPAIGN_FORM)
+        assert missing.status_code == 403
+        cross_site = await client.post(
+            "/dashboard/campaigns/new", data={**CAMPAIGN_FORM, "csrf_token": csrf},
+            headers={"Origin": "https://evil.example"})
+        assert cross_site.status_code == 403
+        listing = await client.get("/dashboard/campaigns")
+        assert "No campaigns yet" in listing.text
+
+
+async def test_sign_in_itself_needs_the_token(engine: AsyncEngine) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        response = await client.post("/dashboard/signin", data={"api_key": key})
+        assert response.status_code == 403
+
+
+async def test_a_tampered_cookie_is_no_session(engine: AsyncEngine) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        await _sign_in(client, key)
+        value = client.cookies[COOKIE]
+        middle = len(value) // 3  # inside the (compressed) payload, before the signature
+        tampered = value[:middle] + ("A" if value[middle] != "A" else "B") + value[middle + 1:]
+        client.cookies.clear()
+        client.cookies.set(COOKIE, tampered)
+        response = await client.get("/dashboard/campaigns")
+        assert response.status_code == 303
+
+
+async def test_revoking_the_key_ends_its_sessions(engine: AsyncEngine) -> None:
+    ws = await accounts.create_workspace(engine, "acme")
+    created = await accounts.create_api_key(engine, ws.id, "soon revoked")
+    async with _client(engine) as client:
+        await _sign_in(client, created.key)
+        await accounts.revoke_api_key(engine, ws.id, created.id)
+        response = await client.get("/dashboard/campaigns")
+        assert response.status_code == 303
+
+
+async def test_a_campaign_made_with_the_form_is_listed_and_shown(engine: AsyncEngine) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        csrf = await _sign_in(client, key)
+        location = await _create(client, csrf)
+        listing = await client.get("/dashboard/campaigns")
+        assert "Spring launch" in listing.text
+        page = await client.get(location)
+        assert page.status_code == 200
+        assert "Campaign created" in page.text
+        assert "Europe/Berlin" in page.text
+        audience = await client.get(location.split("?")[0] + "/audience")
+        assert "grace@example.org" in audience.text
+        assert "Grace Hopper" in audience.text
+
+
+async def test_an_invalid_form_comes_back_filled_in_with_messages(engine: AsyncEngine) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        csrf = await _sign_in(client, key)
+        response = await client.post("/dashboard/campaigns/new", data={
+            **CAMPAIGN_FORM, "csrf_token": csrf, "weekly_days": [], "recipients": "not-an-address",
+            "name": "Kept <b>name</b>"})
+        assert response.status_code == 422
+        assert "Kept &lt;b&gt;name&lt;/b&gt;" in response.text  # escaped, and kept
+        assert 'id="weekly_days-error"' in response.text
+        assert 'id="recipients-error"' in response.text
+
+
+async def test_pause_resume_and_cancel(engine: AsyncEngine) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        csrf = await _sign_in(client, key)
+        base = (await _create(client, csrf)).split("?")[0]
+        for action, badge in (("pause", "Paused"), ("resume", "Active"), ("cancel", "Cancelled")):
+            response = await client.post(f"{base}/{action}", data={"csrf_token": csrf})
+            assert response.status_code == 303, response.text
+            page = await client.get(response.headers["location"])
+            assert f'<span class="badge {badge.lower()}">{badge}</span>' in page.text
+        again = await client.post(f"{base}/resume", data={"csrf_token": csrf})
+        assert "cannot be resumed" in again.text
+
+
+async def test_the_edit_form_changes_the_campaign(engine: AsyncEngine) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        csrf = await _sign_in(client, key)
+        base = (await _create(client, csrf)).split("?")[0]
+        form = await client.get(f"{base}/edit")
+        assert 'value="Spring launch"' in form.text
+        assert '<option value="Europe/Berlin" selected>' in form.text
+        changed = {**CAMPAIGN_FORM, "csrf_token": csrf, "name": "Spring launch, revised",
+                   "schedule_type": "daily", "timezone": "Asia/Tokyo"}
+        response = await client.post(f"{base}/edit", data=changed)
+        assert response.status_code == 303, response.text
+        page = await client.get(response.headers["location"])
+        assert "Changes saved" in page.text
+        assert "Spring launch, revised" in page.text
+        assert "Daily" in page.text
+        assert "Asia/Tokyo" in page.text
+
+
+async def test_another_workspace_sees_nothing(engine: AsyncEngine) -> None:
+    owner, stranger = await _key(engine, "acme"), await _key(engine, "globex")
+    async with _client(engine) as a, _client(engine) as b:
+        base = (await _create(a, await _sign_in(a, owner))).split("?")[0]
+        csrf = await _sign_in(b, stranger)
+        for path in (base, f"{base}/edit", f"{base}/audience"):
+            response = await b.get(path)
+            assert response.status_code == 404, path
+            assert "Spring launch" not in response.text
+        for action in ("pause", "cancel", "edit", "preview"):
+            response = await b.post(f"{base}/{action}", data={**CAMPAIGN_FORM, "csrf_token": csrf})
+            assert response.status_code == 404, action
+        listing = await b.get("/dashboard/campaigns")
+        assert "Spring launch" not in listing.text
+        still = await a.get(base)
+        assert '<span class="badge active">' in still.text
+
+
+async def test_the_schedule_preview_follows_the_form(engine: AsyncEngine) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        await _sign_in(client, key)
+        response = await client.get("/dashboard/api/schedule-preview", params=[
+            ("schedule_type", "weekly"), ("weekly_days", "1"), ("weekly_days", "3"),
+            ("duration", "3"), ("duration_unit", "emails"), ("start_date", "2099-03-01"),
+            ("send_time", "09:00"), ("timezone", "America/New_York")])
+        body = response.json()
+        assert body["complete"] is True
+        # New York springs forward on Sunday 8 March 2099: 09:00 stays 09:00, the offset moves.
+        assert [t["iso"] for t in body["times"]] == [
+            "2099-03-02T09:00:00-05:00", "2099-03-04T09:00:00-05:00",
+            "2099-03-09T09:00:00-04:00"]
+        incomplete = await client.get("/dashboard/api/schedule-preview",
+                                      params={"schedule_type": "weekly", "timezone": "Nowhere/X"})
+        assert incomplete.json() == {"times": [], "complete": False}
+
+
+async def test_csv_import_reports_rejected_rows(engine: AsyncEngine) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        csrf = await _sign_in(client, key)
+        base = (await _create(client, csrf)).split("?")[0]
+        csv = b"email,name,Company\nlin@example.net,Linus,Kernel\nbroken,No,One\n"
+        response = await client.post(
+            f"{base}/recipients/import",
+            data={"csrf_token": csrf}, files={"file": ("people.csv", csv, "text/csv")})
+        assert response.status_code == 200, response.text
+        report = response.text[response.text.index('id="import-report"'):]
+        assert "people.csv" in report
+        assert re.search(r"<dt>Added</dt><dd>1</dd>", report)
+        assert re.search(r"<dt>Rejected</dt><dd>1</dd>", report)
+        assert "<td>3</td>" in report  # the bad row's line, header being line 1
+        assert "lin@example.net" in response.text
+
+
+def _deliver(maildir: Path, subject: str, to: str) -> None:
+    message = EmailMessage()
+    message["Subject"], message["To"], message["From"] = subject, to, "news@acme.test"
+    message["Date"] = "Tue, 01 Dec 2026 09:00:00 +0000"
+    message.set_content("Plain words")
+    message.add_alternative("<p>Rich <script>alert(1)</script>words</p>", subtype="html")
+    for sub in ("tmp", "new", "cur"):
+        (maildir / sub).mkdir(exist_ok=True)
+    box = mailbox.Maildir(maildir, create=False)
+    box.add(message.as_bytes())
+
+
+async def test_the_outbox_lists_and_shows_received_mail(engine: AsyncEngine,
+                                                        tmp_path: Path) -> None:
+    key = await _key(engine, "acme")
+    _deliver(tmp_path, "Hello & welcome", "ada@example.com")
+    async with _client(engine, maildir=tmp_path) as client:
+        await _sign_in(client, key)
+        listing = await client.get("/dashboard/outbox")
+        assert "Hello &amp; welcome" in listing.text
+        link = re.search(r'href="(/dashboard/outbox/[^"]+)"', listing.text)
+        assert link
+        message = await client.get(link.group(1))
+        assert 'sandbox=""' in message.text
+        # Nothing in a shown email is fetched: no open pixel fires when a developer looks.
+        assert "img-src data:;" in message.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in listing.headers["content-security-policy"]
+        # The HTML part is only ever an attribute value: escaped, and inert in the sandbox.
+        assert "<script>alert" not in message.text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in message.text
+        assert "Plain words" in message.text
+        missing = await client.get("/dashboard/outbox/..%2F..%2Fetc%2Fpasswd")
+        assert missing.status_code == 404
+
+
+async def test_without_the_sink_there_is_no_outbox(engine: AsyncEngine) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        await _sign_in(client, key)
+        assert (await client.get("/dashboard/outbox")).status_code == 404
+        assert ">Outbox<" not in (await client.get("/dashboard/campaigns")).text

@@ -1,0 +1,149 @@
+"""Recipients by API and by CSV: validation, dedupe, the report, and bounded audience events."""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from campaign_api import usecases
+from contracts.events import MAX_MEMBERS_PER_EVENT, MAX_PAYLOAD_BYTES
+
+MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
+ReadOutbox = Callable[..., Awaitable[list[dict[str, Any]]]]
+
+
+async def _campaign(client: httpx.AsyncClient, original: dict[str, Any]) -> str:
+    response = await client.post("/api/campaigns/", json=original)
+    assert response.status_code == 201, response.text
+    cid: str = response.json()["id"]
+    return cid
+
+
+def _members(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [m for e in events for m in e["payload"]["members"]]
+
+
+async def test_add_and_remove_by_api(
+    api_client: MakeClient, original_payload: dict[str, Any], outbox_events: ReadOutbox
+) -> None:
+    client = await api_client()
+    cid = await _campaign(client, original_payload)
+    added = await client.post(f"/api/campaigns/{cid}/recipients", json={"recipients": [
+        {"email": "Ada@Example.com", "name": "Ada", "fields": {"company": "Analytical"}},
+        {"email": "ada@example.com", "name": "Ada again"},
+        {"email": "user@example.com"},  # already there from the create payload
+    ]})
+    assert added.json() == {"requested": 2, "changed": 1}
+    page = (await client.get(f"/api/campaigns/{cid}/recipients")).json()
+    assert [(r["email"], r["name"], r["fields"]) for r in page["items"]] == [
+        ("ada@example.com", "Ada", {"company": "Analytical"}), ("user@example.com", "", {})]
+    events = await outbox_events("audience.members.added")
+    assert _members(events)[-1] == {"email": "ada@example.com", "name": "Ada",
+                                    "fields": {"company": "Analytical"}}
+
+    removed = await client.post(f"/api/campaigns/{cid}/recipients/remove",
+                                json={"emails": ["ADA@example.com", "nobody@example.com"]})
+    assert removed.json() == {"requested": 2, "changed": 1}
+    [gone] = await outbox_events("audience.members.removed")
+    assert gone["payload"]["emails"] == ["ada@example.com"]
+
+    bad = await client.post(f"/api/campaigns/{cid}/recipients",
+                            json={"recipients": [{"email": "x@example.com",
+                                                  "fields": {"bad key": "v"}}]})
+    assert bad.status_code == 422
+
+
+CSV = (
+    "Email,Name,Company,Favourite Colour\n"  # 1
+    "ada@example.com,Ada Lovelace,Analytical,blue\n"  # 2
+    ",No Address,Acme,red\n"  # 3: missing email
+    "not-an-address,Bad,Acme,red\n"  # 4: invalid email
+    "grace@example.org,\"Hopper, Grace\",\"Navy\nReserve\",green\n"  # 5-6: quoted newline
+    "ADA@example.com,Duplicate,Analytical,blue\n"  # 7: duplicate of line 2
+    "linus@example.net,Linus,Kernel\n"  # 8: a column short
+    "\n"  # 9: blank, skipped
+    "ken@example.com,Ken,Bell Labs,\n"  # 10
+)
+
+
+async def test_csv_import_reports_rejected_rows_by_line(
+    api_client: MakeClient, original_payload: dict[str, Any], outbox_events: ReadOutbox
+) -> None:
+    client = await api_client()
+    cid = await _campaign(client, original_payload)
+    response = await client.post(f"/api/campaigns/{cid}/recipients/import", content=CSV.encode(),
+                                 headers={"Content-Type": "text/csv"})
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["rows"], report["added"], report["duplicates"], report["rejected"]) == (
+        7, 3, 1, 3)
+    assert [(r["line"], r["reason"].split(":")[0]) for r in report["rejected_rows"]] == [
+        (3, "email"), (4, "email"), (8, "row")]
+    members = {m["email"]: m for m in _members(await outbox_events("audience.members.added"))}
+    assert members["grace@example.org"] == {
+        "email": "grace@example.org", "name": "Hopper, Grace",
+        "fields": {"company": "Navy\nReserve", "favourite_colour": "green"}}
+    assert members["ken@example.com"]["fields"] == {"company": "Bell Labs"}
+
+    again = (await client.post(f"/api/campaigns/{cid}/recipients/import", content=CSV.encode(),
+                               headers={"Content-Type": "text/csv"})).json()
+    assert (again["added"], again["duplicates"]) == (0, 4)
+    no_header = await client.post(f"/api/campaigns/{cid}/recipients/import",
+                                  content=b"name\nAda\n", headers={"Content-Type": "text/csv"})
+    assert no_header.status_code == 422
+    assert no_header.json()["errors"][0]["field"] == "file"
+
+
+ROWS = 100_000
+
+
+def _row(i: int) -> bytes:
+    if i % 100 == 0:  # 1% invalid, in alternating ways
+        return b"no-at-sign-%d,Broken\n" % i if i % 200 else b",Nobody\n"
+    return b"person%d@example.com,Person %d,Plan %d\n" % (i, i, i % 7)
+
+
+async def _upload() -> AsyncIterator[bytes]:
+    yield b"email,name,plan\n"
+    chunk: list[bytes] = []
+    for i in range(1, ROWS + 1):
+        chunk.append(_row(i))
+        if len(chunk) == 2_000:
+            yield b"".join(chunk)
+            chunk = []
+    if chunk:
+        yield b"".join(chunk)
+
+
+async def test_a_100k_row_import_streams_in_bounded_memory(
+    api_engine: AsyncEngine, api_client: MakeClient, original_payload: dict[str, Any],
+    outbox_events: ReadOutbox,
+) -> None:
+    """Issue point 4. Memory: the test process's peak resident set (VmHWM, from getrusage),
+    which holds campaign-api's code running in-process plus pytest itself: an upper bound."""
+    client = await api_client()
+    cid = await _campaign(client, {**original_payload, "recipient_emails": ["x@example.com"]})
+    workspace = uuid.UUID((await client.get("/api/workspace")).json()["id"])
+    started = time.monotonic()
+    report = await usecases.import_csv(api_engine, workspace, uuid.UUID(cid), _upload())
+    elapsed = time.monotonic() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    invalid_lines = [i + 1 for i in range(1, ROWS + 1) if i % 100 == 0]
+    assert [r.line for r in report.rejected_rows] == invalid_lines
+    assert (report.rows, report.added, report.rejected) == (ROWS, ROWS - ROWS // 100,
+                                                           ROWS // 100)
+    events = await outbox_events("audience.members.added")
+    delivered = _members(events[1:])  # the first one is the create payload's recipient
+    assert len(delivered) == report.added
+    assert len({m["email"] for m in delivered}) == report.added
+    assert all(len(e["payload"]["members"]) <= MAX_MEMBERS_PER_EVENT for e in events)
+    assert max(len(json.dumps(e)) for e in events) < MAX_PAYLOAD_BYTES
+    assert peak < 300 * 1024 * 1024
+    print(f"\n100k-row import: {elapsed:.1f} s, process VmHWM {peak / 2**20:.0f} MiB")

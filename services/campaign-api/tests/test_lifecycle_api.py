@@ -1,0 +1,221 @@
+"""Update, pause, resume, cancel, archive; filters and pages; the scheduler's plan."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from campaign_api import db, handlers
+from contracts import CampaignCompleted, CampaignScheduled
+from contracts.events import CampaignCompletedPayload, CampaignScheduledPayload
+from servicekit.db import UnitOfWork
+
+MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
+ReadOutbox = Callable[..., Awaitable[list[dict[str, Any]]]]
+ORIGINAL_PAYLOAD: dict[str, Any] = {
+    "name": "Product Launch Series", "description": "Weekly emails about our new product",
+    "schedule_type": "weekly", "weekly_emails": 2, "weekly_days": [1, 3, 5], "total_months": 3,
+    "ai_agent_id": "openai/gpt-4", "recipient_emails": ["user@example.com"],
+}
+
+
+async def _create(client: httpx.AsyncClient, **changes: Any) -> dict[str, Any]:
+    response = await client.post("/api/campaigns/", json={**ORIGINAL_PAYLOAD, **changes})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_patch_publishes_the_whole_new_definition(
+    api_client: MakeClient, api_engine: AsyncEngine, outbox_events: ReadOutbox
+) -> None:
+    client = await api_client()
+    created = await _create(client)
+    response = await client.patch(f"/api/campaigns/{created['id']}/", json={
+        "brand_voice": "Warm, direct", "weekly_days": ["tue", "thu"], "timezone": "Europe/Berlin",
+        "total_months": None, "total_emails": 6, "ai_agent_id": "anthropic/claude-3.5-sonnet",
+    })
+    assert response.status_code == 200, response.text
+    detail = response.json()
+    assert (detail["brand_voice"], detail["weekly_days"], detail["timezone"]) == (
+        "Warm, direct", [2, 4], "Europe/Berlin")
+    assert (detail["total_months"], detail["total_emails"]) == (None, 6)
+    [updated] = await outbox_events("campaign.updated")
+    payload = updated["payload"]
+    assert payload["campaign_id"] == created["id"]
+    assert payload["model"] == "anthropic/claude-3.5-sonnet"
+    assert payload["schedule"]["weekly_days"] == [2, 4]
+    assert payload["schedule"]["total_emails"] == 6
+    assert payload["description"] == ORIGINAL_PAYLOAD["description"]  # unchanged fields stay
+
+    # No duration left is refused, naming the field, and nothing is published.
+    bad = await client.patch(f"/api/campaigns/{created['id']}/", json={"total_emails": None})
+    assert bad.status_code == 422
+    assert "total_months" in [e["field"] for e in bad.json()["errors"]]
+    assert len(await outbox_events("campaign.updated")) == 1
+
+
+async def test_lifecycle_actions_publish_and_refuse_what_the_status_forbids(
+    api_client: MakeClient, api_engine: AsyncEngine, outbox_events: ReadOutbox
+) -> None:
+    client = await api_client()
+    cid = (await _create(client))["id"]
+
+    async def act(action: str) -> httpx.Response:
+        return await client.post(f"/api/campaigns/{cid}/{action}")
+
+    assert (await act("archive")).status_code == 409  # still running
+    assert (await act("resume")).json()["status"] == "active"  # already: no change, no event
+    paused = await act("pause")
+    assert paused.json()["status"] == "paused"
+    assert (await act("pause")).json()["status"] == "paused"  # again: no change, no event
+    assert (await act("resume")).json()["status"] == "active"
+    assert (await act("cancel")).json()["status"] == "cancelled"
+    refused = await act("resume")
+    assert refused.status_code == 409
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert (await client.patch(f"/api/campaigns/{cid}/", json={"name": "x"})).status_code == 409
+    subjects = [e["type"] for e in await outbox_events()]
+    assert subjects[-3:] == ["campaign.paused", "campaign.resumed", "campaign.cancelled"]
+
+    archived = await act("archive")
+    assert archived.json()["archived"] is True
+    assert (await client.get("/api/campaigns/")).json()["items"] == []
+    listed = (await client.get("/api/campaigns/", params={"archived": True})).json()["items"]
+    assert [c["id"] for c in listed] == [cid]
+
+
+async def test_filters_and_a_cursor_that_survives_ties(
+    api_client: MakeClient, api_engine: AsyncEngine, outbox_events: ReadOutbox
+) -> None:
+    client = await api_client()
+    ids = [(await _create(client, name=f"Spring {i}"))["id"] for i in range(4)]
+    other = (await _create(client, name="Autumn", description="leaves 100%_off"))["id"]
+    # Same creation instant for all: only the id can order them.
+    async with api_engine.begin() as conn:
+        await conn.execute(sa.update(db.campaigns).values(
+            created_at=datetime(2026, 1, 1, tzinfo=UTC)))
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/api/campaigns/", params=params)).json()
+        seen += [c["id"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted([*ids, other])
+    assert len(seen) == 5
+
+    found = (await client.get("/api/campaigns/", params={"q": "spring"})).json()["items"]
+    assert sorted(c["id"] for c in found) == sorted(ids)
+    found = (await client.get("/api/campaigns/", params={"q": "100%_"})).json()["items"]
+    assert [c["id"] for c in found] == [other]
+    await client.post(f"/api/campaigns/{other}/pause")
+    paused = (await client.get("/api/campaigns/", params={"status": "paused"})).json()["items"]
+    assert [c["id"] for c in paused] == [other]
+
+
+async def test_detail_shows_the_schedulers_plan_and_completion(
+    api_client: MakeClient, api_engine: AsyncEngine, outbox_events: ReadOutbox
+) -> None:
+    client = await api_client()
+    created = await _create(client)
+    cid = uuid.UUID(created["id"])
+    assert created["planned_total_emails"] is None
+    ws = uuid.uuid4()
+    times = [datetime(2026, 12, 1, 9, tzinfo=UTC) + timedelta(days=i) for i in range(3)]
+    async with UnitOfWork(api_engine) as uow:
+        await handlers.on_campaign_scheduled(CampaignScheduled.create(CampaignScheduledPayload(
+            campaign_id=cid, state="active", total_emails=26, next_sequence=3,
+            next_send_times=times), workspace_id=ws), uow)
+        await uow.commit()
+    detail = (await client.get(f"/api/campaigns/{cid}/")).json()
+    assert detail["planned_total_emails"] == 26
+    assert detail["progress"]["emails_planned"] == 26
+    assert detail["next_sequence"] == 3
+    assert [datetime.fromisoformat(t) for t in detail["next_send_times"]] == times
+
+    async with UnitOfWork(api_engine) as uow:
+        await handlers.on_campaign_completed(CampaignCompleted.create(
+            CampaignCompletedPayload(campaign_id=cid, total_emails=26), workspace_id=ws), uow)
+        await uow.commit()
+    assert (await client.get(f"/api/campaigns/{cid}/")).json()["status"] == "completed"
+
+
+async def test_a_retried_post_with_the_same_key_acts_once(
+    api_client: MakeClient, api_engine: AsyncEngine, outbox_events: ReadOutbox
+) -> None:
+    client = await api_client()
+    headers = {"Idempotency-Key": "create-1"}
+    first = await client.post("/api/campaigns/", json=ORIGINAL_PAYLOAD, headers=headers)
+    again = await client.post("/api/campaigns/", json=ORIGINAL_PAYLOAD, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert len(await outbox_events("campaign.created")) == 1
+
+    changed = await client.post("/api/campaigns/", json={**ORIGINAL_PAYLOAD, "name": "Other"},
+                                headers=headers)
+    assert changed.status_code == 422
+    assert changed.json()["errors"][0]["field"] == "Idempotency-Key"
+    # Keys belong to a workspace: another one may use the same key for its own request.
+    other = await api_client("globex")
+    theirs = await other.post("/api/campaigns/", json=ORIGINAL_PAYLOAD, headers=headers)
+    assert theirs.status_code == 201
+    assert theirs.json()["id"] != first.json()["id"]
+
+
+async def test_bodies_over_the_limit_are_a_413(api_client: MakeClient) -> None:
+    client = await api_client(max_body_bytes=4096)
+    big = {**ORIGINAL_PAYLOAD, "description": "x" * 10_000}
+    response = await client.post("/api/campaigns/", json=big)
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+
+    async def chunked() -> Any:  # no Content-Length: counted as it arrives
+        yield b'{"name": "'
+        for _ in range(10):
+            yield b"x" * 1000
+
+    response = await client.post("/api/campaigns/", content=chunked(),
+                                 headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+async def test_each_key_has_its_own_rate_limit(api_client: MakeClient) -> None:
+    client = await api_client(rate_burst=3, rate_per_second=0.01)
+    codes = [(await client.get("/api/campaigns/")).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    limited = await client.get("/api/campaigns/")
+    assert int(limited.headers["retry-after"]) >= 1
+    other = await api_client("globex", rate_burst=3, rate_per_second=0.01)
+    assert (await other.get("/api/campaigns/")).status_code == 200
+
+
+async def test_keys_are_created_shown_once_listed_and_revoked(
+    api_client: MakeClient, api_engine: AsyncEngine, outbox_events: ReadOutbox
+) -> None:
+    client = await api_client()
+    created = (await client.post("/api/keys", json={"name": "ci"})).json()
+    assert created["key"].startswith("cb_")
+    async with api_engine.connect() as conn:
+        stored = (await conn.execute(sa.select(db.api_keys.c.key_hash))).scalars().all()
+    assert created["key"] not in stored  # only the hash is kept
+    listed = (await client.get("/api/keys")).json()
+    assert "key" not in listed[0]
+    assert created["id"] in [k["id"] for k in listed]
+
+    new = httpx.AsyncClient(transport=client._transport, base_url="http://api",
+                            headers={"Authorization": f"Bearer {created['key']}"})
+    async with new:
+        assert (await new.get("/api/workspace")).json()["name"] == "acme"
+        assert (await client.delete(f"/api/keys/{created['id']}")).status_code == 204
+        assert (await new.get("/api/campaigns/")).status_code == 401
+    assert (await client.delete(f"/api/keys/{uuid.uuid4()}")).status_code == 404
