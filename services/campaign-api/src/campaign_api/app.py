@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi.responses import RedirectResponse
 from nats.aio.client import Client
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,14 +22,9 @@ from contracts import (
     EmailSent,
 )
 from servicekit.consumer import Handlers
-from servicekit.health import ReadinessCheck, database_check, health_routes, nats_check
+from servicekit.health import ReadinessCheck, health_routes
 from servicekit.runtime import Runtime, ServiceParts
-
-_HOME = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>Campaign Builder</title></head>
-<body style="font-family:system-ui;max-width:40rem;margin:4rem auto">
-<h1>Campaign Builder</h1><p>The REST API lives under <code>/api/</code>; its reference is at
-<a href="/docs">/docs</a> (OpenAPI: <a href="/openapi.json">/openapi.json</a>).</p></body></html>"""
+from servicekit.tracing import instrument_asgi
 
 
 def create_app(engine: AsyncEngine, checks: list[ReadinessCheck], *, nc: Client | None = None,
@@ -59,9 +54,10 @@ def create_app(engine: AsyncEngine, checks: list[ReadinessCheck], *, nc: Client 
         app.router.routes.append(route)
 
     @app.get("/", include_in_schema=False)
-    async def home() -> HTMLResponse:
-        return HTMLResponse(_HOME)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/dashboard/", status_code=307)
 
+    instrument_asgi(app)
     return app
 
 
@@ -79,6 +75,6 @@ def projections() -> Handlers:
 async def build(runtime: Runtime) -> ServiceParts:
     settings = runtime.settings
     assert isinstance(settings, Settings)
-    app = create_app(runtime.engine, [database_check(runtime.engine), nats_check(runtime.nc)],
-                     nc=runtime.nc, settings=settings)
+    # The runtime's checks: database, NATS and migrations current.
+    app = create_app(runtime.engine, runtime.readiness, nc=runtime.nc, settings=settings)
     return ServiceParts(handlers=projections(), http_app=app)
