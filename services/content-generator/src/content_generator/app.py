@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import partial
 
 import httpx
 import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from content_generator import db, handlers
+from content_generator.domain import CircuitBreaker
+from content_generator.embeddings import Embedder, HashingEmbedder, OpenRouterEmbedder
+from content_generator.handlers import Ports
+from content_generator.preview import serve_previews
 from content_generator.providers import EmailProvider, OfflineProvider, OpenRouterProvider
 from content_generator.settings import Settings
+from content_generator.writer import MemoryPolicy
 from contracts import (
     CampaignCancelled,
     CampaignCompleted,
@@ -18,24 +25,40 @@ from contracts import (
     CampaignResumed,
     CampaignUpdated,
     EmailDue,
+    WorkspaceUpdated,
 )
+from contracts.streams import TOPOLOGY
 from servicekit.consumer import Handlers
 from servicekit.runtime import Runtime, ServiceParts
 
 log = structlog.get_logger(__name__)
 
 
-def provider_for(settings: Settings) -> tuple[EmailProvider, httpx.AsyncClient | None]:
-    """OpenRouter when an API key is set, else offline templates; plus the client to close."""
+# Connections per HTTP client: see `http_clients`.
+CONNECTIONS_PER_CLIENT = 16
+
+
+def http_clients(settings: Settings) -> list[httpx.AsyncClient]:
+    """Enough clients for the calls in flight plus previews and embeddings, each with a small
+    pool: httpx's pool does work quadratic in its connection count on every request. Idle
+    connections are kept (httpx closes all but 20 by default), so a burst does not reconnect."""
     if settings.openrouter_api_key is None:
+        return []
+    needed = settings.max_concurrent_calls + 4
+    count = -(-needed // CONNECTIONS_PER_CLIENT)
+    per_client = -(-needed // count)
+    limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
+    return [httpx.AsyncClient(limits=limits) for _ in range(count)]
+
+
+def provider_for(settings: Settings, clients: list[httpx.AsyncClient]) -> EmailProvider:
+    """OpenRouter when an API key is set, else offline templates."""
+    if settings.openrouter_api_key is None or not clients:
         log.warning("content.offline_provider",
                     hint="OPENROUTER_API_KEY is unset: emails are offline template drafts")
-        return OfflineProvider(), None
-    client = httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=settings.max_concurrent_calls),
-    )
-    provider = OpenRouterProvider(
-        client,
+        return OfflineProvider()
+    return OpenRouterProvider(
+        clients,
         api_key=settings.openrouter_api_key.get_secret_value(),
         base_url=settings.base_url,
         timeout=settings.openrouter_timeout_seconds,
@@ -43,36 +66,65 @@ def provider_for(settings: Settings) -> tuple[EmailProvider, httpx.AsyncClient |
         app_title=settings.openrouter_app_title,
         max_tokens=settings.max_output_tokens,
         retry=settings.retry,
+        breaker=CircuitBreaker(settings.breaker_failures,
+                               timedelta(seconds=settings.breaker_cooldown_seconds)),
+        calls_per_second=settings.model_calls_per_second,
     )
-    return provider, client
 
 
-def handler_table(
-    provider: EmailProvider, call_log: db.CallLog, *, previous_limit: int = 10
-) -> Handlers:
+def embedder_for(settings: Settings, clients: list[httpx.AsyncClient]) -> Embedder:
+    """OpenRouter's embeddings when a model is named (and a key set), else the offline one."""
+    if settings.embedding_model and settings.openrouter_api_key is not None and clients:
+        return OpenRouterEmbedder(
+            clients[-1], api_key=settings.openrouter_api_key.get_secret_value(),
+            base_url=settings.base_url, model=settings.embedding_model,
+            timeout=settings.openrouter_timeout_seconds,
+        )
+    return HashingEmbedder(settings.offline_embedding_dimensions)
+
+
+def ports_for(settings: Settings, engine: AsyncEngine, clients: list[httpx.AsyncClient]) -> Ports:
+    spec = next(c for c in TOPOLOGY.consumers_of(settings.service_name) if c.stream == "SCHEDULE")
+    return Ports(
+        provider=provider_for(settings, clients),
+        embedder=embedder_for(settings, clients),
+        call_log=db.CallLog(engine),
+        memory=MemoryPolicy(
+            recent=settings.previous_emails_in_prompt,
+            similar=settings.similar_emails_in_prompt,
+            threshold=settings.similarity_threshold,
+            drafts=settings.max_drafts,
+            redraft_deadline=settings.redraft_deadline_seconds,
+        ),
+        degradation=settings.degradation_policy,
+        # The last delivery decides, rather than the broker parking the event; one spare
+        # delivery covers those spent waiting for the campaign to arrive.
+        max_outages=spec.max_deliver - 1,
+    )
+
+
+def handler_table(ports: Ports) -> Handlers:
     table = Handlers()
+    table.on(WorkspaceUpdated)(handlers.on_workspace_updated)
     table.on(CampaignCreated)(handlers.on_campaign_defined)
     table.on(CampaignUpdated)(handlers.on_campaign_defined)
     table.on(CampaignPaused)(handlers.on_paused)
     table.on(CampaignResumed)(handlers.on_resumed)
     table.on(CampaignCancelled)(handlers.on_cancelled)
     table.on(CampaignCompleted)(handlers.on_completed)
-    table.on(EmailDue)(partial(
-        handlers.on_email_due, provider=provider, call_log=call_log,
-        previous_limit=previous_limit,
-    ))
+    table.on(EmailDue)(partial(handlers.on_email_due, ports=ports))
     return table
 
 
 async def build(runtime: Runtime) -> ServiceParts:
     settings = runtime.settings
     assert isinstance(settings, Settings)
-    provider, client = provider_for(settings)
-    table = handler_table(provider, db.CallLog(runtime.engine),
-                          previous_limit=settings.previous_emails_in_prompt)
+    clients = http_clients(settings)
+    ports = ports_for(settings, runtime.engine, clients)
     return ServiceParts(
-        handlers=table,
+        handlers=handler_table(ports),
         # Several emails are written at once; campaign events stay in order (default 1).
         concurrency={"SCHEDULE": settings.max_concurrent_calls},
-        on_stop=[client.aclose] if client else [],
+        loops=[serve_previews(runtime.nc, runtime.engine, ports)],
+        on_stop=[c.aclose for c in clients],
     )

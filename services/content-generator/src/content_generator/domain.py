@@ -4,8 +4,8 @@ which campaigns still get content. Pure, no I/O."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo
@@ -17,7 +17,11 @@ CampaignState = Literal["active", "paused", "cancelled", "completed"]
 # Why a campaign's email could not be written; a subset of ContentFailedPayload.reason.
 FailureReason = Literal[
     "bad_request", "bad_key", "out_of_credits", "moderation", "unavailable", "invalid_output",
+    "budget_exceeded",
 ]
+
+# What happens to an email when every model keeps failing (see `after_outage`).
+DegradationPolicy = Literal["delay", "fail", "offline_template"]
 
 Structure = Literal["educational", "promotional", "personal_story", "professional_direct"]
 STRUCTURES: tuple[Structure, ...] = get_args(Structure)
@@ -119,3 +123,111 @@ def first_line(text: str, limit: int = 160) -> str:
     if len(line) <= limit:
         return line
     return line[:limit].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
+
+
+@dataclass(frozen=True)
+class SimilarEmail:
+    """An earlier email of the campaign close in meaning to what is being written."""
+
+    sequence: int
+    subject: str
+    first_line: str
+    similarity: float
+
+
+def too_similar(similar: SimilarEmail | None, threshold: float) -> bool:
+    return similar is not None and similar.similarity >= threshold
+
+
+def month_start(moment: datetime) -> datetime:
+    """The first instant (UTC) of `moment`'s calendar month: budgets are per UTC month."""
+    utc = moment.astimezone(ZoneInfo("UTC"))
+    return utc.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def over_budget(spent: Decimal, budget: Decimal | None) -> bool:
+    """No budget means no limit; reaching it stops generation (the next call would exceed it)."""
+    return budget is not None and spent >= budget
+
+
+@dataclass(frozen=True)
+class OutageDecision:
+    """What to do with an email no model could write this time."""
+
+    action: Literal["retry", "fail", "offline"]
+    delay: float = 0.0  # seconds before the next try, for "retry"
+
+
+def after_outage(
+    *,
+    now: datetime,
+    send_at: datetime,
+    failures: int,
+    max_failures: int,
+    policy: DegradationPolicy,
+    backoff: float,
+    retry_after: float | None = None,
+) -> OutageDecision:
+    """Keep retrying until the send time, spreading the tries left over the time left; then
+    apply the policy. `failures` counts this one; at `max_failures` no try is left (the broker
+    would park the event), so the policy applies whatever the time: `delay` then fails too."""
+    final = OutageDecision("offline") if policy == "offline_template" else OutageDecision("fail")
+    left = max_failures - failures
+    if left <= 0:
+        return final
+    wait = max(backoff, retry_after or 0.0)
+    until_send = (send_at - now).total_seconds()
+    if until_send > 0:
+        # Spread what is left up to the send time, but never past it: at the send time the
+        # policy decides.
+        return OutageDecision("retry", min(max(wait, until_send / left), until_send))
+    if policy == "delay":
+        return OutageDecision("retry", wait)
+    return final
+
+
+@dataclass
+class CircuitBreaker:
+    """Per model: opens after `threshold` consecutive failures; after `cooldown` one trial call
+    is let through (half-open): success closes it, failure opens it again. Time is passed in."""
+
+    threshold: int = 5
+    cooldown: timedelta = timedelta(seconds=30)
+    _failures: dict[str, int] = field(default_factory=dict)
+    _opened_at: dict[str, datetime] = field(default_factory=dict)
+    _trial: set[str] = field(default_factory=set)
+
+    def allows(self, model: str, now: datetime) -> bool:
+        opened = self._opened_at.get(model)
+        if opened is None:
+            return True
+        if now - opened < self.cooldown or model in self._trial:
+            return False
+        self._trial.add(model)  # half-open: this call is the trial
+        return True
+
+    def is_open(self, model: str, now: datetime) -> bool:
+        opened = self._opened_at.get(model)
+        return opened is not None and now - opened < self.cooldown
+
+    def reopens_in(self, models: tuple[str, ...], now: datetime) -> float:
+        """Seconds until the first of `models` lets a trial call through."""
+        waits = [(self._opened_at[m] + self.cooldown - now).total_seconds()
+                 for m in models if m in self._opened_at]
+        return max(0.0, min(waits, default=0.0))
+
+    def succeeded(self, model: str) -> None:
+        self._failures.pop(model, None)
+        self._opened_at.pop(model, None)
+        self._trial.discard(model)
+
+    def settle(self, model: str) -> None:
+        """Ends a trial that neither succeeded nor failed (another model answered first)."""
+        self._trial.discard(model)
+
+    def failed(self, model: str, now: datetime) -> None:
+        count = self._failures.get(model, 0) + 1
+        self._failures[model] = count
+        if count >= self.threshold or model in self._trial:
+            self._opened_at[model] = now
+            self._trial.discard(model)

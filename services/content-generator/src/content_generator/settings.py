@@ -3,11 +3,14 @@ from __future__ import annotations
 from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from content_generator.domain import DegradationPolicy
 from content_generator.providers.openrouter import RetryPolicy
 from contracts.streams import TOPOLOGY
 from servicekit.settings import ServiceSettings
 
 _HEADER_SAFE = r"^[^\r\n\x00]*$"
+# Left of the ack wait for the database work around the calls.
+_ACK_MARGIN = 5.0
 
 
 class Settings(ServiceSettings):
@@ -26,7 +29,7 @@ class Settings(ServiceSettings):
     )
     # Bounds each attempt as a whole, not just each read.
     openrouter_timeout_seconds: float = Field(
-        default=25.0, gt=0, le=110, validation_alias="OPENROUTER_TIMEOUT_SECONDS"
+        default=20.0, gt=0, le=110, validation_alias="OPENROUTER_TIMEOUT_SECONDS"
     )
     # Attribution headers (HTTP-Referer, X-Title); empty sends none.
     openrouter_app_url: str = Field(
@@ -38,7 +41,28 @@ class Settings(ServiceSettings):
     )
 
     # Emails generated at once; each holds one database connection while its model writes.
-    max_concurrent_calls: int = Field(default=4, ge=1, le=64)
+    max_concurrent_calls: int = Field(default=4, ge=1, le=256)
+    # Calls per second to any one model, across this process's emails; unset: no limit.
+    model_calls_per_second: float | None = Field(default=None, gt=0, le=1000)
+    # Circuit breaker per model: consecutive failed attempts that open it, and the cool-down
+    # before a trial call.
+    breaker_failures: int = Field(default=5, ge=1, le=100)
+    breaker_cooldown_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # When no model can write an email: `delay` keeps trying after the send time (the mail goes
+    # out late; the event's tries still end in content.failed), `fail` sends content.failed
+    # (reason unavailable) at the send time, `offline_template` writes an offline template
+    # draft at the send time. Applies to every campaign until campaigns carry their own choice.
+    degradation_policy: DegradationPolicy = "delay"
+
+    # Semantic memory. Unset EMBEDDING_MODEL: the offline hashed n-gram embedder (see
+    # embeddings.py); set (with an API key): OpenRouter's embeddings endpoint with that model.
+    embedding_model: str | None = Field(default=None, min_length=1, max_length=200)
+    offline_embedding_dimensions: int = Field(default=256, ge=16, le=4096)
+    similar_emails_in_prompt: int = Field(default=3, ge=0, le=20)
+    # Cosine similarity to an earlier email from which a draft is written again.
+    similarity_threshold: float = Field(default=0.9, gt=0, le=1)
+    # Drafts per email at most when they keep coming out too similar.
+    max_drafts: int = Field(default=3, ge=1, le=5)
     llm_attempts: int = Field(default=3, ge=1, le=10)
     # Caps what one answer can cost.
     max_output_tokens: int = Field(default=2000, ge=200, le=32_000)
@@ -53,12 +77,12 @@ class Settings(ServiceSettings):
     def _fits_the_ack_wait(self) -> Settings:
         """Every attempt at one email must end before JetStream redelivers the email.due."""
         spec = next(c for c in TOPOLOGY.consumers_of(self.service_name) if c.stream == "SCHEDULE")
-        worst = self.llm_attempts * self.openrouter_timeout_seconds + self.retry.longest_waits()
-        if worst >= spec.ack_wait_seconds:
+        worst = self.draft_worst_seconds
+        if worst + _ACK_MARGIN >= spec.ack_wait_seconds:
             raise ValueError(
                 f"OPENROUTER_TIMEOUT_SECONDS x CONTENT_GENERATOR_LLM_ATTEMPTS plus the waits "
                 f"between attempts ({worst:g} s) must stay below the email.due ack wait "
-                f"({spec.ack_wait_seconds} s)"
+                f"({spec.ack_wait_seconds} s, less {_ACK_MARGIN:g} s for the database)"
             )
         # Pool plus overflow must cover the calls in flight, the campaign consumer, the outbox
         # relay and the failed-call log.
@@ -68,6 +92,18 @@ class Settings(ServiceSettings):
                 f"CONTENT_GENERATOR_DB_POOL_SIZE of at least {(self.max_concurrent_calls + 4) // 2}"
             )
         return self
+
+    @property
+    def draft_worst_seconds(self) -> float:
+        """The longest one draft can take: every attempt timing out, every wait at its longest."""
+        return self.llm_attempts * self.openrouter_timeout_seconds + self.retry.longest_waits()
+
+    @property
+    def redraft_deadline_seconds(self) -> float:
+        """A redraft of a near-duplicate starts only this soon after the email's first draft
+        began, so that even a worst-case redraft ends within the email.due ack wait."""
+        spec = next(c for c in TOPOLOGY.consumers_of(self.service_name) if c.stream == "SCHEDULE")
+        return spec.ack_wait_seconds - _ACK_MARGIN - self.draft_worst_seconds
 
     @property
     def retry(self) -> RetryPolicy:

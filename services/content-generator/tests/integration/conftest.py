@@ -12,8 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from content_generator import db
 from content_generator.app import handler_table
+from content_generator.embeddings import HashingEmbedder
+from content_generator.handlers import Ports
 from content_generator.providers import EmailProvider, OpenRouterProvider, RetryPolicy
 from contracts import Event, parse_event
+from servicekit.consumer import Handlers
 from servicekit.db import UnitOfWork, create_engine, outbox
 from testkit.fake_openrouter import FakeOpenRouter
 
@@ -70,13 +73,21 @@ def make_provider(
 class Service:
     """Handles events as the service's consumers do: one unit of work each, committed."""
 
-    def __init__(self, engine: AsyncEngine, provider: EmailProvider) -> None:
+    def __init__(self, engine: AsyncEngine, provider: EmailProvider, **options: Any) -> None:
         self.engine = engine
         self.provider = provider
-        self._handlers = handler_table(provider, db.CallLog(engine))
+        self._options = options
+        self.ports = Ports(provider=provider, call_log=db.CallLog(engine),
+                           **{"embedder": HashingEmbedder(), **options})
+        self._handlers = handler_table(self.ports)
 
-    def using(self, provider: EmailProvider) -> Service:
-        return Service(self.engine, provider)
+    def using(self, provider: EmailProvider | None = None, **options: Any) -> Service:
+        """The same service with another provider or other `Ports` options."""
+        return Service(self.engine, provider or self.provider, **{**self._options, **options})
+
+    @property
+    def handlers(self) -> Handlers:
+        return self._handlers
 
     async def handle(self, *events: Event) -> None:
         for event in events:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from content_generator import db
 from content_generator.app import build
+from content_generator.embeddings import HashingEmbedder
 from content_generator.providers import OfflineProvider, OpenRouterProvider
 from content_generator.settings import Settings
 from contracts import CampaignCreated, EmailDue, Event, deterministic_id
@@ -40,6 +41,8 @@ async def parts(
                          OPENROUTER_BASE_URL=openrouter.base_url, max_concurrent_calls="3")
     built = await build(Runtime(settings, engine, nats_client, nats_client.jetstream()))
     yield built
+    for loop in built.loops:
+        loop.close()  # never started here
     for hook in built.on_stop:
         await hook()
 
@@ -49,7 +52,11 @@ async def test_build_writes_emails_concurrently_with_openrouter(parts: ServicePa
     assert parts.on_stop, "the HTTP client is closed on stop"
     handler = parts.handlers.get("email.due")
     assert handler is not None
-    assert isinstance(handler.keywords["provider"], OpenRouterProvider)
+    ports = handler.keywords["ports"]
+    assert isinstance(ports.provider, OpenRouterProvider)
+    assert isinstance(ports.embedder, HashingEmbedder)  # no embedding model configured
+    assert ports.max_outages == TOPOLOGY.consumers_of("content-generator")[1].max_deliver - 1
+    assert len(parts.loops) == 1  # the preview responder
     subjects = set(TOPOLOGY.consumers_of("content-generator")[0].filter_subjects)
     assert "campaign.>" in subjects
     for event_type in ("campaign.created", "campaign.updated", "campaign.paused",
@@ -63,8 +70,10 @@ async def test_without_an_api_key_the_offline_provider_writes(
     monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
     built = await build(Runtime(_settings(engine), engine, nats_client, nats_client.jetstream()))
     handler = built.handlers.get("email.due")
-    assert isinstance(handler.keywords["provider"], OfflineProvider)
+    assert isinstance(handler.keywords["ports"].provider, OfflineProvider)
     assert built.on_stop == []
+    for loop in built.loops:
+        loop.close()
 
 
 async def _publish(nats_client: Client, *events: Event) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 from content_generator import db
 from content_generator.prompts import EMAIL_SCHEMA, PROMPT_VERSION
-from content_generator.providers import OpenRouterProvider, ProviderError
+from content_generator.providers import OpenRouterProvider
 from contracts import (
     CampaignCancelled,
     CampaignCompleted,
@@ -215,26 +216,34 @@ async def test_unusable_answers_and_errors_in_200_bodies_are_retried_and_paid_fo
     assert row.cost == sum(billed)
 
 
-async def test_faults_that_persist_propagate_for_redelivery_and_their_calls_are_kept(
+async def test_faults_that_persist_are_retried_later_and_every_billed_attempt_is_counted(
     service, openrouter: FakeOpenRouter, make_campaign: MakeCampaign, make_due: MakeDue
 ) -> None:
     campaign = make_campaign(fallback_models=[])
     await service.handle(campaign)
     openrouter.script(Error(503, retry_after=0), Empty(), Error(502))
     due = make_due(campaign, 1)
+    before_send = service.using(clock=lambda: due.payload.send_at - timedelta(hours=1))
 
-    with pytest.raises(ProviderError) as caught:
-        await service.handle(due)
+    with pytest.raises(RetryLater) as caught:
+        await before_send.handle(due)
 
-    assert caught.value.retryable
+    assert 0 < caught.value.delay <= 3600  # a try left before the send time
     assert len(openrouter.chat_requests()) == 3
     # The unit of work rolled back; the call log did not.
     assert await service.published() == []
     assert await service.rows(db.generated_emails) == []
     assert [c.status for c in await service.rows(db.llm_calls)] == ["error"] * 3
 
-    await service.handle(due)  # the consumer's redelivery, once the provider is back
-    assert [type(e) for e in await service.published()] == [ContentGenerated]
+    await before_send.handle(due)  # the consumer's redelivery, once the provider is back
+    [event] = await service.published()
+    assert isinstance(event, ContentGenerated)
+    # The event bills the email's every attempt: the empty answer was paid for too.
+    billed = [r.usage for r in openrouter.chat_requests() if r.usage]
+    assert len(billed) == 2
+    assert event.payload.cost == sum(_cost(u) for u in billed)
+    assert event.payload.prompt_tokens == sum(u["prompt_tokens"] for u in billed)
+    assert event.payload.completion_tokens == sum(u["completion_tokens"] for u in billed)
 
 
 async def test_dropped_connections_and_truncated_answers_are_retried(

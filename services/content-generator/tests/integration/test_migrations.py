@@ -40,5 +40,6 @@ async def test_the_migration_can_be_undone_and_redone(engine: AsyncEngine) -> No
     await asyncio.to_thread(command.upgrade, config, "head")
     async with engine.connect() as conn:
         tables = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
-    expected = {"campaigns", "generated_emails", "llm_calls", "content_failures", "outbox"}
+    expected = {"campaigns", "generated_emails", "llm_calls", "content_failures", "outbox",
+                "workspaces", "generation_outages"}
     assert expected <= set(tables)

@@ -6,8 +6,21 @@ from datetime import UTC, datetime
 
 import pytest
 
-from content_generator.domain import STRUCTURES, CampaignBrief, PreviousEmail, structure_for
-from content_generator.prompts import BLOCKS, PROMPT_VERSION, STRUCTURE_GUIDANCE, build_prompt
+from content_generator.domain import (
+    STRUCTURES,
+    CampaignBrief,
+    PreviousEmail,
+    SimilarEmail,
+    structure_for,
+)
+from content_generator.prompts import (
+    BLOCKS,
+    PROMPT_VERSION,
+    STRUCTURE_GUIDANCE,
+    SYSTEM_PROMPT,
+    build_prompt,
+    template,
+)
 
 SEND_AT = datetime(2026, 3, 2, 23, 30, tzinfo=UTC)  # Monday in UTC, Tuesday in Tokyo
 INJECTION = (
@@ -94,7 +107,7 @@ def test_previous_emails_are_summarised_with_the_instruction_not_to_repeat_them(
     assert 'Email 1: subject "Meet the starter"; opens with "Our starter turned forty' in block
     assert "Why members love Mondays" in block
     assert prompt.user.count("</previous_emails>") == 1
-    assert "Do not repeat their subjects, openings or main ideas" in prompt.user
+    assert "Build on these emails without repeating them" in prompt.user
 
 
 def test_the_first_email_has_no_previous_emails_block(
@@ -120,3 +133,36 @@ def test_the_same_inputs_give_the_same_prompt(make_brief: Callable[..., Campaign
     again = build_prompt(brief, sequence=4, total=12, send_at=SEND_AT,
                          structure="professional_direct")
     assert first == again
+
+
+def test_similar_emails_are_recalled_in_their_own_block_without_repeating_recent_ones(
+    make_brief: Callable[..., CampaignBrief],
+) -> None:
+    previous = [PreviousEmail(5, "Recent one", "Recent opening.")]
+    similar = [SimilarEmail(2, "Close one", "Close opening.", 0.81),
+               SimilarEmail(5, "Recent one", "Recent opening.", 0.7)]
+    prompt = build_prompt(make_brief(), sequence=6, total=12, send_at=SEND_AT,
+                          structure="educational", previous=previous, similar=similar)
+
+    block = _between(prompt.user, "similar_emails")
+    assert 'Email 2 (closeness 0.81): subject "Close one"' in block
+    assert "Recent one" not in block  # already listed among the previous emails
+    assert "Build on these emails without repeating them" in prompt.user
+    assert "<similar_emails>" in prompt.system  # declared as data like the other blocks
+
+
+def test_a_second_try_names_the_email_the_rejected_draft_came_too_close_to(
+    make_brief: Callable[..., CampaignBrief],
+) -> None:
+    rejected = SimilarEmail(3, "Forty years of starter", "Our starter turned forty.", 0.97)
+    prompt = build_prompt(make_brief(), sequence=7, total=12, send_at=SEND_AT,
+                          structure="educational", rejected=rejected)
+
+    assert "too close (similarity 0.97 of 1) to\nemail 3" in prompt.user
+    assert "Forty years of starter" in _between(prompt.user, "similar_emails")
+
+
+def test_templates_are_versioned_files_and_the_version_is_the_one_recorded() -> None:
+    assert PROMPT_VERSION == "v2"
+    assert "$" not in SYSTEM_PROMPT  # every placeholder was filled
+    assert template("user").template.startswith("Write the next email")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
+from content_generator.app import CONNECTIONS_PER_CLIENT, http_clients
 from content_generator.settings import Settings
 
 DB = "postgresql://user:pw@db.example/content_generator"
@@ -66,3 +67,34 @@ def test_attribution_headers_cannot_carry_line_breaks(monkeypatch: pytest.Monkey
     monkeypatch.setenv("OPENROUTER_APP_TITLE", "Acme\r\nX-Evil: 1")
     with pytest.raises(pydantic.ValidationError):
         Settings()
+
+
+def test_resilience_and_memory_settings_are_read_and_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONTENT_GENERATOR_DEGRADATION_POLICY", "offline_template")
+    monkeypatch.setenv("CONTENT_GENERATOR_MODEL_CALLS_PER_SECOND", "2.5")
+    monkeypatch.setenv("CONTENT_GENERATOR_SIMILARITY_THRESHOLD", "0.85")
+    settings = Settings()
+    assert settings.degradation_policy == "offline_template"
+    assert settings.model_calls_per_second == 2.5
+    assert settings.similarity_threshold == 0.85
+    assert settings.embedding_model is None  # the offline embedder by default
+    # A redraft may start only while a worst-case one still ends within the ack wait.
+    assert 0 < settings.redraft_deadline_seconds < 120 - settings.draft_worst_seconds
+
+    monkeypatch.setenv("CONTENT_GENERATOR_DEGRADATION_POLICY", "pray")
+    with pytest.raises(pydantic.ValidationError):
+        Settings()
+
+
+def test_a_hundred_calls_in_flight_are_spread_over_small_http_pools(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-v1-abc")
+    monkeypatch.setenv("CONTENT_GENERATOR_MAX_CONCURRENT_CALLS", "100")
+    monkeypatch.setenv("CONTENT_GENERATOR_DB_POOL_SIZE", "52")
+    clients = http_clients(Settings())
+    limits = [c._transport._pool._max_connections for c in clients]  # type: ignore[attr-defined]
+    assert sum(limits) >= 104
+    assert max(limits) <= CONNECTIONS_PER_CLIENT

@@ -36,6 +36,7 @@ class LlmCall:
     latency_ms: int
     http_status: int | None = None
     error: str | None = None
+    kind: Literal["chat", "embedding"] = "chat"
 
 
 @dataclass(frozen=True)

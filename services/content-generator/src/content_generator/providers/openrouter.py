@@ -6,12 +6,19 @@ Faults and what becomes of them (OpenRouter's documented statuses):
   when the server sends one); if they persist, ProviderError(retryable=True).
 - 400, 401, 402, 403 (and other 4xx): asking again cannot help, ProviderError(retryable=False)
   at once, with the reason `content.failed` reports.
+
+Around each attempt: a circuit breaker per model (after a run of failures the model is left
+out of the request, so the campaign's fallbacks answer, until a trial call after a cool-down
+succeeds; with every model's circuit open no request is made at all), and an optional rate limit
+per model (calls per second, across all emails of this process).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,6 +28,7 @@ from typing import Any
 import httpx
 import pydantic
 import structlog
+from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tenacity import (
     AsyncRetrying,
@@ -32,7 +40,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-from content_generator.domain import COST_QUANTUM, EmailContent, FailureReason
+from content_generator.domain import COST_QUANTUM, CircuitBreaker, EmailContent, FailureReason
 from content_generator.output import InvalidOutputError, parse_json_object, validate_email
 from content_generator.prompts import EMAIL_SCHEMA
 from content_generator.providers.base import (
@@ -246,7 +254,7 @@ class OpenRouterProvider:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | Sequence[httpx.AsyncClient],
         *,
         api_key: str,
         base_url: str,
@@ -255,8 +263,14 @@ class OpenRouterProvider:
         app_title: str = "",
         max_tokens: int = 2000,
         retry: RetryPolicy = RetryPolicy(),
+        breaker: CircuitBreaker | None = None,
+        calls_per_second: float | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._client = client
+        # Several clients take turns: httpx's pool does work quadratic in its connections on
+        # every request, which at a hundred connections costs more CPU than the call itself.
+        clients = [client] if isinstance(client, httpx.AsyncClient) else list(client)
+        self._clients = itertools.cycle(clients)
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._headers = {"Authorization": f"Bearer {api_key}"}
         if app_url:
@@ -268,6 +282,25 @@ class OpenRouterProvider:
         self._http_timeout = httpx.Timeout(timeout, connect=min(10.0, timeout))
         self._max_tokens = max_tokens
         self._retry = retry
+        # Per replica: each process keeps its own view of which models are failing.
+        self._breaker = breaker or CircuitBreaker()
+        self._calls_per_second = calls_per_second
+        self._limiters: dict[str, AsyncLimiter] = {}
+        self._clock = clock
+
+    def _limiter(self, model: str) -> AsyncLimiter | None:
+        if self._calls_per_second is None:
+            return None
+        if model not in self._limiters:
+            # A bucket of one second's calls: short bursts pass, a steady flow is held to rate.
+            rate = self._calls_per_second
+            self._limiters[model] = AsyncLimiter(max(1.0, rate), max(1.0, rate) / rate)
+        return self._limiters[model]
+
+    def _open_models(self, models: list[str]) -> list[str]:
+        """The models whose circuit lets a call through, in the campaign's order."""
+        now = self._clock()
+        return [m for m in models if self._breaker.allows(m, now)]
 
     def request_body(self, request: EmailRequest) -> dict[str, Any]:
         brief = request.brief
@@ -294,14 +327,63 @@ class OpenRouterProvider:
             before_sleep=_log_retry,
             reraise=True,
         )
+        models = [str(body["model"]), *body.get("models", [])[1:]]
         try:
             async for attempt in retrying:
                 with attempt:
-                    email, model = await self._attempt(body, calls)
+                    email, model = await self._guarded_attempt(body, models, calls)
         except ProviderError as exc:
             exc.calls = tuple(calls)
             raise
         return Completion(email, self.name, model, tuple(calls), _elapsed_ms(started))
+
+    async def _guarded_attempt(
+        self, body: dict[str, Any], models: list[str], calls: list[LlmCall]
+    ) -> tuple[EmailContent, str]:
+        """One attempt at the models whose circuit is closed (or half-open), at the model's
+        rate; the outcome feeds the circuit breaker."""
+        available = self._open_models(models)
+        if not available:
+            wait = self._breaker.reopens_in(tuple(models), self._clock())
+            raise ProviderError(
+                f"circuit open for every model ({', '.join(models)}); next trial in "
+                f"{wait:.0f} s", reason="unavailable", retryable=True, retry_after=wait,
+            )
+        attempt_body = {**body, "model": available[0]}
+        attempt_body.pop("models", None)
+        if len(available) > 1:
+            attempt_body["models"] = available
+        limiter = self._limiter(available[0])
+        if limiter is not None:
+            await limiter.acquire()
+        try:
+            email, model = await self._attempt(attempt_body, calls)
+        except ProviderError as exc:
+            if exc.retryable:
+                self._judge(available, exc.model, answer_ok=False)
+            else:
+                # The model was reachable; the request or the account is at fault.
+                for reached in available:
+                    self._breaker.succeeded(reached)
+            raise
+        self._judge(available, model, answer_ok=True)
+        return email, model
+
+    def _judge(self, tried: list[str], answered: str | None, *, answer_ok: bool) -> None:
+        """Feeds one attempt's outcome to the breaker. OpenRouter moves down the list only
+        when a model fails, so every model before the one that answered failed; with no answer
+        at all, every model listed did."""
+        now = self._clock()
+        position = tried.index(answered) if answered in tried else len(tried)
+        for model in tried[:position]:
+            self._breaker.failed(model, now)
+        if answered is not None and answered in tried:
+            if answer_ok:
+                self._breaker.succeeded(answered)
+            else:
+                self._breaker.failed(answered, now)  # a bad answer is its model's fault
+        for model in tried[position + 1:]:
+            self._breaker.settle(model)
 
     async def _attempt(
         self, body: dict[str, Any], calls: list[LlmCall]
@@ -311,7 +393,7 @@ class OpenRouterProvider:
         try:
             try:
                 async with asyncio.timeout(self._timeout):
-                    response = await self._client.post(
+                    response = await next(self._clients).post(
                         self._url, json=body, headers=self._headers, timeout=self._http_timeout
                     )
             except (TimeoutError, httpx.TimeoutException) as exc:

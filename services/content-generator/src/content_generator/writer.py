@@ -1,0 +1,143 @@
+"""Writes one email with the campaign's memory: recalls the last emails and the most similar
+earlier ones, asks the provider, and redrafts (a bounded number of times) a draft that comes too
+close to an earlier email. Shared by email.due and preview; stores nothing itself."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from content_generator import db
+from content_generator.domain import (
+    CampaignBrief,
+    EmailContent,
+    SimilarEmail,
+    Structure,
+    structure_for,
+    too_similar,
+)
+from content_generator.embeddings import Embedder, email_text
+from content_generator.prompts import build_prompt, memory_query
+from content_generator.providers.base import (
+    EmailProvider,
+    EmailRequest,
+    LlmCall,
+    ProviderError,
+    Usage,
+)
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class MemoryPolicy:
+    recent: int = 10  # last emails summarised in the prompt
+    similar: int = 3  # most similar earlier emails recalled in the prompt
+    # Cosine similarity from which a draft counts as a near-duplicate of an earlier email.
+    threshold: float = 0.9
+    drafts: int = 3  # drafts per email at most, the first included
+    # No redraft starts later than this after the first draft began (keeps the whole email
+    # within the event's ack wait); the least similar draft so far is kept instead.
+    redraft_deadline: float = float("inf")
+
+
+@dataclass(frozen=True)
+class Draft:
+    email: EmailContent
+    provider: str
+    model: str
+    structure: Structure
+    prompt_version: str
+    calls: tuple[LlmCall, ...]  # every billed call: drafts, rejected ones, embeddings
+    latency_ms: int
+    embedding: tuple[float, ...]
+    embedding_model: str
+    # Closest earlier email of the campaign; None for the first email.
+    closest: SimilarEmail | None
+
+    @property
+    def usage(self) -> Usage:
+        return sum((c.usage for c in self.calls), Usage())
+
+    @property
+    def max_similarity(self) -> float | None:
+        return self.closest.similarity if self.closest else None
+
+
+def _closeness(draft: Draft) -> float:
+    return draft.max_similarity if draft.max_similarity is not None else -1.0
+
+
+async def _closest(
+    conn: AsyncConnection, campaign_id: uuid.UUID, vector: Sequence[float], *,
+    embedder: Embedder, before: int,
+) -> SimilarEmail | None:
+    found = await db.most_similar(conn, campaign_id, vector, embedding_model=embedder.name,
+                                  limit=1, before=before)
+    return found[0] if found else None
+
+
+async def write_draft(
+    conn: AsyncConnection,
+    brief: CampaignBrief,
+    *,
+    sequence: int,
+    total: int | None,
+    send_at: datetime,
+    provider: EmailProvider,
+    embedder: Embedder,
+    memory: MemoryPolicy,
+) -> Draft:
+    """The least repetitive of at most `memory.drafts` drafts (the first one under the
+    threshold). A ProviderError carries every call made so far, billed ones included."""
+    started = time.monotonic()
+    cid = brief.campaign_id
+    calls: list[LlmCall] = []
+    structure = structure_for(sequence)
+    try:
+        previous = await db.previous_emails(conn, cid, before=sequence, limit=memory.recent)
+        query = await embedder.embed(memory_query(brief, structure))
+        calls += query.calls
+        similar = await db.most_similar(conn, cid, query.vector, embedding_model=embedder.name,
+                                        limit=memory.similar, before=sequence)
+        best: Draft | None = None
+        rejected: SimilarEmail | None = None
+        for attempt in range(1, memory.drafts + 1):
+            prompt = build_prompt(brief, sequence=sequence, total=total, send_at=send_at,
+                                  structure=structure, previous=previous, similar=similar,
+                                  rejected=rejected)
+            completion = await provider.write(
+                EmailRequest(brief, sequence, total, send_at, structure, prompt))
+            calls += completion.calls
+            embedded = await embedder.embed(email_text(completion.email))
+            calls += embedded.calls
+            closest = await _closest(conn, cid, embedded.vector, embedder=embedder,
+                                     before=sequence)
+            draft = Draft(completion.email, completion.provider, completion.model, structure,
+                          prompt.version, (), 0, embedded.vector, embedder.name, closest)
+            if best is None or _closeness(draft) < _closeness(best):
+                best = draft
+            if not too_similar(closest, memory.threshold):
+                break
+            if time.monotonic() - started > memory.redraft_deadline:
+                break
+            assert closest is not None
+            log.info("content.near_duplicate", campaign_id=str(cid), sequence=sequence,
+                     draft=attempt, similar_to=closest.sequence,
+                     similarity=round(closest.similarity, 3))
+            rejected = closest
+    except ProviderError as exc:
+        exc.calls = (*calls, *exc.calls)
+        raise
+    assert best is not None
+    if too_similar(best.closest, memory.threshold):
+        log.warning("content.near_duplicate_kept", campaign_id=str(cid), sequence=sequence,
+                    similarity=best.max_similarity, drafts=memory.drafts)
+    latency = round((time.monotonic() - started) * 1000)
+    return replace(best, calls=tuple(calls), latency_ms=latency)
