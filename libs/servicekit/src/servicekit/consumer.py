@@ -89,43 +89,67 @@ class Consumer:
         self._js = js
         self._engine = engine
         self._handlers = handlers
-        # Above 1, messages of one batch are handled concurrently and order is not kept.
-        self._concurrency = asyncio.Semaphore(concurrency)
+        # Above 1, events are handled concurrently, order is not kept, and the consumer
+        # fetches whenever a slot frees, so one slow event never holds up the others.
+        self._limit = concurrency
         self._ordered = concurrency == 1
-        # Never fetch more than can be worked on at once, or the rest wait out their ack wait.
-        self._batch_size = spec.batch_size if self._ordered else min(spec.batch_size, concurrency)
 
     async def run(self) -> None:
         sub = await self._js.pull_subscribe_bind(self.spec.durable, stream=self.spec.stream)
-        while True:
-            try:
-                msgs = await self._next_batch(sub)
-            except (TimeoutError, nats.errors.TimeoutError):  # nothing to fetch right now
-                continue
-            except nats.errors.Error as exc:  # disconnected: the client reconnects by itself
-                log.warning("consumer.fetch_failed", consumer=self.spec.durable, error=repr(exc))
-                await asyncio.sleep(0.5)
-                continue
-            if self._ordered:
-                for msg in msgs:
+        if self._ordered:
+            while True:
+                for msg in await self._fetch(sub, self.spec.batch_size):
                     await self._handle_safely(msg)
-            else:
-                await asyncio.gather(*(self._handle_bounded(m) for m in msgs))
+        else:
+            await self._run_concurrently(sub)
 
-    async def _next_batch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
+    async def _run_concurrently(self, sub: JetStreamContext.PullSubscription) -> None:
+        free = asyncio.Semaphore(self._limit)
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await free.acquire()
+                slots = 1
+                while not free.locked():  # take every other free slot too
+                    await free.acquire()
+                    slots += 1
+                # Never fetch more than can be worked on at once, or the rest would wait out
+                # their ack wait.
+                msgs = await self._fetch(sub, min(slots, self.spec.batch_size))
+                for _ in range(slots - len(msgs)):
+                    free.release()
+                for msg in msgs:
+                    task = asyncio.create_task(self._handle_safely(msg))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                    task.add_done_callback(lambda _: free.release())
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _fetch(self, sub: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
+        """Up to `batch` messages; none when there is nothing to fetch right now."""
+        try:
+            return await self._next_batch(sub, batch)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+        except nats.errors.Error as exc:  # disconnected: the client reconnects by itself
+            log.warning("consumer.fetch_failed", consumer=self.spec.durable, error=repr(exc))
+            await asyncio.sleep(0.5)
+            return []
+
+    @staticmethod
+    async def _next_batch(sub: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
         # A batch fetch that waits for messages holds the first one until the batch fills
         # or the wait ends; so wait for one, then take whatever else is already there.
         first = await sub.fetch(1, timeout=5.0)
-        if self._batch_size == 1:
+        if batch == 1:
             return first
         try:
-            return first + await sub.fetch(self._batch_size - 1, timeout=0.05)
+            return first + await sub.fetch(batch - 1, timeout=0.05)
         except (TimeoutError, nats.errors.TimeoutError):
             return first
-
-    async def _handle_bounded(self, msg: Msg) -> None:
-        async with self._concurrency:
-            await self._handle_safely(msg)
 
     async def _handle_safely(self, msg: Msg) -> None:
         """An ack, nak or park that fails (broker or database away) must not stop the
