@@ -72,6 +72,8 @@ contents = sa.Table(
     sa.Column("body_text", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
               server_default=sa.func.now()),
+    # The trace context of content.generated: the SMTP sends join the email's trace.
+    sa.Column("trace_headers", JSONB),
 )
 
 # One row per (campaign, sequence, recipient); see mailer.domain for the state machine.
@@ -233,6 +235,7 @@ class ContentRow:
     preheader: str
     body_html: str
     body_text: str
+    trace_headers: dict[str, str] | None = None
 
 
 async def insert_content(conn: AsyncConnection, **values: Any) -> bool:
@@ -375,7 +378,7 @@ async def contents_for(
     )
     return {
         (r.campaign_id, r.sequence): ContentRow(r.correlation_id, r.subject, r.preheader,
-                                                r.body_html, r.body_text)
+                                                r.body_html, r.body_text, r.trace_headers)
         for r in rows
     }
 

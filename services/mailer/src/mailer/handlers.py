@@ -21,6 +21,7 @@ from mailer import db
 from mailer.domain import LifecycleEvent, Sender, campaign_transition
 from servicekit.consumer import RetryLater
 from servicekit.db import UnitOfWork
+from servicekit.tracing import current_trace_headers
 
 log = structlog.get_logger(__name__)
 
@@ -97,6 +98,8 @@ async def on_content_generated(
         uow.conn, campaign_id=p.campaign_id, sequence=p.sequence,
         correlation_id=event.correlation_id, send_at=p.send_at, subject=p.subject,
         preheader=p.preheader, body_html=p.body_html, body_text=p.body_text,
+        # Taken in the handler's span: the sends, later, continue the email's trace.
+        trace_headers=current_trace_headers() or None,
     )
     if not stored:
         log.info("mailer.content_already_stored", campaign_id=str(p.campaign_id),

@@ -34,6 +34,8 @@ schedules = sa.Table(
               server_default=sa.func.now(), onupdate=sa.func.now()),
     # Why the schedule is in state `error`.
     sa.Column("error", sa.Text),
+    # The trace context of campaign.created: each email.due joins the campaign's trace.
+    sa.Column("trace_headers", JSONB),
     # Finding due work costs what is due, not how many campaigns exist.
     sa.Index("schedules_due", "due_at", postgresql_where=sa.text("due_at IS NOT NULL")),
 )
@@ -61,12 +63,13 @@ class ScheduleRow:
     next_sequence: int
     next_slot: int
     next_send_at: datetime | None
+    trace_headers: dict[str, str] | None = None
 
 
 def _row(r: AnyRow) -> ScheduleRow:
     return ScheduleRow(
         r.campaign_id, r.workspace_id, r.correlation_id, r.schedule, r.state, r.total_emails,
-        r.next_sequence, r.next_slot, r.next_send_at,
+        r.next_sequence, r.next_slot, r.next_send_at, r.trace_headers,
     )
 
 
@@ -74,6 +77,7 @@ _COLUMNS = (
     schedules.c.campaign_id, schedules.c.workspace_id, schedules.c.correlation_id,
     schedules.c.schedule, schedules.c.state, schedules.c.total_emails,
     schedules.c.next_sequence, schedules.c.next_slot, schedules.c.next_send_at,
+    schedules.c.trace_headers,
 )
 
 

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import structlog
+from opentelemetry.trace import SpanKind
+from prometheus_client import Histogram
 
 from contracts import (
     CampaignCancelled,
@@ -38,11 +40,17 @@ from scheduler.domain import (
     upcoming,
 )
 from servicekit.db import UnitOfWork
+from servicekit.tracing import current_trace_headers, span_from_headers
 
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
 State = Literal["active", "paused", "cancelled", "completed"]
+
+DUE_LAG = Histogram(
+    "scheduler_due_lag_seconds", "How late an email.due was emitted after its due time",
+    buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
+)
 
 
 def utc_now() -> datetime:
@@ -109,6 +117,8 @@ async def on_created(event: CampaignCreated, uow: UnitOfWork, *, lead: timedelta
         state=state,
         total_emails=total,
         next_sequence=1,
+        # Taken in the handler's span: the emails due later continue the campaign's trace.
+        trace_headers=current_trace_headers() or None,
         **_next_fields(0, first, lead),
     )
     if created:
@@ -236,7 +246,17 @@ async def emit_due(
             continue
         assert row.next_send_at is not None
         if step.emitted:
-            dues.append(_due(row))
+            DUE_LAG.observe(max(0.0, (now - (row.next_send_at - lead)).total_seconds()))
+            if row.trace_headers:
+                # Published inside the span, so its outbox row carries the campaign's trace.
+                with span_from_headers(
+                    "schedule email", row.trace_headers, kind=SpanKind.INTERNAL,
+                    attributes={"campaign.id": str(row.campaign_id),
+                                "email.sequence": str(row.next_sequence)},
+                ):
+                    uow.publish(_due(row))
+            else:
+                dues.append(_due(row))
         else:
             skipped.append(db.Skipped(row.campaign_id, row.next_slot, row.next_send_at,
                                       SKIP_REASON))
@@ -254,7 +274,8 @@ async def emit_due(
             others.append(_completed(moved, step.next_sequence - 1))
     await db.move_on(uow.conn, moves)
     await db.record_skipped(uow.conn, skipped)
-    # Emails first: the relay publishes in outbox order, and they are what is waited for.
+    # Emails first (traced ones were queued above): the relay publishes in outbox order, and
+    # they are what is waited for.
     uow.publish(*dues, *others)
     return len(rows)
 

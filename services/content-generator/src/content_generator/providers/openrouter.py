@@ -29,6 +29,7 @@ import httpx
 import pydantic
 import structlog
 from aiolimiter import AsyncLimiter
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tenacity import (
     AsyncRetrying,
@@ -50,6 +51,7 @@ from content_generator.providers.base import (
     ProviderError,
     Usage,
 )
+from servicekit.tracing import tracer
 
 log = structlog.get_logger(__name__)
 
@@ -389,6 +391,24 @@ class OpenRouterProvider:
         self, body: dict[str, Any], calls: list[LlmCall]
     ) -> tuple[EmailContent, str]:
         requested = str(body["model"])
+        with tracer.start_as_current_span(
+            "llm call", kind=SpanKind.CLIENT,
+            attributes={"gen_ai.system": "openrouter", "gen_ai.request.model": requested},
+        ) as span:
+            try:
+                email, model = await self._timed_attempt(body, requested, calls)
+            except ProviderError as exc:
+                span.set_attribute("llm.outcome", exc.reason)
+                if exc.model:
+                    span.set_attribute("gen_ai.response.model", exc.model)
+                raise
+            span.set_attribute("llm.outcome", "ok")
+            span.set_attribute("gen_ai.response.model", model)
+            return email, model
+
+    async def _timed_attempt(
+        self, body: dict[str, Any], requested: str, calls: list[LlmCall]
+    ) -> tuple[EmailContent, str]:
         started = time.monotonic()
         try:
             try:
