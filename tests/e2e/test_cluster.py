@@ -3,11 +3,9 @@ going while one node is killed and restarted, and every recipient gets exactly o
 
 from __future__ import annotations
 
-import mailbox
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from email import message_from_bytes, policy
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,10 +15,10 @@ from nats.js.api import StreamInfo
 
 from contracts.streams import TOPOLOGY
 from devstack.nats import EmbeddedNatsCluster
-from devstack.ports import free_port
-from devstack.stack import Stack, StackConfig
+from devstack.stack import Stack
 from testkit.fake_openrouter import FakeOpenRouter, Reply
 from testkit.fixtures import scratch_dir
+from testkit.system import maildir_messages, running_system, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -53,48 +51,18 @@ def stack(cluster: EmbeddedNatsCluster, fake_llm: FakeOpenRouter) -> Iterator[St
         # All three nodes: a client whose server dies reconnects to another one.
         "NATS_URL": ",".join(cluster.urls),
     }
-    with scratch_dir("cb-cluster-") as data:
-        config = StackConfig(
-            data_dir=data,
-            api_port=free_port(),
-            environ=config_env,
-            extra_env={
-                "NATS_STREAM_REPLICAS": "3",
-                "OPENROUTER_API_KEY": fake_llm.api_key,
-                "OPENROUTER_BASE_URL": fake_llm.base_url,
-                "SCHEDULER_TICK_SECONDS": "0.2",
-                "MAILER_POLL_INTERVAL": "0.2",
-                "LOG_LEVEL": "INFO",
-            },
-        )
-        with Stack(config) as running:
-            yield running
+    with running_system("cb-cluster-", fake_llm, environ=config_env,
+                        extra_env={"NATS_STREAM_REPLICAS": "3"}) as running:
+        yield running
 
 
 def message_ids(maildir: Path) -> Counter[str]:
     """Message-ID → how many copies arrived, for every message in the sink's Maildir."""
-    box = mailbox.Maildir(maildir, create=False)
-    ids: Counter[str] = Counter()
-    for key in box.iterkeys():
-        message = message_from_bytes(box.get_bytes(key), policy=policy.default)
-        ids[str(message["Message-ID"])] += 1
-    return ids
+    return Counter(str(m["Message-ID"]) for m in maildir_messages(maildir))
 
 
 def recipients(maildir: Path) -> Counter[str]:
-    box = mailbox.Maildir(maildir, create=False)
-    return Counter(
-        str(message_from_bytes(box.get_bytes(k), policy=policy.default)["To"])
-        for k in box.iterkeys()
-    )
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {timeout} s: {what}")
-        time.sleep(0.25)
+    return Counter(str(m["To"]) for m in maildir_messages(maildir))
 
 
 async def stream_infos(urls: list[str]) -> list[StreamInfo]:
@@ -134,14 +102,14 @@ def test_losing_a_node_mid_campaign_loses_and_duplicates_nothing(
     assert created.status_code == 201, created.text
 
     # The node dies while the campaign's events are in flight, as a crash would: no flush.
-    wait_for(lambda: len(message_ids(maildir)) > 0, 60, "the first message")
+    wait_for("the first message", lambda: len(message_ids(maildir)) > 0, 60)
     cluster.kill_node(KILLED)
     sent_while_down = len(message_ids(maildir))
     time.sleep(3)
     cluster.start_node(KILLED)
 
-    wait_for(lambda: sum(message_ids(maildir).values()) >= len(RECIPIENTS), 180,
-             f"{len(RECIPIENTS)} messages")
+    wait_for(f"{len(RECIPIENTS)} messages",
+             lambda: sum(message_ids(maildir).values()) >= len(RECIPIENTS), 180)
     time.sleep(2)  # anything sent twice would arrive now
     ids = message_ids(maildir)
     assert sum(ids.values()) == len(RECIPIENTS)

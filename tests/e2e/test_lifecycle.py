@@ -10,17 +10,15 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import httpx
 import nats
 import pytest
 
-from devstack.ports import free_port
-from devstack.stack import Stack, StackConfig
+from devstack.stack import Stack
 from testkit.fake_openrouter import FakeOpenRouter
-from testkit.fixtures import scratch_dir
+from testkit.system import api_client, running_system, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -33,45 +31,20 @@ def fake_llm() -> Iterator[FakeOpenRouter]:
 
 @pytest.fixture(scope="module")
 def stack(fake_llm: FakeOpenRouter) -> Iterator[Stack]:
-    with scratch_dir("cb-e2e-") as data:
-        yield from _run_stack(data, fake_llm)
-
-
-def _run_stack(data: Path, fake_llm: FakeOpenRouter) -> Iterator[Stack]:
-    config = StackConfig(
-        data_dir=data,
-        api_port=free_port(),
-        environ={"PATH": "/usr/bin:/bin"},
-        extra_env={
-            "OPENROUTER_API_KEY": fake_llm.api_key,
-            "OPENROUTER_BASE_URL": fake_llm.base_url,
-            # Emails fall due at their send time, and the scheduler looks often.
-            "SCHEDULER_LEAD_TIME_SECONDS": "0",
-            "SCHEDULER_TICK_SECONDS": "0.2",
-            "MAILER_POLL_SECONDS": "0.2",
-            "LOG_LEVEL": "INFO",
-        },
-    )
-    with Stack(config) as running:
+    # Emails fall due at their send time.
+    with running_system("cb-e2e-", fake_llm,
+                        extra_env={"SCHEDULER_LEAD_TIME_SECONDS": "0"}) as running:
         yield running
 
 
 @pytest.fixture
 def api(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.base_url, timeout=10,
-                      headers={"Authorization": f"Bearer {stack.api_key}"}) as client:
+    with api_client(stack) as client:
         yield client
 
 
 def _wait_for(what: str, probe: Callable[[], Any], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.25)
+    return wait_for(what, probe, timeout)
 
 
 def _due_events(nats_url: str, campaign_id: str) -> list[dict[str, Any]]:

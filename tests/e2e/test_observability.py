@@ -11,10 +11,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from devstack.ports import free_port
-from devstack.stack import SERVICES, Stack, StackConfig
+from devstack.stack import SERVICES, Stack
 from testkit.fake_openrouter import FakeOpenRouter, Reply
-from testkit.fixtures import scratch_dir
+from testkit.system import api_client, running_system
 
 pytestmark = pytest.mark.e2e
 
@@ -48,17 +47,10 @@ LABELLED = {
 
 @pytest.fixture(scope="module")
 def ran_a_campaign() -> Iterator[Stack]:
-    with FakeOpenRouter() as fake_llm, scratch_dir("cb-metrics-") as data:
+    with FakeOpenRouter() as fake_llm:
         fake_llm.script(Reply(GENERATED))
-        config = StackConfig(
-            data_dir=data, api_port=free_port(), environ={"PATH": "/usr/bin:/bin"},
-            extra_env={"OPENROUTER_API_KEY": fake_llm.api_key,
-                       "OPENROUTER_BASE_URL": fake_llm.base_url,
-                       "SCHEDULER_TICK_SECONDS": "0.2", "MAILER_POLL_INTERVAL": "0.2"},
-        )
-        with Stack(config) as stack:
-            with httpx.Client(base_url=stack.base_url, timeout=10,
-                              headers={"Authorization": f"Bearer {stack.api_key}"}) as api:
+        with running_system("cb-metrics-", fake_llm) as stack:
+            with api_client(stack) as api:
                 created = api.post("/api/campaigns/", json={
                     "name": "Counted", "description": "Metrics after a run",
                     "schedule_type": "weekly", "weekly_emails": 1, "weekly_days": [1],

@@ -3,21 +3,15 @@ PostgreSQL, the SMTP sink, and the fake OpenRouter standing in for the LLM."""
 
 from __future__ import annotations
 
-import mailbox
 import time
 from collections.abc import Iterator
-from email import message_from_bytes, policy
-from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from devstack.ports import free_port
-from devstack.stack import Stack, StackConfig
+from devstack.stack import Stack
 from testkit.fake_openrouter import FakeOpenRouter, Reply
-from testkit.fixtures import scratch_dir
+from testkit.system import api_client, maildir_messages, running_system, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -38,49 +32,8 @@ def fake_llm() -> Iterator[FakeOpenRouter]:
 
 @pytest.fixture(scope="module")
 def stack(fake_llm: FakeOpenRouter) -> Iterator[Stack]:
-    with scratch_dir("cb-e2e-") as data:
-        yield from _run_stack(data, fake_llm)
-
-
-def _run_stack(data: Path, fake_llm: FakeOpenRouter) -> Iterator[Stack]:
-    config = StackConfig(
-        data_dir=data,
-        api_port=free_port(),
-        environ={"PATH": "/usr/bin:/bin"},
-        extra_env={
-            "OPENROUTER_API_KEY": fake_llm.api_key,
-            "OPENROUTER_BASE_URL": fake_llm.base_url,
-            "SCHEDULER_TICK_SECONDS": "0.2",
-            "MAILER_POLL_INTERVAL": "0.2",
-            "LOG_LEVEL": "INFO",
-        },
-    )
-    with Stack(config) as running:
+    with running_system("cb-e2e-", fake_llm) as running:
         yield running
-
-
-def _api(stack: Stack) -> httpx.Client:
-    return httpx.Client(base_url=stack.base_url,
-                        headers={"Authorization": f"Bearer {stack.api_key}"}, timeout=10)
-
-
-def _messages(maildir: Path) -> list[EmailMessage]:
-    box = mailbox.Maildir(maildir, create=False)
-    found: list[EmailMessage] = []
-    for key in box.iterkeys():
-        raw = box.get_bytes(key)
-        msg = message_from_bytes(raw, policy=policy.default)
-        assert isinstance(msg, EmailMessage)
-        found.append(msg)
-    return found
-
-
-def _wait_for(predicate: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
 
 
 def test_a_campaign_reaches_every_inbox_once(stack: Stack, fake_llm: FakeOpenRouter) -> None:
@@ -92,16 +45,17 @@ def test_a_campaign_reaches_every_inbox_once(stack: Stack, fake_llm: FakeOpenRou
         "total_months": 3, "ai_agent_id": "openai/gpt-4",
         "recipient_emails": RECIPIENTS,
     }
-    with _api(stack) as api:
+    with api_client(stack) as api:
         created = api.post("/api/campaigns/", json=payload)
         assert created.status_code == 201, created.text
         campaign_id = created.json()["id"]
 
         assert stack.maildir is not None
         maildir = stack.maildir
-        _wait_for(lambda: len(_messages(maildir)) >= len(RECIPIENTS), timeout=60)
+        wait_for("a message per recipient",
+                 lambda: len(maildir_messages(maildir)) >= len(RECIPIENTS))
         time.sleep(1)  # anything sent twice would arrive now
-        messages = _messages(maildir)
+        messages = maildir_messages(maildir)
         assert sorted(str(m["To"]) for m in messages) == sorted(RECIPIENTS)
         for message in messages:
             assert message["Subject"] == GENERATED["subject"]
@@ -122,7 +76,8 @@ def test_a_campaign_reaches_every_inbox_once(stack: Stack, fake_llm: FakeOpenRou
             body: dict[str, Any] = response.json()
             return body
 
-        _wait_for(lambda: detail()["progress"]["deliveries_sent"] == len(RECIPIENTS), timeout=20)
+        wait_for("3 deliveries in the detail",
+                 lambda: detail()["progress"]["deliveries_sent"] == len(RECIPIENTS), timeout=20)
         progress = detail()["progress"]
         assert progress["deliveries_sent"] == len(RECIPIENTS)
         assert progress["emails_generated"] == 1

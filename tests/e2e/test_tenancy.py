@@ -6,7 +6,6 @@ workspace's 100,000-row CSV import reaches the mailer's copy of its audience."""
 from __future__ import annotations
 
 import asyncio
-import mailbox
 import os
 import re
 import subprocess
@@ -14,7 +13,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -23,11 +21,10 @@ import asyncpg
 import httpx
 import pytest
 
-from devstack.ports import free_port
-from devstack.stack import Stack, StackConfig
+from devstack.stack import Stack
 from servicekit.settings import asyncpg_dsn
 from testkit.fake_openrouter import FakeOpenRouter
-from testkit.fixtures import scratch_dir
+from testkit.system import api_client, maildir_messages, running_system, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -42,20 +39,9 @@ def fake_llm() -> Iterator[FakeOpenRouter]:
 
 @pytest.fixture(scope="module")
 def stack(fake_llm: FakeOpenRouter) -> Iterator[Stack]:
-    with scratch_dir("cb-e2e-") as data:
-        config = StackConfig(
-            data_dir=data, api_port=free_port(), environ={"PATH": "/usr/bin:/bin"},
-            extra_env={
-                "OPENROUTER_API_KEY": fake_llm.api_key,
-                "OPENROUTER_BASE_URL": fake_llm.base_url,
-                "SCHEDULER_LEAD_TIME_SECONDS": "0",
-                "SCHEDULER_TICK_SECONDS": "0.2",
-                "MAILER_POLL_SECONDS": "0.2",
-                "LOG_LEVEL": "INFO",
-            },
-        )
-        with Stack(config) as running:
-            yield running
+    with running_system("cb-e2e-", fake_llm,
+                        extra_env={"SCHEDULER_LEAD_TIME_SECONDS": "0"}) as running:
+        yield running
 
 
 def _key_of_new_workspace(stack: Stack, name: str) -> str:
@@ -68,31 +54,15 @@ def _key_of_new_workspace(stack: Stack, name: str) -> str:
 
 
 def _client(stack: Stack, key: str) -> httpx.Client:
-    return httpx.Client(base_url=stack.base_url, timeout=10,
-                        headers={"Authorization": f"Bearer {key}"})
-
-
-def _messages(maildir: Path) -> list[EmailMessage]:
-    box = mailbox.Maildir(maildir, create=False)
-    found = []
-    for key in box.iterkeys():
-        msg = message_from_bytes(box.get_bytes(key), policy=policy.default)
-        assert isinstance(msg, EmailMessage)
-        found.append(msg)
-    return found
+    return api_client(stack, key)
 
 
 def _to(maildir: Path, address: str) -> list[EmailMessage]:
-    return [m for m in _messages(maildir) if str(m["To"]).endswith(address)]
+    return [m for m in maildir_messages(maildir) if str(m["To"]).endswith(address)]
 
 
 def _wait_for(what: str, probe: Callable[[], Any], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := probe()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.25)
-    return found
+    return wait_for(what, probe, timeout)
 
 
 def _campaign(api: httpx.Client, name: str, recipients: list[str]) -> str:

@@ -16,7 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -24,10 +23,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanProto
 
-from devstack.ports import LOOPBACK, free_port
-from devstack.stack import SERVICES, Stack, StackConfig
+from devstack.ports import LOOPBACK
+from devstack.stack import SERVICES
 from testkit.fake_openrouter import FakeOpenRouter, Reply
-from testkit.fixtures import scratch_dir
+from testkit.system import api_client, running_system
 
 pytestmark = pytest.mark.e2e
 
@@ -122,20 +121,12 @@ def _value(value: Any) -> Any:
 @pytest.fixture(scope="module")
 def traced_run() -> Iterator[OtlpReceiver]:
     """A campaign of one recipient, run to its first mail; the receiver of the run's spans."""
-    with (OtlpReceiver() as receiver, FakeOpenRouter() as fake_llm,
-          scratch_dir("cb-trace-") as data):
+    with OtlpReceiver() as receiver, FakeOpenRouter() as fake_llm:
         fake_llm.script(Reply(GENERATED))
-        config = StackConfig(
-            data_dir=data, api_port=free_port(), environ={"PATH": "/usr/bin:/bin"},
-            extra_env={"OPENROUTER_API_KEY": fake_llm.api_key,
-                       "OPENROUTER_BASE_URL": fake_llm.base_url,
-                       "SCHEDULER_TICK_SECONDS": "0.2", "MAILER_POLL_INTERVAL": "0.2",
-                       "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-                       "OTEL_BSP_SCHEDULE_DELAY": "200"},
-        )
-        with Stack(config) as stack:
-            with httpx.Client(base_url=stack.base_url, timeout=10,
-                              headers={"Authorization": f"Bearer {stack.api_key}"}) as api:
+        otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                "OTEL_BSP_SCHEDULE_DELAY": "200"}
+        with running_system("cb-trace-", fake_llm, extra_env=otel) as stack:
+            with api_client(stack) as api:
                 created = api.post("/api/campaigns/", json={
                     "name": "Traced", "description": "One email followed end to end",
                     "schedule_type": "weekly", "weekly_emails": 1, "weekly_days": [1],

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from devstack.ports import free_port
-from devstack.stack import Stack, StackConfig
+from devstack.stack import Stack
 from testkit.fake_openrouter import FakeOpenRouter
-from testkit.fixtures import scratch_dir
+from testkit.system import running_system
 
 pytestmark = pytest.mark.e2e
 
@@ -24,15 +23,9 @@ NAME = "Spring planner launch"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with FakeOpenRouter() as fake, scratch_dir("cb-dash-") as data:
-        config = StackConfig(
-            data_dir=data, api_port=free_port(), environ={"PATH": "/usr/bin:/bin"},
-            extra_env={"OPENROUTER_API_KEY": fake.api_key, "OPENROUTER_BASE_URL": fake.base_url,
-                       "SCHEDULER_TICK_SECONDS": "0.2", "MAILER_POLL_SECONDS": "0.2",
-                       "LOG_LEVEL": "WARNING"},
-        )
-        with Stack(config) as running:
-            yield running
+    with (FakeOpenRouter() as fake,
+          running_system("cb-dash-", fake, extra_env={"LOG_LEVEL": "WARNING"}) as running):
+        yield running
 
 
 @pytest.fixture(scope="module")
