@@ -33,10 +33,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-import httpx
 import nats
 from nats.js import JetStreamContext
 
+from bench._service import peak_memory_mib, profiled, tail, wait_ready
 from bench.harness import figure, report
 from contracts import CampaignCreated, CampaignDefinition, EmailDue, Event, Schedule
 from contracts.events import EmailDuePayload
@@ -155,11 +155,11 @@ async def _run(
     log = root / "content-generator.log"
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, *_profiled(), "-m", "content_generator", "run", env=env,
-            stdout=out, stderr=out)
+            sys.executable, *profiled("BENCH_CONTENT_PROFILE"), "-m", "content_generator",
+            "run", env=env, stdout=out, stderr=out)
     nc = await nats.connect(nats_url)
     try:
-        await _wait_ready(f"http://127.0.0.1:{port}", process, log)
+        await wait_ready(f"http://127.0.0.1:{port}", process, log, name="content generator")
         js = nc.jetstream()
         campaign = _campaign()
         await _publish(js, [campaign])
@@ -171,10 +171,10 @@ async def _run(
         deadline = time.monotonic() + 20 * IDEAL
         while (await js.stream_info("CONTENT")).state.messages < EMAILS:
             if time.monotonic() > deadline or process.returncode is not None:
-                raise RuntimeError(f"content not generated in time:\n{_tail(log)}")
+                raise RuntimeError(f"content not generated in time:\n{tail(log)}")
             await asyncio.sleep(0.02)
         seconds = time.time() - started
-        peak = _peak_memory_mib(process.pid)
+        peak = peak_memory_mib(process.pid)
         cpu = _cpu_seconds(process.pid) - cpu_before
         calls = len(fake.chat_requests())
     finally:
@@ -185,23 +185,8 @@ async def _run(
     return Run(seconds, peak, cpu, calls)
 
 
-def _profiled() -> list[str]:
-    """`BENCH_CONTENT_PROFILE=<file>` runs the generator under cProfile, written at exit."""
-    path = os.environ.get("BENCH_CONTENT_PROFILE")
-    return ["-m", "cProfile", "-o", path] if path else []
 
 
-async def _wait_ready(url: str, process: asyncio.subprocess.Process, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient(base_url=url, timeout=1.0) as client:
-        while time.monotonic() < deadline and process.returncode is None:
-            try:
-                if (await client.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"content generator not ready:\n{_tail(log)}")
 
 
 async def _wait_for_campaign(
@@ -216,21 +201,12 @@ async def _wait_for_campaign(
             await asyncio.sleep(0.05)
     finally:
         await conn.close()
-    raise RuntimeError(f"campaign {campaign.event_id} never stored:\n{_tail(log)}")
+    raise RuntimeError(f"campaign {campaign.event_id} never stored:\n{tail(log)}")
 
 
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-3000:]
 
 
 def _cpu_seconds(pid: int) -> float:
     """User plus system CPU time of the process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _peak_memory_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc status")

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import sqlalchemy as sa
 
+from bench._service import peak_memory_mib, tail, wait_ready
 from bench.harness import figure, report
 from devstack.nats import EmbeddedNats
 from devstack.ports import free_port
@@ -210,7 +210,7 @@ async def _run(nats_url: str, database_url: str, sink_port: int, root: Path, *,
     mine = db.deliveries.c.campaign_id == campaign_id
     try:
         for process, http_port, log in processes:
-            await _wait_ready(f"http://127.0.0.1:{http_port}", process, log)
+            await wait_ready(f"http://127.0.0.1:{http_port}", process, log, name="mailer")
         async with engine.begin() as conn:
             await conn.execute(sa.update(db.deliveries).where(mine).values(due_at=sa.func.now()))
         started = time.monotonic()
@@ -224,11 +224,11 @@ async def _run(nats_url: str, database_url: str, sink_port: int, root: Path, *,
                 break
             exited = [log for process, _, log in processes if process.returncode is not None]
             if time.monotonic() > deadline or exited:
-                logs = "\n".join(_tail(log) for _, _, log in processes)
+                logs = "\n".join(tail(log) for _, _, log in processes)
                 raise RuntimeError(f"mailer sent {sent} of {MESSAGES}:\n{logs}")
             await asyncio.sleep(0.05)
         seconds = time.monotonic() - started
-        peak = max(_peak_memory_mib(process.pid) for process, _, _ in processes)
+        peak = max(peak_memory_mib(process.pid) for process, _, _ in processes)
     finally:
         await engine.dispose()
         for process, _, _ in processes:
@@ -258,29 +258,3 @@ def _message_size() -> int:
         list_id=list_id(uuid.uuid4(), "Spring", "shop.example"),
     )
     return len(message)
-
-
-async def _wait_ready(url: str, process: asyncio.subprocess.Process, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient(base_url=url, timeout=1.0) as client:
-        while time.monotonic() < deadline:
-            if process.returncode is not None:
-                break
-            try:
-                if (await client.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"mailer not ready:\n{_tail(log)}")
-
-
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-3000:]
-
-
-def _peak_memory_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc status")

@@ -33,6 +33,7 @@ import nats
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 
+from bench._service import peak_memory_mib, profiled, tail, wait_ready
 from bench.harness import figure, report
 from contracts import EmailDue, Schedule, deterministic_id
 from contracts.events import EmailDuePayload
@@ -144,11 +145,11 @@ async def _emit_with_scheduler(
     log = root / "scheduler.log"
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, *_profiled(), "-m", "scheduler", "run", env=env, stdout=out,
-            stderr=asyncio.subprocess.STDOUT)
+            sys.executable, *profiled("BENCH_SCHEDULER_PROFILE"), "-m", "scheduler", "run",
+            env=env, stdout=out, stderr=asyncio.subprocess.STDOUT)
     nc = await nats.connect(nats_url)
     try:
-        await _wait_ready(f"http://127.0.0.1:{port}", process, log)
+        await wait_ready(f"http://127.0.0.1:{port}", process, log, name="scheduler")
         js = nc.jetstream()
         # The instant they fall due: just ahead, so that it is the scheduler's tick that finds
         # them, as it would in production, not a start-up pass.
@@ -163,16 +164,16 @@ async def _emit_with_scheduler(
         deadline = time.monotonic() + 120
         while (await js.stream_info("SCHEDULE")).state.messages < DUE:
             if time.monotonic() > deadline or process.returncode is not None:
-                raise RuntimeError(f"scheduler did not emit in time:\n{_tail(log)}")
+                raise RuntimeError(f"scheduler did not emit in time:\n{tail(log)}")
             await asyncio.sleep(0.05)
-        peak = _peak_memory_mib(process.pid)
+        peak = peak_memory_mib(process.pid)
         stored = await _stored_at(js, "SCHEDULE", "email.due")
         scheduled = (await js.stream_info("CAMPAIGNS")).state.messages
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             metrics = (await client.get("/metrics")).text
         publishes = sum(float(line.split()[-1]) for line in metrics.splitlines()
                         if line.startswith("outbox_published_total{"))
-        failed = _tail(log, 10**9).count("outbox.publish_failed")
+        failed = tail(log, 10**9).count("outbox.publish_failed")
         conn = await asyncpg.connect(dsn)
         try:
             # Transaction start of the last tick that wrote an email.due to the outbox: where
@@ -191,36 +192,12 @@ async def _emit_with_scheduler(
                     (written - due_at).total_seconds())
 
 
-def _profiled() -> list[str]:
-    """`BENCH_SCHEDULER_PROFILE=<file>` runs the scheduler under cProfile, written at exit."""
-    path = os.environ.get("BENCH_SCHEDULER_PROFILE")
-    return ["-m", "cProfile", "-o", path] if path else []
 
 
-async def _wait_ready(url: str, process: asyncio.subprocess.Process, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient(base_url=url, timeout=1.0) as client:
-        while time.monotonic() < deadline:
-            if process.returncode is not None:
-                break
-            try:
-                if (await client.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"scheduler not ready:\n{_tail(log)}")
 
 
-def _tail(log: Path, chars: int = 3000) -> str:
-    return log.read_text(errors="replace")[-chars:]
 
 
-def _peak_memory_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc status")
 
 
 async def _stored_at(js: JetStreamContext, stream: str, subject: str) -> list[datetime]:

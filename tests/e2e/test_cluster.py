@@ -39,12 +39,6 @@ def cluster() -> Iterator[EmbeddedNatsCluster]:
 
 
 @pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeOpenRouter]:
-    with FakeOpenRouter() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def stack(cluster: EmbeddedNatsCluster, fake_llm: FakeOpenRouter) -> Iterator[Stack]:
     config_env = {
         "PATH": "/usr/bin:/bin",

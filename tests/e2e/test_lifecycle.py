@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -24,12 +24,6 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeOpenRouter]:
-    with FakeOpenRouter() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def stack(fake_llm: FakeOpenRouter) -> Iterator[Stack]:
     # Emails fall due at their send time.
     with running_system("cb-e2e-", fake_llm,
@@ -41,10 +35,6 @@ def stack(fake_llm: FakeOpenRouter) -> Iterator[Stack]:
 def api(stack: Stack) -> Iterator[httpx.Client]:
     with api_client(stack) as client:
         yield client
-
-
-def _wait_for(what: str, probe: Callable[[], Any], timeout: float = 30) -> Any:
-    return wait_for(what, probe, timeout)
 
 
 def _due_events(nats_url: str, campaign_id: str) -> list[dict[str, Any]]:
@@ -101,7 +91,7 @@ def test_a_paused_campaign_sends_nothing_and_resumes_at_its_next_slot(
     assert created.status_code == 201, created.text
     cid = created.json()["id"]
     assert api.post(f"/api/campaigns/{cid}/pause").json()["status"] == "paused"
-    planned = _wait_for("the scheduler's plan",
+    planned = wait_for("the scheduler's plan",
                         lambda: (d := _detail(api, cid))["planned_total_emails"] and d)
     assert planned["planned_total_emails"] == 1
 
@@ -119,7 +109,7 @@ def test_a_paused_campaign_sends_nothing_and_resumes_at_its_next_slot(
     # The slot that passed while paused is dropped: email 1 takes the next day's slot.
     assert api.post(f"/api/campaigns/{cid}/resume").json()["status"] == "active"
     tomorrow = start + timedelta(days=1)
-    resumed = _wait_for("the plan after resuming", lambda: (d := _detail(api, cid))[
+    resumed = wait_for("the plan after resuming", lambda: (d := _detail(api, cid))[
         "next_send_times"][:1] == [tomorrow.isoformat().replace("+00:00", "Z")] and d)
     assert resumed["planned_total_emails"] == 1
     assert _due_events(stack.nats_url, cid) == []
@@ -132,10 +122,10 @@ def test_a_one_email_campaign_completes_and_can_be_archived(
     assert created.status_code == 201, created.text
     cid = created.json()["id"]
     assert api.post(f"/api/campaigns/{cid}/archive").status_code == 409  # still running
-    done = _wait_for("completion", lambda: (d := _detail(api, cid))["status"] == "completed"
+    done = wait_for("completion", lambda: (d := _detail(api, cid))["status"] == "completed"
                      and d, timeout=60)
     assert len(_due_events(stack.nats_url, cid)) == 1
-    _wait_for("the delivery",
+    wait_for("the delivery",
               lambda: _detail(api, cid)["progress"]["deliveries_sent"] == 1, timeout=30)
     assert _detail(api, cid)["emails"][0]["subject"]
     assert done["planned_total_emails"] == 1
@@ -153,7 +143,7 @@ def test_update_replans_and_cancel_is_final(stack: Stack, api: httpx.Client) -> 
         body: dict[str, Any] = api.get(f"/api/campaigns/{cid}/").json()
         return body
 
-    first = _wait_for("the first plan", lambda: (d := plan())["planned_total_emails"] == 4 and d)
+    first = wait_for("the first plan", lambda: (d := plan())["planned_total_emails"] == 4 and d)
     times = [datetime.fromisoformat(t) for t in first["next_send_times"]]
     assert len(times) == 4
     assert times[0] == start
@@ -162,7 +152,7 @@ def test_update_replans_and_cancel_is_final(stack: Stack, api: httpx.Client) -> 
     changed = api.patch(f"/api/campaigns/{cid}/", json={"total_emails": 2,
                                                        "timezone": "America/New_York"})
     assert changed.status_code == 200, changed.text
-    replanned = _wait_for("the new plan", lambda: (d := plan())["planned_total_emails"] == 2
+    replanned = wait_for("the new plan", lambda: (d := plan())["planned_total_emails"] == 2
                           and d)
     assert len(replanned["next_send_times"]) == 2
 

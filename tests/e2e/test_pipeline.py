@@ -25,12 +25,6 @@ GENERATED = {
 
 
 @pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeOpenRouter]:
-    with FakeOpenRouter() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def stack(fake_llm: FakeOpenRouter) -> Iterator[Stack]:
     with running_system("cb-e2e-", fake_llm) as running:
         yield running

@@ -11,11 +11,10 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -29,12 +28,6 @@ from testkit.system import api_client, maildir_messages, running_system, wait_fo
 pytestmark = pytest.mark.e2e
 
 ADA, BOB = "ada@example.com", "bob@example.org"
-
-
-@pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeOpenRouter]:
-    with FakeOpenRouter() as fake:
-        yield fake
 
 
 @pytest.fixture(scope="module")
@@ -53,16 +46,8 @@ def _key_of_new_workspace(stack: Stack, name: str) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-def _client(stack: Stack, key: str) -> httpx.Client:
-    return api_client(stack, key)
-
-
 def _to(maildir: Path, address: str) -> list[EmailMessage]:
     return [m for m in maildir_messages(maildir) if str(m["To"]).endswith(address)]
-
-
-def _wait_for(what: str, probe: Callable[[], Any], timeout: float = 60) -> Any:
-    return wait_for(what, probe, timeout)
 
 
 def _campaign(api: httpx.Client, name: str, recipients: list[str]) -> str:
@@ -78,8 +63,8 @@ def _campaign(api: httpx.Client, name: str, recipients: list[str]) -> str:
 def test_workspaces_are_apart_down_to_the_mailers_suppression(stack: Stack) -> None:
     maildir = stack.maildir
     assert maildir is not None
-    with _client(stack, stack.api_key) as acme, \
-            _client(stack, _key_of_new_workspace(stack, "globex")) as globex:
+    with api_client(stack, stack.api_key) as acme, \
+            api_client(stack, _key_of_new_workspace(stack, "globex")) as globex:
         first = _campaign(acme, "Acme 1", [ADA])
         for path in (f"/api/campaigns/{first}/", f"/api/campaigns/{first}/stats",
                      f"/api/campaigns/{first}/recipients"):
@@ -87,7 +72,7 @@ def test_workspaces_are_apart_down_to_the_mailers_suppression(stack: Stack) -> N
         assert globex.post(f"/api/campaigns/{first}/pause").status_code == 404
         assert first not in globex.get("/api/campaigns/").text
 
-        [mail] = _wait_for("Acme's first mail", lambda: _to(maildir, ADA))
+        [mail] = wait_for("Acme's first mail", lambda: _to(maildir, ADA))
         assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         link = re.search(r"<(https?://[^>]+/u/[^>]+)>", str(mail["List-Unsubscribe"]))
         assert link is not None
@@ -96,14 +81,14 @@ def test_workspaces_are_apart_down_to_the_mailers_suppression(stack: Stack) -> N
                               headers={"Content-Type": "application/x-www-form-urlencoded"},
                               follow_redirects=False)
         assert response.status_code == 200
-        _wait_for("the unsubscribe in the stats", lambda: acme.get(
+        wait_for("the unsubscribe in the stats", lambda: acme.get(
             f"/api/campaigns/{first}/stats").json()["totals"]["unsubscribes"] == 1, timeout=10)
         time.sleep(2)  # the mailer reads recipient.unsubscribed from its own consumer
 
         _campaign(acme, "Acme 2", [ADA, BOB])
-        _wait_for("Acme's second mail to Bob", lambda: _to(maildir, BOB))
+        wait_for("Acme's second mail to Bob", lambda: _to(maildir, BOB))
         theirs = _campaign(globex, "Globex 1", [ADA])
-        _wait_for("Globex's mail to Ada", lambda: len(_to(maildir, ADA)) == 2)
+        wait_for("Globex's mail to Ada", lambda: len(_to(maildir, ADA)) == 2)
         time.sleep(2)  # anything sent to Ada by Acme again would be here by now
         assert len(_to(maildir, ADA)) == 2
         assert acme.get(f"/api/campaigns/{theirs}/").status_code == 404
@@ -156,7 +141,7 @@ def test_a_100k_row_import_reaches_the_mailers_audience(stack: Stack) -> None:
     """Issue point 4 on the real system: the upload streams over HTTP, the report names exactly
     the invalid rows, the mailer's copy of the audience gets every valid one, and the
     campaign-api process's peak resident memory (VmHWM) stays under 300 MB."""
-    with _client(stack, stack.api_key) as api:
+    with api_client(stack, stack.api_key) as api:
         start = datetime(2030, 1, 1, tzinfo=UTC).isoformat()  # nothing gets sent
         cid = api.post("/api/campaigns/", json={
             "name": "Big list", "schedule_type": "daily", "total_emails": 1, "start_at": start,
@@ -168,7 +153,7 @@ def test_a_100k_row_import_reaches_the_mailers_audience(stack: Stack) -> None:
     invalid = [i + 1 for i in range(1, IMPORT_ROWS + 1) if i % 100 == 0]  # +1: the header
     assert [r["line"] for r in report["rejected_rows"]] == invalid
     assert report["added"] == IMPORT_ROWS - len(invalid)
-    _wait_for("the mailer's copy", lambda: _mailer_readers(stack) == report["added"], 120)
+    wait_for("the mailer's copy", lambda: _mailer_readers(stack) == report["added"], 120)
     peak = _api_peak_memory(stack)
     print(f"\ncampaign-api VmHWM after a 100k-row import: {peak / 2**20:.0f} MiB")
     assert peak < 300 * 1024 * 1024
