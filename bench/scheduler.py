@@ -121,14 +121,18 @@ async def _insert_campaigns(dsn: str) -> list[uuid.UUID]:
             for zone in ZONES
         ]
         ids = [uuid.uuid4() for _ in range(CAMPAIGNS)]
+        # As campaign.created leaves them: email 1 next, and a published plan that shows
+        # all 30 send times (PLAN_WINDOW covers them).
         records = [
-            (c, WORKSPACE, c, schedules[i % len(schedules)], "active", 30, 1, 0, far, far - LEAD)
+            (c, WORKSPACE, c, schedules[i % len(schedules)], "active", 30, 1, 0, 29, far,
+             far - LEAD)
             for i, c in enumerate(ids)
         ]
         await conn.copy_records_to_table(
             "schedules", records=records,
             columns=["campaign_id", "workspace_id", "correlation_id", "schedule", "state",
-                     "total_emails", "next_sequence", "next_slot", "next_send_at", "due_at"],
+                     "total_emails", "next_sequence", "next_slot", "planned_until",
+                     "next_send_at", "due_at"],
         )
         await conn.execute("ANALYZE schedules")
     finally:

@@ -130,7 +130,9 @@ async def test_detail_shows_the_schedulers_plan_and_completion(
     cid = uuid.UUID(created["id"])
     assert created["planned_total_emails"] is None
     ws = uuid.uuid4()
-    times = [datetime(2026, 12, 1, 9, tzinfo=UTC) + timedelta(days=i) for i in range(3)]
+    # A plan published two days ago: emails 3 to 5 went out since; five of the rest show.
+    first = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2, hours=1)
+    times = [first + timedelta(days=i) for i in range(10)]
     async with UnitOfWork(api_engine) as uow:
         await handlers.on_campaign_scheduled(CampaignScheduled.create(CampaignScheduledPayload(
             campaign_id=cid, state="active", total_emails=26, next_sequence=3,
@@ -139,8 +141,8 @@ async def test_detail_shows_the_schedulers_plan_and_completion(
     detail = (await client.get(f"/api/campaigns/{cid}/")).json()
     assert detail["planned_total_emails"] == 26
     assert detail["progress"]["emails_planned"] == 26
-    assert detail["next_sequence"] == 3
-    assert [datetime.fromisoformat(t) for t in detail["next_send_times"]] == times
+    assert detail["next_sequence"] == 6
+    assert [datetime.fromisoformat(t) for t in detail["next_send_times"]] == times[3:8]
 
     async with UnitOfWork(api_engine) as uow:
         await handlers.on_campaign_completed(CampaignCompleted.create(

@@ -97,14 +97,21 @@ class CampaignCompletedPayload(Payload):
     total_emails: int = Field(ge=0)
 
 
+# How many send times one campaign.scheduled may carry.
+MAX_PLANNED_SEND_TIMES = 100
+
+
 class CampaignScheduledPayload(Payload):
-    """The scheduler's view of a campaign after any change: what the product shows as plan."""
+    """The scheduler's plan for a campaign after a change: email `next_sequence` goes out at
+    `next_send_times[0]`, the next one at `[1]`, and so on. A plan covers many emails ahead and
+    is republished before it runs short, so a reader shows the times still to come."""
 
     campaign_id: uuid.UUID
     state: Literal["active", "paused", "cancelled", "completed"]
     total_emails: int = Field(ge=0)
     next_sequence: int = Field(ge=1)
-    next_send_times: list[AwareDatetime] = Field(default_factory=list, max_length=5)
+    next_send_times: list[AwareDatetime] = Field(default_factory=list,
+                                                 max_length=MAX_PLANNED_SEND_TIMES)
 
 
 class WorkspaceSettingsPayload(Payload):

@@ -90,6 +90,22 @@ def _past(action: Action) -> str:
             "archive": "archived"}[action]
 
 
+# How many upcoming send times a campaign's detail shows.
+PLAN_SHOWN = 5
+
+
+def plan_ahead(
+    next_sequence: int | None, send_times: list[datetime], now: datetime
+) -> tuple[int | None, list[datetime]]:
+    """The scheduler's last plan as of `now`: the sequence and times of the emails still to
+    come. A plan covers many emails and is republished before it runs short, so the times
+    that have passed since are the emails sent meanwhile."""
+    ahead = [t for t in send_times if t > now]
+    if next_sequence is not None:
+        next_sequence += len(send_times) - len(ahead)
+    return next_sequence, ahead[:PLAN_SHOWN]
+
+
 def can_edit(status: str) -> bool:
     return status not in FINISHED
 

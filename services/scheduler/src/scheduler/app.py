@@ -15,7 +15,7 @@ from contracts import (
     CampaignResumed,
     CampaignUpdated,
 )
-from scheduler import handlers
+from scheduler import db, handlers
 from scheduler.settings import Settings
 from servicekit.consumer import Handlers
 from servicekit.runtime import Runtime, ServiceParts
@@ -41,7 +41,24 @@ async def tick_loop(
             handled = 0
         DUE_HANDLED.inc(handled)
         if handled < settings.batch_size:
-            await asyncio.sleep(settings.tick_seconds)
+            await asyncio.sleep(await _until_next_due(runtime, settings, clock))
+
+
+async def _until_next_due(
+    runtime: Runtime, settings: Settings, clock: handlers.Clock
+) -> float:
+    """Seconds to sleep: until the earliest due time when it comes before the next regular
+    tick, so a burst due at 09:00 starts at 09:00 and not up to a tick later. Schedules
+    created or resumed meanwhile are found by the regular tick."""
+    try:
+        async with runtime.engine.connect() as conn:
+            at = await db.next_due(conn)
+    except Exception as exc:  # the database may be briefly away; tick as usual
+        log.warning("scheduler.next_due_failed", error=repr(exc))
+        return settings.tick_seconds
+    if at is None:
+        return settings.tick_seconds
+    return min(settings.tick_seconds, max(0.0, (at - clock()).total_seconds()))
 
 
 async def build(runtime: Runtime) -> ServiceParts:

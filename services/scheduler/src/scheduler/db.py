@@ -28,6 +28,8 @@ schedules = sa.Table(
     sa.Column("next_sequence", sa.Integer, nullable=False),
     sa.Column("next_slot", sa.Integer, nullable=False),
     sa.Column("next_send_at", sa.DateTime(timezone=True)),
+    # The slot of the last send time the published plan (campaign.scheduled) shows; -1: none.
+    sa.Column("planned_until", sa.Integer, nullable=False, server_default=sa.text("-1")),
     # next_send_at minus the lead time; NULL unless active with an email to come.
     sa.Column("due_at", sa.DateTime(timezone=True)),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
@@ -63,13 +65,14 @@ class ScheduleRow:
     next_sequence: int
     next_slot: int
     next_send_at: datetime | None
+    planned_until: int = -1
     trace_headers: dict[str, str] | None = None
 
 
 def _row(r: AnyRow) -> ScheduleRow:
     return ScheduleRow(
         r.campaign_id, r.workspace_id, r.correlation_id, r.schedule, r.state, r.total_emails,
-        r.next_sequence, r.next_slot, r.next_send_at, r.trace_headers,
+        r.next_sequence, r.next_slot, r.next_send_at, r.planned_until, r.trace_headers,
     )
 
 
@@ -77,7 +80,7 @@ _COLUMNS = (
     schedules.c.campaign_id, schedules.c.workspace_id, schedules.c.correlation_id,
     schedules.c.schedule, schedules.c.state, schedules.c.total_emails,
     schedules.c.next_sequence, schedules.c.next_slot, schedules.c.next_send_at,
-    schedules.c.trace_headers,
+    schedules.c.planned_until, schedules.c.trace_headers,
 )
 
 
@@ -109,6 +112,15 @@ async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> list[Sc
     return [_row(r) for r in rows]
 
 
+async def next_due(conn: AsyncConnection) -> datetime | None:
+    """The earliest due time of any schedule: where the tick loop wakes next (the index's
+    first entry)."""
+    at: datetime | None = (await conn.execute(
+        sa.select(sa.func.min(schedules.c.due_at)).where(schedules.c.due_at.is_not(None))
+    )).scalar()
+    return at
+
+
 async def update_schedule(conn: AsyncConnection, campaign_id: uuid.UUID, **values: Any) -> None:
     await conn.execute(
         sa.update(schedules).where(schedules.c.campaign_id == campaign_id).values(**values)
@@ -119,12 +131,14 @@ async def update_schedule(conn: AsyncConnection, campaign_id: uuid.UUID, **value
 _MOVE_ON = sa.text("""
     UPDATE schedules AS s
     SET next_sequence = v.next_sequence, next_slot = v.next_slot,
-        next_send_at = v.next_send_at, due_at = v.due_at, state = v.state, error = v.error,
-        updated_at = now()
+        next_send_at = v.next_send_at, due_at = v.due_at, state = v.state,
+        planned_until = v.planned_until, error = v.error, updated_at = now()
     FROM unnest(CAST(:campaign_id AS uuid[]), CAST(:next_sequence AS integer[]),
                 CAST(:next_slot AS integer[]), CAST(:next_send_at AS timestamptz[]),
-                CAST(:due_at AS timestamptz[]), CAST(:state AS text[]), CAST(:error AS text[]))
-        AS v(campaign_id, next_sequence, next_slot, next_send_at, due_at, state, error)
+                CAST(:due_at AS timestamptz[]), CAST(:state AS text[]),
+                CAST(:planned_until AS integer[]), CAST(:error AS text[]))
+        AS v(campaign_id, next_sequence, next_slot, next_send_at, due_at, state,
+             planned_until, error)
     WHERE s.campaign_id = v.campaign_id
 """)
 
@@ -139,6 +153,7 @@ class Moved:
     next_send_at: datetime | None
     due_at: datetime | None
     state: str
+    planned_until: int
     error: str | None = None
 
 

@@ -204,6 +204,10 @@ def on_due(send_at: datetime, now: datetime, catch_up_window: timedelta) -> Deci
 
 # How many send times the product shows as a campaign's plan.
 PLAN_LENGTH = 5
+# How many send times one campaign.scheduled carries: the product shows the first
+# PLAN_LENGTH still ahead, so a plan stays good for about PLAN_WINDOW - PLAN_LENGTH emails
+# and the tick publishes a fresh one only then, not with every email.
+PLAN_WINDOW = 30
 
 
 @dataclass(frozen=True)
@@ -214,7 +218,6 @@ class Advance:
     next_sequence: int
     next_slot: int
     next_send_at: datetime | None  # None: the campaign is complete
-    plan: list[datetime]  # the next send times from `next_send_at` on, at most PLAN_LENGTH
 
 
 def advance(
@@ -224,8 +227,12 @@ def advance(
     """Handle slot `slot` (at `send_at`, carrying email `sequence` of `total`) at `now`."""
     emitted = on_due(send_at, now, catch_up_window).emit
     next_sequence = sequence + 1 if emitted else sequence
-    remaining = total - next_sequence + 1
-    # One walk gives the next slot and the plan after it.
-    following = upcoming(rule, send_at, slot, PLAN_LENGTH + 1)[1:] if remaining > 0 else []
-    plan = following[:remaining]
-    return Advance(emitted, next_sequence, slot + 1, plan[0] if plan else None, plan)
+    following = slot_after(rule, send_at, slot) if next_sequence <= total else None
+    return Advance(emitted, next_sequence, slot + 1, following)
+
+
+def needs_new_plan(*, next_slot: int, planned_until: int, emails_left: int) -> bool:
+    """Whether the last published plan shows fewer upcoming send times than it should:
+    slots up to `planned_until` were published; `emails_left` are still to be sent."""
+    known = max(0, planned_until - next_slot + 1)
+    return known < min(PLAN_LENGTH, emails_left)

@@ -29,11 +29,11 @@ from contracts import (
 from contracts.events import CampaignCompletedPayload, CampaignScheduledPayload, EmailDuePayload
 from scheduler import db
 from scheduler.domain import (
-    PLAN_LENGTH,
-    Advance,
+    PLAN_WINDOW,
     Rule,
     advance,
     first_slot_from,
+    needs_new_plan,
     slot_from,
     slot_time,
     total_emails,
@@ -74,6 +74,11 @@ class Plan:
     next_slot: int
     send_times: list[datetime]  # the next ones; empty unless active
 
+    @property
+    def planned_until(self) -> int:
+        """The slot of the last send time this plan shows; -1 when it shows none."""
+        return self.next_slot + len(self.send_times) - 1 if self.send_times else -1
+
 
 def _scheduled(plan: Plan, cause: object) -> CampaignScheduled:
     """The event id names what caused the change and what it changed to: a redelivered cause
@@ -94,7 +99,7 @@ def _scheduled(plan: Plan, cause: object) -> CampaignScheduled:
 
 def _plan_of(row: db.ScheduleRow, *, state: State, total: int, slot: int,
              at: datetime | None, rule: Rule | None) -> Plan:
-    remaining = min(total - row.next_sequence + 1, PLAN_LENGTH)
+    remaining = min(total - row.next_sequence + 1, PLAN_WINDOW)
     times = (upcoming(rule, at, slot, remaining)
              if state == "active" and at is not None and rule is not None and remaining > 0
              else [])
@@ -108,6 +113,9 @@ async def on_created(event: CampaignCreated, uow: UnitOfWork, *, lead: timedelta
     first = slot_time(rule, 0)
     total = total_emails(rule)
     state: State = "active" if first else "completed"
+    times = upcoming(rule, first, 0, min(total, PLAN_WINDOW)) if first else []
+    plan = Plan(event.payload.campaign_id, event.workspace_id, event.correlation_id, state,
+                total, 1, 0, times)
     created = await db.insert_schedule(
         uow.conn,
         campaign_id=event.payload.campaign_id,
@@ -117,21 +125,20 @@ async def on_created(event: CampaignCreated, uow: UnitOfWork, *, lead: timedelta
         state=state,
         total_emails=total,
         next_sequence=1,
+        planned_until=plan.planned_until,
         # Taken in the handler's span: the emails due later continue the campaign's trace.
         trace_headers=current_trace_headers() or None,
         **_next_fields(0, first, lead),
     )
     if created:
-        times = upcoming(rule, first, 0, min(total, PLAN_LENGTH)) if first else []
-        plan = Plan(event.payload.campaign_id, event.workspace_id, event.correlation_id, state,
-                    total, 1, 0, times)
         uow.publish(_scheduled(plan, event.event_id))
 
 
 async def on_paused(event: CampaignPaused, uow: UnitOfWork) -> None:
     row = await db.get_for_update(uow.conn, event.payload.campaign_id)
     if row and row.state == "active":
-        await db.update_schedule(uow.conn, row.campaign_id, state="paused", due_at=None)
+        await db.update_schedule(uow.conn, row.campaign_id, state="paused", due_at=None,
+                                 planned_until=-1)
         uow.publish(_scheduled(_plan_of(row, state="paused", total=row.total_emails,
                                         slot=row.next_slot, at=None, rule=None), event.event_id))
 
@@ -140,7 +147,8 @@ async def on_cancelled(event: CampaignCancelled, uow: UnitOfWork) -> None:
     row = await db.get_for_update(uow.conn, event.payload.campaign_id)
     if row and row.state in ("active", "paused"):
         await db.update_schedule(
-            uow.conn, row.campaign_id, state="cancelled", due_at=None, next_send_at=None
+            uow.conn, row.campaign_id, state="cancelled", due_at=None, next_send_at=None,
+            planned_until=-1,
         )
         uow.publish(_scheduled(_plan_of(row, state="cancelled", total=row.total_emails,
                                         slot=row.next_slot, at=None, rule=None), event.event_id))
@@ -192,14 +200,16 @@ async def _reschedule(
     fields = _next_fields(slot, at, lead)
     if state != "active":
         fields["due_at"] = None
-    await db.update_schedule(uow.conn, row.campaign_id, state=state, **fields)
-    uow.publish(_scheduled(_plan_of(row, state=state, total=total, slot=slot, at=at, rule=rule),
-                           cause))
+    plan = _plan_of(row, state=state, total=total, slot=slot, at=at, rule=rule)
+    await db.update_schedule(uow.conn, row.campaign_id, state=state,
+                             planned_until=plan.planned_until, **fields)
+    uow.publish(_scheduled(plan, cause))
 
 
 async def _complete(uow: UnitOfWork, row: db.ScheduleRow, *, cause: object, total: int) -> None:
     await db.update_schedule(
-        uow.conn, row.campaign_id, state="completed", due_at=None, next_send_at=None
+        uow.conn, row.campaign_id, state="completed", due_at=None, next_send_at=None,
+        planned_until=-1,
     )
     uow.publish(
         _scheduled(_plan_of(row, state="completed", total=total, slot=row.next_slot, at=None,
@@ -228,6 +238,8 @@ async def emit_due(
     The rules run for every claimed row first, and the writes of the whole batch follow in a
     few statements. A row whose stored schedule cannot be read is moved aside (state `error`,
     no longer due) instead of failing the batch, which would otherwise fail on every tick.
+    A new plan (campaign.scheduled) goes out only when the last one runs short, a slot was
+    skipped or the campaign completes: most emails cost one event, not two.
     """
     rows = await db.claim_due(uow.conn, now, limit)
     moves: list[db.Moved] = []
@@ -236,15 +248,19 @@ async def emit_due(
     others: list[Event] = []
     for row in rows:
         try:
-            step = _advance(row, now=now, catch_up=catch_up)
+            if row.next_send_at is None:
+                raise ValueError("due without a send time")
+            rule = Rule.from_schedule(Schedule.model_validate(row.schedule))
+            step = advance(rule, sequence=row.next_sequence, slot=row.next_slot,
+                           send_at=row.next_send_at, total=row.total_emails, now=now,
+                           catch_up_window=catch_up)
         except Exception as exc:  # any fault of one stored row; the batch goes on
             reason = f"{type(exc).__name__}: {exc}"[:1000]
             log.error("scheduler.schedule_unreadable", campaign_id=str(row.campaign_id),
                       error=reason)
             moves.append(db.Moved(row.campaign_id, row.next_sequence, row.next_slot,
-                                  row.next_send_at, None, "error", reason))
+                                  row.next_send_at, None, "error", row.planned_until, reason))
             continue
-        assert row.next_send_at is not None
         if step.emitted:
             DUE_LAG.observe(max(0.0, (now - (row.next_send_at - lead)).total_seconds()))
             if row.trace_headers:
@@ -261,32 +277,28 @@ async def emit_due(
             skipped.append(db.Skipped(row.campaign_id, row.next_slot, row.next_send_at,
                                       SKIP_REASON))
         at = step.next_send_at
-        done = at is None
         state: State = "completed" if at is None else "active"
-        moves.append(db.Moved(row.campaign_id, step.next_sequence, step.next_slot, at,
-                              at - lead if at else None, state))
-        moved = db.ScheduleRow(**{**row.__dict__, "next_sequence": step.next_sequence})
-        plan = Plan(row.campaign_id, row.workspace_id, row.correlation_id, state,
-                    row.total_emails, step.next_sequence, step.next_slot, step.plan)
-        # The handled slot is the cause: one change per slot, whatever the clock says.
-        others.append(_scheduled(plan, f"slot:{row.next_slot}:{row.next_send_at.isoformat()}"))
-        if done:
+        left = row.total_emails - step.next_sequence + 1
+        planned_until = row.planned_until
+        if at is None or not step.emitted or needs_new_plan(
+                next_slot=step.next_slot, planned_until=planned_until, emails_left=left):
+            times = upcoming(rule, at, step.next_slot, min(left, PLAN_WINDOW)) if at else []
+            plan = Plan(row.campaign_id, row.workspace_id, row.correlation_id, state,
+                        row.total_emails, step.next_sequence, step.next_slot, times)
+            planned_until = plan.planned_until
+            # The handled slot is the cause: one change per slot, whatever the clock says.
+            others.append(_scheduled(plan, f"slot:{row.next_slot}:{row.next_send_at.isoformat()}"))
+        if at is None:
+            moved = db.ScheduleRow(**{**row.__dict__, "next_sequence": step.next_sequence})
             others.append(_completed(moved, step.next_sequence - 1))
+        moves.append(db.Moved(row.campaign_id, step.next_sequence, step.next_slot, at,
+                              at - lead if at else None, state, planned_until))
     await db.move_on(uow.conn, moves)
     await db.record_skipped(uow.conn, skipped)
     # Emails first (traced ones were queued above): the relay publishes in outbox order, and
     # they are what is waited for.
     uow.publish(*dues, *others)
     return len(rows)
-
-
-def _advance(row: db.ScheduleRow, *, now: datetime, catch_up: timedelta) -> Advance:
-    if row.next_send_at is None:
-        raise ValueError("due without a send time")
-    rule = Rule.from_schedule(Schedule.model_validate(row.schedule))
-    return advance(rule, sequence=row.next_sequence, slot=row.next_slot,
-                   send_at=row.next_send_at, total=row.total_emails, now=now,
-                   catch_up_window=catch_up)
 
 
 def _due(row: db.ScheduleRow) -> EmailDue:

@@ -27,6 +27,7 @@ from contracts import (
 )
 from contracts.events import CampaignRef, CampaignScheduledPayload
 from scheduler import db, handlers
+from scheduler.domain import PLAN_LENGTH, PLAN_WINDOW
 from servicekit.db import UnitOfWork, create_engine, outbox
 from servicekit.settings import async_url
 
@@ -231,7 +232,7 @@ async def test_cancelled_campaign_sends_nothing_more(
     assert await tick(engine, START + timedelta(days=30)) == 0
     assert [type(e) for e in await emitted(engine) if not isinstance(e, CampaignScheduled)] == [
         EmailDue]
-    assert [p.state for p in await plans(engine)] == ["active", "active", "cancelled"]
+    assert [p.state for p in await plans(engine)] == ["active", "cancelled"]
 
 
 async def test_the_last_email_completes_the_campaign(
@@ -328,12 +329,12 @@ async def test_every_change_publishes_the_plan_once(
     [created] = await plans(engine)
     assert (created.campaign_id, created.state, created.total_emails) == (campaign, "active", 6)
     assert created.next_sequence == 1
-    assert created.next_send_times == [nine + i * day for i in range(5)]
+    # The plan covers every email of this short campaign...
+    assert created.next_send_times == [nine + i * day for i in range(6)]
 
+    # ...so sending email 1 needs no new one.
     assert await tick(engine, nine) == 1
-    advanced = (await plans(engine))[-1]
-    assert (advanced.state, advanced.next_sequence) == ("active", 2)
-    assert advanced.next_send_times == [nine + i * day for i in range(1, 6)]
+    assert len(await plans(engine)) == 1
 
     # Pause, resume within the same slot, pause again: the second pause has the same content
     # as the first but is a change of its own, so it is published too.
@@ -344,7 +345,7 @@ async def test_every_change_publishes_the_plan_once(
     await handle(engine, handlers.on_paused, again)
     await handle(engine, handlers.on_resumed, ref(CampaignResumed, campaign), lead=LEAD,
                  clock=lambda: nine + 3 * day + timedelta(hours=1))
-    lifecycle = (await plans(engine))[2:]
+    lifecycle = (await plans(engine))[1:]
     assert [(p.state, p.next_sequence) for p in lifecycle] == [
         ("paused", 2), ("active", 2), ("paused", 2), ("active", 2)]
     assert [p.next_send_times for p in lifecycle] == [
@@ -355,10 +356,46 @@ async def test_every_change_publishes_the_plan_once(
     await handle(engine, handlers.on_cancelled, ref(CampaignCancelled, campaign))
     cancelled = (await plans(engine))[-1]
     assert (cancelled.state, cancelled.next_send_times) == ("cancelled", [])
-    assert len(await plans(engine)) == 7
+    assert len(await plans(engine)) == 6
 
 
-async def test_the_plan_shrinks_to_the_emails_left_and_ends_completed(
+async def test_a_long_plan_is_republished_only_when_it_runs_short(
+    engine: AsyncEngine, make_created: MakeCreated
+) -> None:
+    event = make_created(**daily(start_at=START, total_emails=40))
+    nine = START.replace(hour=9)
+    day = timedelta(days=1)
+    await handle(engine, handlers.on_created, event, lead=LEAD)
+    [created] = await plans(engine)
+    assert created.next_send_times == [nine + i * day for i in range(PLAN_WINDOW)]
+
+    sent = 0
+    while len(await plans(engine)) == 1:
+        row = await schedule_of(engine, event.payload.campaign_id)
+        assert await tick(engine, row.due_at) == 1
+        sent += 1
+    # Republished once fewer than PLAN_LENGTH of the published times were still to come.
+    assert sent == PLAN_WINDOW - PLAN_LENGTH + 1
+    renewed = (await plans(engine))[-1]
+    assert renewed.next_sequence == sent + 1
+    assert renewed.next_send_times == [nine + i * day for i in range(sent, 40)]
+
+
+async def test_a_skipped_slot_republishes_the_plan(
+    engine: AsyncEngine, make_created: MakeCreated
+) -> None:
+    event = make_created(**daily(start_at=START, total_emails=3))
+    nine = START.replace(hour=9)
+    await handle(engine, handlers.on_created, event, lead=LEAD)
+    # Down for two days: the first slot is older than the catch-up window.
+    assert await tick(engine, nine + timedelta(days=1, hours=12)) == 1
+    assert await emails_due(engine) == []
+    renewed = (await plans(engine))[-1]
+    assert renewed.next_sequence == 1
+    assert renewed.next_send_times == [nine + timedelta(days=d) for d in (1, 2, 3)]
+
+
+async def test_the_plan_ends_completed(
     engine: AsyncEngine, make_created: MakeCreated
 ) -> None:
     event = make_created(**daily(start_at=START, total_emails=3))
@@ -366,7 +403,7 @@ async def test_the_plan_shrinks_to_the_emails_left_and_ends_completed(
     while (row := await schedule_of(engine, event.payload.campaign_id)).due_at is not None:
         assert await tick(engine, row.due_at) == 1
     assert [(p.state, len(p.next_send_times)) for p in await plans(engine)] == [
-        ("active", 3), ("active", 2), ("active", 1), ("completed", 0)]
+        ("active", 3), ("completed", 0)]
 
 
 async def test_an_unreadable_schedule_is_moved_aside_and_the_batch_goes_on(

@@ -22,6 +22,7 @@ from campaign_api.domain import (
     default_send_time,
     localise,
     next_status,
+    plan_ahead,
     recipient,
     starts_now,
 )
@@ -273,6 +274,9 @@ def _summary(row: AnyRow) -> CampaignSummary:
 def _detail(row: AnyRow, emails: list[AnyRow]) -> CampaignDetail:
     d = CampaignDefinition.model_validate(row.definition)
     s = d.schedule
+    next_sequence, ahead = plan_ahead(
+        row.next_sequence, [datetime.fromisoformat(t) for t in row.next_send_times],
+        datetime.now(UTC))
     return CampaignDetail(
         **_summary(row).model_dump(),
         description=d.description, brand_voice=d.brand_voice,
@@ -281,8 +285,8 @@ def _detail(row: AnyRow, emails: list[AnyRow]) -> CampaignDetail:
         start_at=s.start_at, send_time=s.send_time, timezone=s.timezone,
         fallback_models=d.fallback_models, from_name=d.from_name,
         from_email=d.from_email, reply_to=d.reply_to,
-        planned_total_emails=row.planned_emails, next_sequence=row.next_sequence,
-        next_send_times=[datetime.fromisoformat(t) for t in row.next_send_times],
+        planned_total_emails=row.planned_emails, next_sequence=next_sequence,
+        next_send_times=ahead,
         cost=sum((Decimal(e.cost) for e in emails), Decimal(0)),
         emails=[CampaignEmail.model_validate(e, from_attributes=True) for e in emails],
     )
