@@ -3,6 +3,8 @@
 Per message: parse and validate the envelope (invalid → parked and terminated), skip it if the
 inbox has seen it, run the handler, commit, and only then ack. A failing handler is retried with
 the consumer's backoff; after `max_deliver` attempts the event is parked for an operator.
+A handler registered with `Handlers.outside_transaction` does its slow part (a call to another
+system) first, holding no connection, and returns the step written in the unit of work.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ log = structlog.get_logger(__name__)
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
+# What a handler's slow part leaves to do in the event's unit of work.
+Commit = Callable[[UnitOfWork], Awaitable[None]]
+Prepare = Callable[[Any], Awaitable[Commit]]
 
 CONSUMED = Counter(
     "events_consumed_total", "Events handled, by outcome", ["consumer", "type", "outcome"]
@@ -61,6 +66,7 @@ class Handlers:
     """Maps event classes to handlers: `handlers.on(EmailDue)(handle_email_due)`."""
 
     table: dict[str, Handler] = field(default_factory=dict)
+    prepared: dict[str, Prepare] = field(default_factory=dict)
 
     def on(
         self, event_type: type[E]
@@ -71,8 +77,45 @@ class Handlers:
 
         return register
 
+    def outside_transaction(
+        self, event_type: type[E]
+    ) -> Callable[[Callable[[E], Awaitable[Commit]]], Prepare]:
+        """For handlers that wait on another system: `fn(event)` runs outside any unit of work
+        and returns the step committed with the event's inbox mark. It may run again for an
+        event already handled (the inbox is checked when committing), so it must find out for
+        itself when there is nothing left to do."""
+        def register(fn: Callable[[E], Awaitable[Commit]]) -> Prepare:
+            self.prepared[event_type.TYPE] = fn
+            return fn
+
+        return register
+
     def get(self, event_type: str) -> Handler | None:
         return self.table.get(event_type)
+
+    def steps(self, event_type: str) -> Prepare | None:
+        """The event's handling as a step outside any transaction, then one inside."""
+        if (prepare := self.prepared.get(event_type)) is not None:
+            return prepare
+        handler = self.table.get(event_type)
+        if handler is None:
+            return None
+
+        async def in_transaction_only(event: Event) -> Commit:
+            return lambda uow: handler(event, uow)
+
+        return in_transaction_only
+
+
+async def apply(engine: AsyncEngine, consumer: str, event: Event, prepare: Prepare) -> str:
+    """Handles one event: "handled", or "duplicate" when `consumer` has already handled it."""
+    commit = await prepare(event)
+    async with UnitOfWork(engine) as uow:
+        if not await uow.first_delivery(consumer, event.event_id):
+            return "duplicate"
+        await commit(uow)
+        await uow.commit()
+    return "handled"
 
 
 class Consumer:
@@ -169,7 +212,7 @@ class Consumer:
             await msg.term()
             CONSUMED.labels(name, msg.subject, "invalid").inc()
             return
-        handler = self._handlers.get(event.type)
+        handler = self._handlers.steps(event.type)
         if handler is None:
             await msg.ack()
             CONSUMED.labels(name, event.type, "ignored").inc()
@@ -185,13 +228,13 @@ class Consumer:
             if outcome in ("failed", "parked"):
                 span.set_status(StatusCode.ERROR)
 
-    async def _settle(self, msg: Msg, event: Event, handler: Handler) -> str:
+    async def _settle(self, msg: Msg, event: Event, handler: Prepare) -> str:
         """Handle, then ack, nak or park; returns the outcome counted."""
         name = self.spec.durable
         bound = log.bind(consumer=name, event_type=event.type, event_id=str(event.event_id))
         try:
             with HANDLE_SECONDS.labels(name, event.type).time():
-                outcome = await self._apply(event, handler)
+                outcome = await apply(self._engine, name, event, handler)
         except RetryLater as exc:
             if msg.metadata.num_delivered >= self.spec.max_deliver:
                 # JetStream will not deliver it again: park it rather than drop it silently.
@@ -215,14 +258,6 @@ class Consumer:
         await msg.ack()
         CONSUMED.labels(name, event.type, outcome).inc()
         return outcome
-
-    async def _apply(self, event: Event, handler: Handler) -> str:
-        async with UnitOfWork(self._engine) as uow:
-            if not await uow.first_delivery(self.spec.durable, event.event_id):
-                return "duplicate"
-            await handler(event, uow)
-            await uow.commit()
-        return "handled"
 
     def _backoff(self, attempts: int) -> float:
         steps = self.spec.backoff_seconds

@@ -83,12 +83,16 @@ def embedder_for(settings: Settings, clients: list[httpx.AsyncClient]) -> Embedd
     return HashingEmbedder(settings.offline_embedding_dimensions)
 
 
-def ports_for(settings: Settings, engine: AsyncEngine, clients: list[httpx.AsyncClient]) -> Ports:
+def ports_for(
+    settings: Settings, engine: AsyncEngine, clients: list[httpx.AsyncClient],
+    database: AsyncEngine,
+) -> Ports:
     spec = next(c for c in TOPOLOGY.consumers_of(settings.service_name) if c.stream == "SCHEDULE")
     return Ports(
         provider=provider_for(settings, clients),
         embedder=embedder_for(settings, clients),
         call_log=db.CallLog(engine),
+        database=database,
         memory=MemoryPolicy(
             recent=settings.previous_emails_in_prompt,
             similar=settings.similar_emails_in_prompt,
@@ -100,6 +104,7 @@ def ports_for(settings: Settings, engine: AsyncEngine, clients: list[httpx.Async
         # The last delivery decides, rather than the broker parking the event; one spare
         # delivery covers those spent waiting for the campaign to arrive.
         max_outages=spec.max_deliver - 1,
+        claim_lease=timedelta(seconds=spec.ack_wait_seconds),
     )
 
 
@@ -112,7 +117,8 @@ def handler_table(ports: Ports) -> Handlers:
     table.on(CampaignResumed)(handlers.on_resumed)
     table.on(CampaignCancelled)(handlers.on_cancelled)
     table.on(CampaignCompleted)(handlers.on_completed)
-    table.on(EmailDue)(partial(handlers.on_email_due, ports=ports))
+    # The model writes outside any transaction (see handlers.prepare_email_due).
+    table.outside_transaction(EmailDue)(partial(handlers.prepare_email_due, ports=ports))
     return table
 
 
@@ -120,11 +126,12 @@ async def build(runtime: Runtime) -> ServiceParts:
     settings = runtime.settings
     assert isinstance(settings, Settings)
     clients = http_clients(settings)
-    ports = ports_for(settings, runtime.engine, clients)
+    database = db.create_reader(settings.database_url, pool_size=settings.db_pool_size)
+    ports = ports_for(settings, runtime.engine, clients, database)
     return ServiceParts(
         handlers=handler_table(ports),
         # Several emails are written at once; campaign events stay in order (default 1).
         concurrency={"SCHEDULE": settings.max_concurrent_calls},
         loops=[serve_previews(runtime.nc, runtime.engine, ports)],
-        on_stop=[c.aclose for c in clients],
+        on_stop=[*(c.aclose for c in clients), database.dispose],
     )

@@ -93,11 +93,14 @@ def transition(current: CampaignState, target: CampaignState) -> CampaignState:
     return target if current in _TRANSITIONS[target] else current
 
 
+# Only cancelled campaigns get no more content. A paused campaign's email fell due before the
+# pause (the mailer decides whether it goes), and `campaign.completed` can overtake the last
+# `email.due`: the two travel on different streams.
+NO_CONTENT: frozenset[CampaignState] = frozenset({"cancelled"})
+
+
 def wants_content(state: CampaignState) -> bool:
-    """Only cancelled campaigns get no more content. A paused campaign's email fell due before
-    the pause (the mailer decides whether it goes), and `campaign.completed` can overtake the
-    last `email.due`: the two travel on different streams."""
-    return state != "cancelled"
+    return state not in NO_CONTENT
 
 
 def structure_for(sequence: int) -> Structure:

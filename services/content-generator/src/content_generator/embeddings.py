@@ -15,10 +15,12 @@ Vectors of different embedders live in different spaces: each is stored with the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -57,6 +59,22 @@ def _normalised(vector: list[float]) -> tuple[float, ...]:
     return tuple(v / norm for v in vector) if norm else tuple(vector)
 
 
+@functools.lru_cache(maxsize=8192)
+def _word_buckets(word: str, dimensions: int) -> tuple[tuple[int, int], ...]:
+    """(bucket, signed count) of a word's features: the word itself and, for words longer than
+    three letters, its character trigrams. Cached: a campaign's emails reuse their words, and
+    hashing every feature of every email again is most of the embedder's work."""
+    features = [f"w:{word}"]
+    if len(word) > 3:
+        features += [f"g:{word[i:i + 3]}" for i in range(len(word) - 2)]
+    buckets: Counter[int] = Counter()
+    for feature in features:
+        n = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "big")
+        # The sign bit makes colliding features tend to cancel rather than add up.
+        buckets[n % dimensions] += 1 if n >> 63 else -1
+    return tuple(buckets.items())
+
+
 class HashingEmbedder:
     """Hashed bag of words and character trigrams, signed, L2-normalised (see module doc)."""
 
@@ -70,11 +88,12 @@ class HashingEmbedder:
         return [f"w:{w}" for w in words] + [f"g:{g}" for g in grams]
 
     def vector(self, text: str) -> tuple[float, ...]:
+        """The counts of `features(text)` hashed into signed buckets, word by word: a word
+        that occurs n times adds its features' buckets n times."""
         buckets = [0.0] * self.dimensions
-        for feature in self.features(text):
-            n = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "big")
-            # The sign bit makes colliding features tend to cancel rather than add up.
-            buckets[n % self.dimensions] += 1.0 if n >> 63 else -1.0
+        for word, count in Counter(_WORD.findall(text.lower())).items():
+            for bucket, signed in _word_buckets(word, self.dimensions):
+                buckets[bucket] += signed * count
         return _normalised(buckets)
 
     async def embed(self, text: str) -> Embedded:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from content_generator import db, metrics
 from content_generator.domain import (
+    NO_CONTENT,
     CampaignBrief,
     CampaignState,
     DegradationPolicy,
@@ -25,9 +27,9 @@ from content_generator.domain import (
     wants_content,
 )
 from content_generator.embeddings import Embedder
-from content_generator.providers.base import EmailProvider, ProviderError
+from content_generator.providers.base import EmailProvider, LlmCall, ProviderError
 from content_generator.providers.offline import OfflineProvider
-from content_generator.writer import MemoryPolicy, write_draft
+from content_generator.writer import Draft, MemoryPolicy, write_draft
 from contracts import (
     CampaignCancelled,
     CampaignCompleted,
@@ -42,7 +44,7 @@ from contracts import (
     deterministic_id,
 )
 from contracts.events import ContentFailedPayload, ContentGeneratedPayload
-from servicekit.consumer import RetryLater
+from servicekit.consumer import Commit, RetryLater
 from servicekit.db import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -85,6 +87,8 @@ class Ports:
     provider: EmailProvider
     embedder: Embedder
     call_log: db.CallLog
+    # Reads and claims, outside any unit of work (see `db.reader`).
+    database: AsyncEngine
     memory: MemoryPolicy = field(default_factory=MemoryPolicy)
     degradation: DegradationPolicy = "delay"
     # Outages an email may go through before the degradation policy decides, whatever the time.
@@ -94,6 +98,9 @@ class Ports:
     # Writes the email when the policy is `offline_template`.
     fallback: EmailProvider = field(default_factory=OfflineProvider)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # How long a claim on an email lasts if its holder never gives it up (the process died):
+    # the email.due's ack wait, after which JetStream redelivers it anyway.
+    claim_lease: timedelta = timedelta(seconds=120)
 
     def backoff(self, outages: int) -> float:
         return self.outage_backoff[min(outages, len(self.outage_backoff)) - 1]
@@ -103,16 +110,22 @@ async def on_workspace_updated(event: WorkspaceUpdated, uow: UnitOfWork) -> None
     await db.save_workspace(uow.conn, event.workspace_id, event.payload.monthly_llm_budget)
 
 
+def _refusal(spent: Decimal, budget: Decimal | None) -> str | None:
+    """None while the workspace may spend; else why it may not."""
+    if not over_budget(spent, budget):
+        return None
+    assert budget is not None
+    return f"this month's LLM spend ({spent.normalize()}) reached the workspace budget " \
+           f"({budget.normalize()})"
+
+
 async def budget_left(conn: AsyncConnection, workspace_id: uuid.UUID, now: datetime) -> str | None:
     """None while the workspace may spend; else why it may not."""
     budget = await db.workspace_budget(conn, workspace_id)
     if budget is None:
         return None
     spent = await db.workspace_spend(conn, workspace_id, since=month_start(now))
-    if not over_budget(spent.cost, budget):
-        return None
-    return f"this month's LLM spend ({spent.cost.normalize()}) reached the workspace budget " \
-           f"({budget.normalize()})"
+    return _refusal(spent.cost, budget)
 
 
 def _failed(event: EmailDue, reason: FailureReason, message: str) -> ContentFailed:
@@ -128,42 +141,113 @@ def _failed(event: EmailDue, reason: FailureReason, message: str) -> ContentFail
     )
 
 
-async def _publish_failure(
-    uow: UnitOfWork, event: EmailDue, reason: FailureReason, message: str
+async def _nothing(uow: UnitOfWork) -> None:
+    """Nothing to store: the event's inbox mark alone."""
+
+
+async def _store_failure(
+    event: EmailDue, reason: FailureReason, message: str, uow: UnitOfWork, *,
+    calls: tuple[db.CallScope, tuple[LlmCall, ...]] | None = None,
 ) -> None:
     due = event.payload
+    if calls is not None:
+        await db.insert_calls(uow.conn, *calls)
     await db.record_failure(uow.conn, due.campaign_id, due.sequence, reason, message)
     uow.publish(_failed(event, reason, message))
 
 
-async def on_email_due(event: EmailDue, uow: UnitOfWork, *, ports: Ports) -> None:
+async def _store(event: EmailDue, scope: db.CallScope, draft: Draft, uow: UnitOfWork) -> None:
     due = event.payload
     campaign_id, k = due.campaign_id, due.sequence
-    brief = await db.get_campaign(uow.conn, campaign_id)
-    if brief is None:
+    await db.insert_calls(uow.conn, scope, draft.calls)
+    values: dict[str, Any] = {
+        "model": draft.model[:200],
+        "provider": draft.provider,
+        "structure": draft.structure,
+        "prompt_version": draft.prompt_version,
+        "latency_ms": draft.latency_ms,
+    }
+    stored = await db.store_generated(
+        uow.conn, campaign_id, k, draft.email, embedding=draft.embedding,
+        embedding_model=draft.embedding_model, max_similarity=draft.max_similarity, **values,
+    )
+    if stored is None:
+        return  # written meanwhile by a handler of another email.due for the same email
+    email = draft.email
+    uow.publish(ContentGenerated.create(
+        ContentGeneratedPayload(campaign_id=campaign_id, sequence=k, send_at=due.send_at,
+                                subject=email.subject, preheader=email.preheader,
+                                body_html=email.body_html, body_text=email.body_text,
+                                # Every billed call for this email, earlier deliveries' failed
+                                # attempts included.
+                                prompt_tokens=stored.prompt_tokens,
+                                completion_tokens=stored.completion_tokens, cost=stored.cost,
+                                **values),
+        workspace_id=event.workspace_id,
+        correlation_id=event.correlation_id,
+        event_id=deterministic_id("content.generated", campaign_id, k),
+    ))
+
+
+async def prepare_email_due(event: EmailDue, *, ports: Ports) -> Commit:
+    """Claims the email and has it written, outside any transaction; returns the step that
+    stores the email (or its failure) with the event's inbox mark and ends the claim.
+
+    No connection is held while the model writes. The claim keeps a second delivery of the
+    email (a redelivery, or another email.due for it) from paying for a second call while this
+    one writes; an email already written is not written again; and nothing is stored before
+    the outcome, so a crash in between loses nothing: the redelivery writes the email."""
+    due = event.payload
+    campaign_id, k = due.campaign_id, due.sequence
+    token = uuid.uuid4()
+    async with ports.database.connect() as conn:
+        claim = await db.claim_email(
+            conn, campaign_id, k, workspace_id=event.workspace_id, token=token,
+            lease=ports.claim_lease, since=month_start(ports.clock()), no_content=NO_CONTENT,
+        )
+    if claim.brief is None:
         # campaign.created travels on another stream and may not have been handled yet.
         raise RetryLater(f"campaign {campaign_id} is not known yet", delay=5.0)
-    if not wants_content(brief.state) or await db.has_content(uow.conn, campaign_id, k):
-        return
-    if (refusal := await budget_left(uow.conn, event.workspace_id, ports.clock())) is not None:
-        await _publish_failure(uow, event, "budget_exceeded", refusal)
-        return
+    if claim.written or not wants_content(claim.brief.state):
+        return _nothing
+    if not claim.claimed:
+        raise RetryLater(f"email {k} of campaign {campaign_id} is being written already",
+                         delay=max(1.0, claim.held_for))
+    try:
+        return await _write(event, claim.brief, ports,
+                            refusal=_refusal(claim.spent or Decimal(0), claim.budget))
+    except BaseException:
+        await _release(ports, campaign_id, k, token)
+        raise
 
+
+async def _release(ports: Ports, campaign_id: uuid.UUID, sequence: int, token: uuid.UUID) -> None:
+    try:
+        async with ports.database.connect() as conn:
+            await db.release_claim(conn, campaign_id, sequence, token)
+    except Exception as exc:  # the claim lapses by itself at the end of its lease
+        log.warning("content.claim_not_released", campaign_id=str(campaign_id),
+                    sequence=sequence, error=repr(exc))
+
+
+async def _write(
+    event: EmailDue, brief: CampaignBrief, ports: Ports, *, refusal: str | None
+) -> Commit:
+    due = event.payload
+    campaign_id, k = due.campaign_id, due.sequence
+    if refusal is not None:
+        return partial(_store_failure, event, "budget_exceeded", refusal)
     scope = db.CallScope(event.workspace_id, campaign_id, k)
-    write = partial(write_draft, uow.conn, brief, sequence=k, total=due.total,
+    write = partial(write_draft, ports.database, brief, sequence=k, total=due.total,
                     send_at=due.send_at, embedder=ports.embedder, memory=ports.memory)
-    # The model writes while this unit of work's transaction is open: it holds one pooled
-    # connection and this event's inbox mark (so a redelivery waits instead of paying for a
-    # second call), but no row lock, so campaign events and other emails go on meanwhile.
     try:
         draft = await write(provider=ports.provider)
     except ProviderError as exc:
         metrics.observe(exc.calls)
         if not exc.retryable:
-            await db.insert_calls(uow.conn, scope, exc.calls)
-            await _publish_failure(uow, event, exc.reason, exc.message)
-            return
-        # Kept whatever happens to this unit of work: the attempts were paid for.
+            return partial(_store_failure, event, exc.reason, exc.message,
+                           calls=(scope, exc.calls))
+        # Kept whatever becomes of this delivery: the attempts were paid for.
         await ports.call_log.record(scope, exc.calls)
         outages = await ports.call_log.count_outage(campaign_id, k)
         decision = after_outage(
@@ -178,36 +262,7 @@ async def on_email_due(event: EmailDue, uow: UnitOfWork, *, ports: Ports) -> Non
             raise RetryLater(f"no model could write the email: {exc.message}",
                              delay=decision.delay) from exc
         if decision.action == "fail":
-            await _publish_failure(uow, event, "unavailable", exc.message)
-            return
+            return partial(_store_failure, event, "unavailable", exc.message)
         draft = await write(provider=ports.fallback)
-
     metrics.observe(draft.calls)
-    await db.insert_calls(uow.conn, scope, draft.calls)
-    # Every billed call for this email, earlier deliveries' failed attempts included.
-    spend = await db.email_spend(uow.conn, campaign_id, k)
-    values: dict[str, Any] = {
-        "model": draft.model[:200],
-        "provider": draft.provider,
-        "structure": draft.structure,
-        "prompt_version": draft.prompt_version,
-        "prompt_tokens": spend.prompt_tokens,
-        "completion_tokens": spend.completion_tokens,
-        "cost": spend.cost,
-        "latency_ms": draft.latency_ms,
-    }
-    stored = await db.insert_generated(
-        uow.conn, campaign_id, k, draft.email, embedding=list(draft.embedding),
-        embedding_model=draft.embedding_model, max_similarity=draft.max_similarity, **values,
-    )
-    if not stored:
-        return  # written meanwhile by a handler of another email.due for the same email
-    email = draft.email
-    uow.publish(ContentGenerated.create(
-        ContentGeneratedPayload(campaign_id=campaign_id, sequence=k, send_at=due.send_at,
-                                subject=email.subject, preheader=email.preheader,
-                                body_html=email.body_html, body_text=email.body_text, **values),
-        workspace_id=event.workspace_id,
-        correlation_id=event.correlation_id,
-        event_id=deterministic_id("content.generated", campaign_id, k),
-    ))
+    return partial(_store, event, scope, draft)

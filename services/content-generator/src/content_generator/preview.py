@@ -43,15 +43,15 @@ async def preview(engine: AsyncEngine, request: PreviewRequest, ports: Ports) ->
         if (refusal := await budget_left(conn, request.workspace_id, ports.clock())) is not None:
             return _error("budget_exceeded", refusal)
         sequence = await db.generated_count(conn, brief.campaign_id) + 1
-        scope = db.CallScope(request.workspace_id, brief.campaign_id, sequence, preview=True)
-        try:
-            draft = await write_draft(conn, brief, sequence=sequence, total=None,
-                                      send_at=ports.clock(), provider=ports.provider,
-                                      embedder=ports.embedder, memory=ports.memory)
-        except ProviderError as exc:
-            metrics.observe(exc.calls)
-            await ports.call_log.record(scope, exc.calls)
-            return _error(exc.reason, exc.message)
+    scope = db.CallScope(request.workspace_id, brief.campaign_id, sequence, preview=True)
+    try:
+        draft = await write_draft(ports.database, brief, sequence=sequence, total=None,
+                                  send_at=ports.clock(), provider=ports.provider,
+                                  embedder=ports.embedder, memory=ports.memory)
+    except ProviderError as exc:
+        metrics.observe(exc.calls)
+        await ports.call_log.record(scope, exc.calls)
+        return _error(exc.reason, exc.message)
     metrics.observe(draft.calls)
     await ports.call_log.record(scope, draft.calls)
     email = draft.email

@@ -40,7 +40,8 @@ class Settings(ServiceSettings):
         validation_alias="OPENROUTER_APP_TITLE",
     )
 
-    # Emails generated at once; each holds one database connection while its model writes.
+    # Emails generated at once. No connection is held while a model writes, but the units of
+    # work that store them may all commit at once.
     max_concurrent_calls: int = Field(default=4, ge=1, le=256)
     # Calls per second to any one model, across this process's emails; unset: no limit.
     model_calls_per_second: float | None = Field(default=None, gt=0, le=1000)

@@ -5,13 +5,11 @@ close to an earlier email. Shared by email.due and preview; stores nothing itsel
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from content_generator import db
 from content_generator.domain import (
@@ -56,7 +54,7 @@ class Draft:
     prompt_version: str
     calls: tuple[LlmCall, ...]  # every billed call: drafts, rejected ones, embeddings
     latency_ms: int
-    embedding: tuple[float, ...]
+    embedding: str  # pgvector's text form
     embedding_model: str
     # Closest earlier email of the campaign; None for the first email.
     closest: SimilarEmail | None
@@ -74,17 +72,8 @@ def _closeness(draft: Draft) -> float:
     return draft.max_similarity if draft.max_similarity is not None else -1.0
 
 
-async def _closest(
-    conn: AsyncConnection, campaign_id: uuid.UUID, vector: Sequence[float], *,
-    embedder: Embedder, before: int,
-) -> SimilarEmail | None:
-    found = await db.most_similar(conn, campaign_id, vector, embedding_model=embedder.name,
-                                  limit=1, before=before)
-    return found[0] if found else None
-
-
 async def write_draft(
-    conn: AsyncConnection,
+    database: AsyncEngine,
     brief: CampaignBrief,
     *,
     sequence: int,
@@ -95,32 +84,37 @@ async def write_draft(
     memory: MemoryPolicy,
 ) -> Draft:
     """The least repetitive of at most `memory.drafts` drafts (the first one under the
-    threshold). A ProviderError carries every call made so far, billed ones included."""
+    threshold). A ProviderError carries every call made so far, billed ones included.
+    A connection is taken from `database` only for each query, never while a model or an
+    embedder is called."""
     started = time.monotonic()
     cid = brief.campaign_id
     calls: list[LlmCall] = []
     structure = structure_for(sequence)
     try:
-        previous = await db.previous_emails(conn, cid, before=sequence, limit=memory.recent)
         query = await embedder.embed(memory_query(brief, structure))
         calls += query.calls
-        similar = await db.most_similar(conn, cid, query.vector, embedding_model=embedder.name,
-                                        limit=memory.similar, before=sequence)
+        async with database.connect() as conn:
+            recalled = await db.recall(conn, cid, before=sequence, recent=memory.recent,
+                                       vector=db.vector_literal(query.vector),
+                                       embedding_model=embedder.name, similar=memory.similar)
         best: Draft | None = None
         rejected: SimilarEmail | None = None
         for attempt in range(1, memory.drafts + 1):
             prompt = build_prompt(brief, sequence=sequence, total=total, send_at=send_at,
-                                  structure=structure, previous=previous, similar=similar,
-                                  rejected=rejected)
+                                  structure=structure, previous=recalled.previous,
+                                  similar=recalled.similar, rejected=rejected)
             completion = await provider.write(
                 EmailRequest(brief, sequence, total, send_at, structure, prompt))
             calls += completion.calls
             embedded = await embedder.embed(email_text(completion.email))
             calls += embedded.calls
-            closest = await _closest(conn, cid, embedded.vector, embedder=embedder,
-                                     before=sequence)
+            vector = db.vector_literal(embedded.vector)
+            async with database.connect() as conn:
+                closest = await db.closest(conn, cid, vector, embedding_model=embedder.name,
+                                           before=sequence)
             draft = Draft(completion.email, completion.provider, completion.model, structure,
-                          prompt.version, (), 0, embedded.vector, embedder.name, closest)
+                          prompt.version, (), 0, vector, embedder.name, closest)
             if best is None or _closeness(draft) < _closeness(best):
                 best = draft
             if not too_similar(closest, memory.threshold):

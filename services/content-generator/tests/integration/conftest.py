@@ -16,14 +16,15 @@ from content_generator.embeddings import HashingEmbedder
 from content_generator.handlers import Ports
 from content_generator.providers import EmailProvider, OpenRouterProvider, RetryPolicy
 from contracts import Event, parse_event
-from servicekit.consumer import Handlers
-from servicekit.db import UnitOfWork, create_engine, outbox
+from servicekit.consumer import Handlers, apply
+from servicekit.db import create_engine, outbox
 from testkit.fake_openrouter import FakeOpenRouter
 
 # Real backoff shape, test-sized waits; Retry-After is still honoured in full.
 FAST_RETRY = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05, max_retry_after=5.0)
 APP_URL = "https://campaigns.example"
 APP_TITLE = "Campaign Builder tests"
+CONSUMER = "content-generator-tests"
 
 
 @pytest.fixture(scope="session")
@@ -71,13 +72,15 @@ def make_provider(
 
 
 class Service:
-    """Handles events as the service's consumers do: one unit of work each, committed."""
+    """Handles events as the service's consumers do: the step outside any transaction, then
+    one unit of work each, committed with the event's inbox mark."""
 
     def __init__(self, engine: AsyncEngine, provider: EmailProvider, **options: Any) -> None:
         self.engine = engine
         self.provider = provider
         self._options = options
         self.ports = Ports(provider=provider, call_log=db.CallLog(engine),
+                           database=db.reader(engine),
                            **{"embedder": HashingEmbedder(), **options})
         self._handlers = handler_table(self.ports)
 
@@ -89,13 +92,14 @@ class Service:
     def handlers(self) -> Handlers:
         return self._handlers
 
-    async def handle(self, *events: Event) -> None:
+    async def handle(self, *events: Event) -> list[str]:
+        """Each event's outcome: "handled", or "duplicate" for an event already handled."""
+        outcomes = []
         for event in events:
-            handler = self._handlers.get(event.type)
-            assert handler is not None, f"no handler for {event.type}"
-            async with UnitOfWork(self.engine) as uow:
-                await handler(event, uow)
-                await uow.commit()
+            steps = self._handlers.steps(event.type)
+            assert steps is not None, f"no handler for {event.type}"
+            outcomes.append(await apply(self.engine, CONSUMER, event, steps))
+        return outcomes
 
     async def rows(self, table: sa.Table) -> list[sa.Row[Any]]:
         order = table.c.id if "id" in table.c else sa.text("1")

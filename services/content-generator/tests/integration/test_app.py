@@ -50,8 +50,7 @@ async def parts(
 async def test_build_writes_emails_concurrently_with_openrouter(parts: ServiceParts) -> None:
     assert parts.concurrency == {"SCHEDULE": 3}
     assert parts.on_stop, "the HTTP client is closed on stop"
-    handler = parts.handlers.get("email.due")
-    assert handler is not None
+    handler = parts.handlers.prepared["email.due"]
     ports = handler.keywords["ports"]
     assert isinstance(ports.provider, OpenRouterProvider)
     assert isinstance(ports.embedder, HashingEmbedder)  # no embedding model configured
@@ -69,11 +68,13 @@ async def test_without_an_api_key_the_offline_provider_writes(
 ) -> None:
     monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
     built = await build(Runtime(_settings(engine), engine, nats_client, nats_client.jetstream()))
-    handler = built.handlers.get("email.due")
+    handler = built.handlers.prepared["email.due"]
     assert isinstance(handler.keywords["ports"].provider, OfflineProvider)
-    assert built.on_stop == []
     for loop in built.loops:
         loop.close()
+    # No HTTP client to close; only the pool of the reads around the calls.
+    [close_reader] = built.on_stop
+    await close_reader()
 
 
 async def _publish(nats_client: Client, *events: Event) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 from content_generator.embeddings import HashingEmbedder
@@ -35,3 +36,16 @@ def test_shared_wording_scores_high_and_other_topics_low() -> None:
 
 def test_an_empty_text_gives_a_zero_vector_not_an_error() -> None:
     assert set(HashingEmbedder(16).vector("  ")) == {0.0}
+
+
+def test_hashing_word_by_word_counts_every_feature_of_the_text() -> None:
+    """The cached per-word hashing adds up to the definition: each feature of the text hashed
+    into its signed bucket once per occurrence."""
+    embedder = HashingEmbedder(64)
+    text = "Fresh bread, fresh starter: the bakers bake bread for bakers."
+    buckets = [0.0] * 64
+    for feature in embedder.features(text):
+        n = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "big")
+        buckets[n % 64] += 1.0 if n >> 63 else -1.0
+    norm = math.sqrt(sum(v * v for v in buckets))
+    assert embedder.vector(text) == tuple(v / norm for v in buckets)
