@@ -10,6 +10,7 @@ system) first, holding no connection, and returns the step written in the unit o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -40,6 +41,8 @@ CONSUMED = Counter(
     "events_consumed_total", "Events handled, by outcome", ["consumer", "type", "outcome"]
 )
 HANDLE_SECONDS = Histogram("event_handle_seconds", "Time to handle one event", ["consumer", "type"])
+# See Consumer._commits.
+COMMITS_AT_ONCE = 4
 
 
 def log_context(event: Event) -> dict[str, str]:
@@ -107,10 +110,14 @@ class Handlers:
         return in_transaction_only
 
 
-async def apply(engine: AsyncEngine, consumer: str, event: Event, prepare: Prepare) -> str:
-    """Handles one event: "handled", or "duplicate" when `consumer` has already handled it."""
+async def apply(
+    engine: AsyncEngine, consumer: str, event: Event, prepare: Prepare,
+    units: asyncio.Semaphore | None = None,
+) -> str:
+    """Handles one event: "handled", or "duplicate" when `consumer` has already handled it.
+    `units` bounds the units of work open at once."""
     commit = await prepare(event)
-    async with UnitOfWork(engine) as uow:
+    async with units or contextlib.nullcontext(), UnitOfWork(engine) as uow:
         if not await uow.first_delivery(consumer, event.event_id):
             return "duplicate"
         await commit(uow)
@@ -136,6 +143,11 @@ class Consumer:
         # fetches whenever a slot frees, so one slow event never holds up the others.
         self._limit = concurrency
         self._ordered = concurrency == 1
+        # Units of work open at once after a slow part done outside any transaction: they are
+        # short, and when many slow parts end together, a few at a time commit in the order
+        # they ended and free their slots for the next events, where all at once would share
+        # the event loop and the pool and all end late (holding every slot meanwhile).
+        self._commits = asyncio.Semaphore(COMMITS_AT_ONCE)
 
     async def run(self) -> None:
         sub = await self._js.pull_subscribe_bind(self.spec.durable, stream=self.spec.stream)
@@ -213,6 +225,7 @@ class Consumer:
             CONSUMED.labels(name, msg.subject, "invalid").inc()
             return
         handler = self._handlers.steps(event.type)
+        units = self._commits if event.type in self._handlers.prepared else None
         if handler is None:
             await msg.ack()
             CONSUMED.labels(name, event.type, "ignored").inc()
@@ -223,18 +236,20 @@ class Consumer:
                               attributes={"messaging.consumer.group.name": name,
                                           "messaging.message.id": str(event.event_id)}) as span,
         ):
-            outcome = await self._settle(msg, event, handler)
+            outcome = await self._settle(msg, event, handler, units)
             span.set_attribute("outcome", outcome)
             if outcome in ("failed", "parked"):
                 span.set_status(StatusCode.ERROR)
 
-    async def _settle(self, msg: Msg, event: Event, handler: Prepare) -> str:
+    async def _settle(
+        self, msg: Msg, event: Event, handler: Prepare, units: asyncio.Semaphore | None
+    ) -> str:
         """Handle, then ack, nak or park; returns the outcome counted."""
         name = self.spec.durable
         bound = log.bind(consumer=name, event_type=event.type, event_id=str(event.event_id))
         try:
             with HANDLE_SECONDS.labels(name, event.type).time():
-                outcome = await apply(self._engine, name, event, handler)
+                outcome = await apply(self._engine, name, event, handler, units)
         except RetryLater as exc:
             if msg.metadata.num_delivered >= self.spec.max_deliver:
                 # JetStream will not deliver it again: park it rather than drop it silently.

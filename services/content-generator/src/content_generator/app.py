@@ -126,7 +126,7 @@ async def build(runtime: Runtime) -> ServiceParts:
     settings = runtime.settings
     assert isinstance(settings, Settings)
     clients = http_clients(settings)
-    database = db.create_reader(settings.database_url, pool_size=settings.db_pool_size)
+    database = db.create_reader(settings.database_url, pool_size=settings.db_read_pool_size)
     ports = ports_for(settings, runtime.engine, clients, database)
     return ServiceParts(
         handlers=handler_table(ports),

@@ -43,6 +43,9 @@ class Settings(ServiceSettings):
     # Emails generated at once. No connection is held while a model writes, but the units of
     # work that store them may all commit at once.
     max_concurrent_calls: int = Field(default=4, ge=1, le=256)
+    # Connections for the reads and claims around the calls (one statement each, none held
+    # during a call), in a pool of their own besides DB_POOL_SIZE.
+    db_read_pool_size: int = Field(default=8, ge=1, le=100)
     # Calls per second to any one model, across this process's emails; unset: no limit.
     model_calls_per_second: float | None = Field(default=None, gt=0, le=1000)
     # Circuit breaker per model: consecutive failed attempts that open it, and the cool-down

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -344,3 +345,51 @@ async def test_each_prompt_recalls_the_earlier_emails(
     assert f'Email 1: subject "{stored.subject}"' in prompt
     assert "email 2 of 12" in prompt
     assert "Promotional" in prompt
+
+
+async def test_a_second_delivery_while_the_model_writes_waits_instead_of_paying_again(
+    service, openrouter: FakeOpenRouter, make_campaign: MakeCampaign, make_due: MakeDue
+) -> None:
+    campaign = make_campaign()
+    due = make_due(campaign, 1)
+    await service.handle(campaign)
+    openrouter.latency = 0.5
+    first = asyncio.create_task(service.handle(due))
+    while not openrouter.chat_requests():  # noqa: ASYNC110 - waits for the call to start
+        await asyncio.sleep(0.01)
+
+    with pytest.raises(RetryLater) as caught:  # the same event redelivered meanwhile
+        await service.handle(due)
+    assert 1 <= caught.value.delay <= 120  # until the claim would lapse at the latest
+    assert await first == ["handled"]
+    assert await service.handle(due) == ["duplicate"]  # and once it is stored
+    assert len(openrouter.chat_requests()) == 1
+    assert [type(e) for e in await service.published()] == [ContentGenerated]
+    assert await service.rows(db.claims) == []
+
+
+async def test_a_crash_between_the_call_and_the_commit_loses_nothing_and_emits_once(
+    service, openrouter: FakeOpenRouter, make_campaign: MakeCampaign, make_due: MakeDue
+) -> None:
+    campaign = make_campaign()
+    due = make_due(campaign, 1)
+    await service.handle(campaign)
+    prepare = service.using(claim_lease=timedelta(seconds=1)).handlers.steps(due.type)
+    assert prepare is not None
+    await prepare(due)  # the model wrote the email; the process dies before committing it
+    assert await service.rows(db.generated_emails) == []
+    assert await service.published() == []
+
+    # The claim outlives the process until its lease ends, then the redelivery takes over.
+    with pytest.raises(RetryLater):
+        await service.handle(due)
+    await asyncio.sleep(1.1)
+    assert await service.handle(due) == ["handled"]
+    await service.handle(make_due(campaign, 1))  # another email.due for it changes nothing
+
+    assert len(openrouter.chat_requests()) == 2
+    [row] = await service.rows(db.generated_emails)
+    [event] = await service.published()
+    assert isinstance(event, ContentGenerated)
+    assert event.payload.subject == row.subject
+    assert await service.rows(db.claims) == []
