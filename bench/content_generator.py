@@ -13,10 +13,9 @@ generator has stored it, 1,000 `email.due` are published.
 
 Embeddings are the offline default (hashed n-grams), as in a stack without an embedding model.
 
-What bounds it: servicekit's Consumer fetches at most `concurrency` (100) messages and handles
-them with one gather, so each batch of 100 waits for its slowest email and the database work
-before and after the calls is not overlapped with the next batch's calls; the generator's CPU
-per email, reported too, times 100 is what each batch adds to the ideal 1 s.
+What bounds it: the generator's work around each call runs on one event loop; answers that
+arrive together are stored a few at a time, in order (see servicekit's consumer), so their
+slots free early; the CPU per email, reported too, is what each call adds to the ideal.
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ TARGET_RATIO = 1.25
 # Parent of a private mkdtemp folder only: JetStream's store in memory, not on a slow disk.
 MEMORY = Path("/dev/shm")  # noqa: S108
 WORKSPACE = uuid.UUID("00000000-0000-4000-8000-0000000c0de9")
-# Each email holds one pooled connection while its model writes; PostgreSQL must allow them.
+# The pools the generator's settings require for 100 calls in flight; PostgreSQL must allow them.
 MAX_CONNECTIONS = 300
 GENERATOR_ENV = {
     "CONTENT_GENERATOR_MAX_CONCURRENT_CALLS": str(IN_FLIGHT),
