@@ -1,6 +1,9 @@
+import hashlib
 import uuid
 
 import pytest
+from itsdangerous import Signer, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_decode
 
 from contracts.links import InvalidLink, LinkClaims, LinkSigner
 
@@ -37,3 +40,64 @@ def test_a_click_token_carries_its_target() -> None:
 def test_a_short_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="LINK_SIGNING_KEY"):
         LinkSigner("short")
+
+
+def test_recipient_tokens_each_serve_their_own_purpose() -> None:
+    signer = LinkSigner(SECRET)
+    tokens = signer.recipient_tokens(CLAIMS)
+    assert signer.verify("unsubscribe", tokens.unsubscribe) == CLAIMS
+    assert signer.verify("open", tokens.open) == CLAIMS
+    for purpose, token in (("open", tokens.unsubscribe), ("unsubscribe", tokens.open),
+                           ("unsubscribe", tokens.click)):
+        with pytest.raises(InvalidLink):
+            signer.verify(purpose, token)  # type: ignore[arg-type]
+    # Without its target a recipient's click token leads nowhere.
+    with pytest.raises(InvalidLink, match="wrong shape"):
+        signer.verify("click", tokens.click)
+
+
+def test_a_click_link_is_the_recipient_token_and_the_email_target() -> None:
+    signer = LinkSigner(SECRET)
+    tokens = signer.recipient_tokens(CLAIMS)
+    target = signer.sign_target(CLAIMS.campaign_id, CLAIMS.sequence, "https://example.com/a")
+    claims = signer.verify_click(tokens.click, target)
+    assert claims == LinkClaims(CLAIMS.workspace_id, CLAIMS.campaign_id, CLAIMS.sequence,
+                                CLAIMS.email, url="https://example.com/a")
+    other_email = signer.sign_target(CLAIMS.campaign_id, CLAIMS.sequence + 1, "https://evil.io")
+    other_campaign = signer.sign_target(uuid.uuid4(), CLAIMS.sequence, "https://evil.io")
+    for bad in (other_email, other_campaign):
+        with pytest.raises(InvalidLink, match="another email"):
+            signer.verify_click(tokens.click, bad)
+    with pytest.raises(InvalidLink):  # the pieces swapped or misused
+        signer.verify_click(target, tokens.click)
+    with pytest.raises(InvalidLink):
+        signer.verify_click(tokens.unsubscribe, target)
+    with pytest.raises(InvalidLink):
+        LinkSigner("t" * 40).verify_click(tokens.click, target)
+
+
+def test_tokens_of_the_first_format_still_verify() -> None:
+    # How tokens were made before the two-token click links: emails already out keep working.
+    claims = LinkClaims(CLAIMS.workspace_id, CLAIMS.campaign_id, 1, CLAIMS.email,
+                        url="https://example.com/launch")
+    legacy = {p: URLSafeTimedSerializer(SECRET, salt=f"campaign-builder.{p}")
+              for p in ("unsubscribe", "open", "click")}
+    fields = [str(CLAIMS.workspace_id), str(CLAIMS.campaign_id), 1, CLAIMS.email]
+    signer = LinkSigner(SECRET)
+    assert signer.verify("unsubscribe", legacy["unsubscribe"].dumps(fields)).email == CLAIMS.email
+    assert signer.verify("click", legacy["click"].dumps([*fields, claims.url])) == claims
+    with pytest.raises(InvalidLink):
+        signer.verify("unsubscribe", legacy["open"].dumps(fields))
+
+
+def test_tokens_are_exactly_what_itsdangerous_signs() -> None:
+    signer = LinkSigner(SECRET)
+    key = Signer(SECRET, salt="campaign-builder.v2.open", digest_method=hashlib.sha256)
+    reference = TimestampSigner(key.derive_key(), key_derivation="none",
+                                digest_method=hashlib.sha256)
+    token = signer.recipient_tokens(CLAIMS).open
+    payload, stamp, signature = token.split(".")
+    assert reference.get_signature(f"{payload}.{stamp}").decode() == signature
+    assert reference.unsign(token, max_age=60).decode() == payload
+    # The stamp is now, as TimestampSigner writes it.
+    assert abs(int.from_bytes(base64_decode(stamp), "big") - reference.get_timestamp()) <= 1

@@ -74,6 +74,32 @@ async def test_a_click_redirects_to_its_own_url_only(
     assert len(await outbox_events("email.clicked")) == 1
 
 
+async def test_a_two_token_click_link_redirects_to_its_email_target_only(
+    api_client: MakeClient, signer: LinkSigner, outbox_events: ReadOutbox
+) -> None:
+    client = await api_client()
+    claims = _claims(uuid.uuid4(), sequence=2)
+    url = "https://example.com/spring?utm=mail"
+    tokens = signer.recipient_tokens(claims)
+    target = signer.sign_target(claims.campaign_id, claims.sequence, url)
+    response = await client.get(f"/c/{tokens.click}/{target}")
+    assert response.status_code == 302
+    assert response.headers["location"] == url
+    [clicked] = await outbox_events("email.clicked")
+    assert clicked["payload"] == {"campaign_id": str(claims.campaign_id), "sequence": 2,
+                                  "recipient": claims.email, "url": url}
+
+    foreign = signer.sign_target(uuid.uuid4(), claims.sequence, "https://evil.example/")
+    for bad_token, bad_target in ((tokens.click, foreign), (target, tokens.click),
+                                  (tokens.unsubscribe, target), (tokens.click, "nonsense"),
+                                  (_altered(tokens.click), target), ("a" * 5000, "b" * 5000)):
+        refused = await client.get(f"/c/{bad_token}/{bad_target}")
+        assert refused.status_code == 404, (bad_token, bad_target)
+        assert "location" not in refused.headers
+    assert (await client.get(f"/c/{tokens.click}")).status_code == 404  # no target, no way
+    assert len(await outbox_events("email.clicked")) == 1
+
+
 async def test_the_pixel_records_an_open(
     api_client: MakeClient, signer: LinkSigner, outbox_events: ReadOutbox
 ) -> None:

@@ -84,6 +84,15 @@ class ScriptedSmtp:
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.received if m["To"].addresses[0].addr_spec == address]
 
+    async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        # aiosmtpd reads commands one by one whenever they arrive, so it can offer PIPELINING
+        # as Postfix does: the sessions then run as they do against a production server.
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str,
         rcpt_options: list[str],

@@ -389,7 +389,8 @@ async def mark_sending(conn: AsyncConnection, ids: Sequence[uuid.UUID], now: dat
         return
     await conn.execute(
         sa.update(deliveries)
-        .where(deliveries.c.id.in_(ids))
+        # One array parameter, not one bind parameter per id.
+        .where(deliveries.c.id == sa.func.any(sa.literal(list(ids), ARRAY(UUID(as_uuid=True)))))
         .values(state="sending", sending_since=now, attempts=deliveries.c.attempts + 1,
                 first_attempt_at=sa.func.coalesce(deliveries.c.first_attempt_at, now))
     )

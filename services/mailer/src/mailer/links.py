@@ -1,28 +1,44 @@
 """Each recipient's tracked links: signed tokens (contracts.links) under the public base URL.
 
 campaign-api serves them: `/u/{token}` unsubscribes (GET page and RFC 8058 POST), `/o/{token}.gif`
-records an open, `/c/{token}` records a click and redirects to the URL the token carries.
+records an open, `/c/{token}/{target}` records a click and redirects to the URL the target
+token carries. A target token names the email and the URL, not the recipient, so one is signed
+per link of an email and shared by all its recipients.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
 from contracts.links import LinkClaims, LinkSigner
 
+# Target tokens kept per email: links that differ per recipient (a merge field in the URL)
+# are signed each time once this many are cached.
+_MAX_TARGETS = 256
 
-@dataclass(frozen=True)
+
 class SignedLinks:
-    signer: LinkSigner
-    base_url: str  # without a trailing slash
-    claims: LinkClaims
+    def __init__(
+        self, signer: LinkSigner, base_url: str, claims: LinkClaims,
+        targets: dict[str, str] | None = None,
+    ) -> None:
+        """`base_url` without a trailing slash; `targets` caches the email's target tokens
+        by URL across its recipients."""
+        self._signer = signer
+        self._base_url = base_url
+        self._claims = claims
+        self._tokens = signer.recipient_tokens(claims)
+        self._targets = {} if targets is None else targets
 
     def unsubscribe(self) -> str:
-        return f"{self.base_url}/u/{self.signer.sign('unsubscribe', self.claims)}"
+        return f"{self._base_url}/u/{self._tokens.unsubscribe}"
 
     def open_pixel(self) -> str:
-        return f"{self.base_url}/o/{self.signer.sign('open', self.claims)}.gif"
+        return f"{self._base_url}/o/{self._tokens.open}.gif"
 
     def click(self, url: str) -> str:
-        token = self.signer.sign("click", replace(self.claims, url=url))
-        return f"{self.base_url}/c/{token}"
+        target = self._targets.get(url)
+        if target is None:
+            target = self._signer.sign_target(self._claims.campaign_id, self._claims.sequence,
+                                              url)
+            if len(self._targets) < _MAX_TARGETS:
+                self._targets[url] = target
+        return f"{self._base_url}/c/{self._tokens.click}/{target}"

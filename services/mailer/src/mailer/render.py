@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr
+from functools import lru_cache
 from typing import Protocol
 from urllib.parse import quote
 
@@ -41,11 +42,16 @@ _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 _BODY_CLOSE = re.compile(r"</body\s*>", re.IGNORECASE)
 _STYLE_BLOCK = re.compile(r"<style\b", re.IGNORECASE)
 _TRACKED_LINK = re.compile(r"""(\bhref\s*=\s*)(["'])(https?://[^"'<>\s]+)\2""", re.IGNORECASE)
+_NOT_IN_ADDRESS = re.compile(r'[ <>(),;:"\[\]\\]')
 _LIST_PHRASE_UNSAFE = re.compile(r'[^\x20-\x7e]|["\\]')
 # Merge keys the renderer fills itself; a double underscore cannot clash with audience fields
 # that mean something to people.
 _UNSUBSCRIBE, _OPEN, _CLICK = "__unsubscribe", "__open", "__click_"
 _CRLF = b"\r\n"
+_QP_LINE = 76  # RFC 2045: encoded lines at most this long, a soft line break's "=" included
+_QP_PLAIN = re.compile(r"[!-<>-~]+")
+# "Subject: " and this many characters fit the 78 a header line should keep to.
+_PLAIN_SUBJECT = 78 - len("Subject: ")
 
 
 class Links(Protocol):
@@ -122,8 +128,8 @@ class EmailTemplate:
 
     fixed_headers: bytes  # From, Reply-To, List-Id
     subject: Merge
-    body_text: Merge
-    body_html: Merge  # CSS inlined, tracked links, footer and pixel as merge placeholders
+    body_text: EncodedPart
+    body_html: EncodedPart  # CSS inlined, tracked links, footer and pixel as merge fields
     click_targets: tuple[Merge, ...]
     boundary: str
     unsubscribe_mailto: str | None
@@ -152,13 +158,17 @@ class EmailTemplate:
         digest = hashlib.sha256(
             "\0".join((content.subject, content.body_text, content.body_html)).encode()
         ).hexdigest()[:24]
+        boundary = f"=_{digest}"
+        body_text = _normalised_lines(content.body_text).rstrip()
         return cls(
             fixed_headers=b"".join(headers),
             subject=Merge.compile(content.subject),
-            body_text=Merge.compile(_normalised_lines(content.body_text)),
-            body_html=Merge.compile(_html_with_extras(body_html, content.preheader)),
+            body_text=EncodedPart.compile(
+                boundary, "plain", f"{body_text}\n\n--\nUnsubscribe: {{{{{_UNSUBSCRIBE}}}}}\n"),
+            body_html=EncodedPart.compile(
+                boundary, "html", _html_with_extras(body_html, content.preheader)),
             click_targets=tuple(Merge.compile(t) for t in targets),
-            boundary=f"=_{digest}",
+            boundary=boundary,
             unsubscribe_mailto=unsubscribe_mailto,
         )
 
@@ -169,16 +179,14 @@ class EmailTemplate:
         links = meta.links
         unsubscribe = header_safe("unsubscribe url", links.unsubscribe())
         subject = header_safe("subject", self.subject.fill(values))
-        html_values = dict(values)
-        html_values[_UNSUBSCRIBE] = unsubscribe
-        html_values[_OPEN] = links.open_pixel()
+        values[_UNSUBSCRIBE] = unsubscribe
+        body_text = self.body_text.fill(values)
+        values[_OPEN] = links.open_pixel()
         for index, target in enumerate(self.click_targets):
             # A field inside a link is part of a URL: percent-encoded, so it cannot add
             # parameters or change where the link leads.
-            html_values[f"{_CLICK}{index}"] = links.click(target.fill(values, _url_value))
-        body_text = self.body_text.fill(values)
-        body_text = f"{body_text.rstrip()}\n\n--\nUnsubscribe: {unsubscribe}\n"
-        body_html = self.body_html.fill(html_values, html.escape)
+            values[f"{_CLICK}{index}"] = links.click(target.fill(values, _url_value))
+        body_html = self.body_html.fill(values, html.escape)
 
         list_unsubscribe = f"<{unsubscribe}>"
         if self.unsubscribe_mailto:
@@ -187,7 +195,7 @@ class EmailTemplate:
             self.fixed_headers,
             _header("To", _mailbox("to", recipient.name, recipient.email)),
             _subject_header(subject),
-            _header("Date", format_datetime(meta.date)),
+            _date_header(meta.date.replace(microsecond=0)),
             _header("Message-ID", header_safe("message-id", meta.message_id)),
             _header("List-Unsubscribe", list_unsubscribe),
             # RFC 8058: one-click unsubscribe by POST, without cookies or a confirmation page.
@@ -195,11 +203,49 @@ class EmailTemplate:
             b"MIME-Version: 1.0\r\n",
             f'Content-Type: multipart/alternative; boundary="{self.boundary}"\r\n'.encode(),
             _CRLF,
-            _part(self.boundary, "plain", body_text),
-            _part(self.boundary, "html", body_html),
+            body_text,
+            body_html,
             f"--{self.boundary}--\r\n".encode(),
         ]
         return b"".join(parts)
+
+
+@dataclass(frozen=True)
+class EncodedPart:
+    """A text part with its literal text quoted-printable encoded once, so that per recipient
+    only the merged values are encoded and the pieces joined.
+
+    Every piece but the last ends in a line break or a soft line break ("=" at the end of a
+    line, which decoders drop): each piece starts a line of its own, so no encoded line runs
+    over 76 characters however the pieces are joined, and the decoded part is exactly the
+    merged text.
+    """
+
+    head: bytes  # the boundary and the part's headers
+    pieces: tuple[bytes | str, ...]  # an encoded literal, or the name of a merge field
+    tail: bytes  # the encoded last literal, ending in CRLF
+
+    @classmethod
+    def compile(cls, boundary: str, subtype: str, template: str) -> EncodedPart:
+        head = b"".join((
+            f"--{boundary}\r\n".encode(),
+            f'Content-Type: text/{subtype}; charset="utf-8"\r\n'.encode(),
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+        ))
+        *pieces, last = Merge.compile(template).pieces
+        encoded = tuple(p if i % 2 else _quoted_printable(p) for i, p in enumerate(pieces))
+        tail = _quoted_printable(last, soft_break=False)
+        if not tail.endswith(_CRLF):
+            tail += _CRLF
+        return cls(head, tuple(p for p in encoded if p), tail)
+
+    def fill(self, values: Mapping[str, str], escape: Callable[[str], str] = str) -> bytes:
+        out = [self.head]
+        for piece in self.pieces:
+            out.append(piece if isinstance(piece, bytes)
+                       else _quoted_printable(escape(values.get(piece, ""))))
+        out.append(self.tail)
+        return b"".join(out)
 
 
 def render_message(
@@ -228,9 +274,17 @@ def _header(name: str, value: str) -> bytes:
 
 
 def _subject_header(subject: str) -> bytes:
+    if subject.isascii() and len(subject) <= _PLAIN_SUBJECT and "=?" not in subject:
+        # What Header would make of it: short plain ASCII needs neither folding nor encoding.
+        return f"Subject: {subject}\r\n".encode("ascii")
     charset = "us-ascii" if subject.isascii() else "utf-8"
     folded = Header(subject, charset, header_name="Subject").encode(linesep="\r\n")
     return f"Subject: {folded}\r\n".encode("ascii")
+
+
+@lru_cache(maxsize=8)
+def _date_header(at: datetime) -> bytes:
+    return _header("Date", format_datetime(at))
 
 
 def _mailbox(role: str, name: str, address: str) -> str:
@@ -243,28 +297,47 @@ def _mailbox(role: str, name: str, address: str) -> str:
 def _ascii_parts(role: str, address: str) -> tuple[str, str]:
     header_safe(f"{role} address", address)
     local, _, domain = address.rpartition("@")
-    if not local or not domain or any(c in address for c in ' <>(),;:"[]\\'):
+    if not local or not domain or _NOT_IN_ADDRESS.search(address):
         raise InvalidMessage(f"{role} address: {address!r} is not local@domain")
     if not local.isascii():
         # Would need SMTPUTF8 end to end; refused rather than sent mangled.
         raise InvalidMessage(f"{role} address: non-ASCII local part in {address!r}")
     try:
-        return local, domain.encode("idna").decode("ascii")
+        return local, _idna(domain)
     except UnicodeError as exc:
         raise InvalidMessage(f"{role} address: invalid domain in {address!r}") from exc
 
 
-def _part(boundary: str, subtype: str, body: str) -> bytes:
+@lru_cache(maxsize=4096)
+def _idna(domain: str) -> str:
+    """Cached: most recipients share a few domains."""
+    return domain.encode("idna").decode("ascii")
+
+
+def _quoted_printable(text: str, *, soft_break: bool = True) -> bytes:
+    """`text` quoted-printable encoded with CRLF line ends; with `soft_break`, ending in a line
+    break so the next piece starts a line (empty text stays empty)."""
+    if not text:
+        return b""
+    if soft_break and _QP_PLAIN.fullmatch(text):
+        # Printable ASCII without "=" or spaces (a link, mostly) stands for itself: only cut
+        # into lines.
+        lines = [text[i:i + _QP_LINE - 1] for i in range(0, len(text), _QP_LINE - 1)]
+        return ("=\r\n".join(lines) + "=\r\n").encode("ascii")
     # b2a_qp keeps "\n" as the line break it finds; SMTP wants CRLF, and a bare CR in the
     # source would otherwise survive as one.
-    encoded = binascii.b2a_qp(_normalised_lines(body).encode("utf-8"))
-    return b"".join((
-        f"--{boundary}\r\n".encode(),
-        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'.encode(),
-        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-        encoded.replace(b"\n", _CRLF),
-        b"" if encoded.endswith(b"\n") else _CRLF,
-    ))
+    encoded = binascii.b2a_qp(_normalised_lines(text).encode("utf-8"))
+    if soft_break and not encoded.endswith(b"\n"):
+        head, newline, last = encoded.rpartition(b"\n")
+        if len(last) >= _QP_LINE:
+            # Appending "=" would make the line too long: break it a little earlier, never
+            # inside an "=XX" escape.
+            cut = len(last) - 3
+            while b"=" in last[cut - 2:cut]:
+                cut -= 1
+            last = last[:cut] + b"=\n" + last[cut:]
+        encoded = head + newline + last + b"=\n"
+    return encoded.replace(b"\n", _CRLF)
 
 
 def _url_value(value: str) -> str:

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 import structlog
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -50,7 +51,7 @@ from mailer.domain import (
 from mailer.links import SignedLinks
 from mailer.render import EmailTemplate, MessageMeta, list_id, smtp_address
 from servicekit.db import UnitOfWork
-from servicekit.tracing import span_from_headers
+from servicekit.tracing import context_from_headers, tracer
 
 log = structlog.get_logger(__name__)
 
@@ -94,7 +95,8 @@ class _Job:
     attempts: int  # this attempt's number: the fencing token for recording its outcome
     first_attempt_at: datetime
     template: EmailTemplate | InvalidMessage
-    trace_headers: dict[str, str] | None  # of the email's content.generated
+    trace_context: Context  # of the email's content.generated: its sends join that trace
+    targets: dict[str, str]  # the email's click target tokens by URL, shared by its recipients
 
 
 @dataclass(frozen=True)
@@ -139,15 +141,19 @@ async def send_due_batch(
         await recorder.add(outcome)
 
     # Every send runs to its end and gets recorded even if recording another one failed.
-    # Messages are rendered just before they need a session: at most `concurrency` wait.
-    gate = asyncio.Semaphore(transport.concurrency * 2)
+    # Messages are rendered just before they need a session: a few workers, each taking the
+    # next job when its last one is done, keep at most `concurrency` waiting for one.
+    remaining = iter(jobs)
+    errors: list[Exception] = []
 
-    async def gated(job: _Job) -> None:
-        async with gate:
-            await run(job)
+    async def worker() -> None:
+        for job in remaining:  # shared: each job is taken by one worker
+            try:
+                await run(job)
+            except Exception as exc:  # raised below, once every job has run
+                errors.append(exc)
 
-    results = await asyncio.gather(*(gated(j) for j in jobs), return_exceptions=True)
-    errors = [r for r in results if isinstance(r, BaseException)]
+    await asyncio.gather(*(worker() for _ in range(min(len(jobs), transport.concurrency * 2))))
     try:
         await recorder.flush()
     except Exception as exc:  # raised below, after the earlier ones
@@ -167,6 +173,8 @@ async def _claim(
             return 0, []
         contents = await db.contents_for(uow.conn, ((r.campaign_id, r.sequence) for r in rows))
         templates: dict[tuple[uuid.UUID, int], EmailTemplate | InvalidMessage] = {}
+        targets: dict[tuple[uuid.UUID, int], dict[str, str]] = {}
+        contexts: dict[tuple[uuid.UUID, int], Context] = {}
         jobs: list[_Job] = []
         for row in rows:
             content = contents[(row.campaign_id, row.sequence)]
@@ -182,9 +190,11 @@ async def _claim(
             key = (row.campaign_id, row.sequence)
             if key not in templates:
                 templates[key] = _template(row, content, options)
+                targets[key] = {}
+                contexts[key] = context_from_headers(content.trace_headers)
             jobs.append(_Job(row, content.correlation_id, row.attempts + 1,
                              row.first_attempt_at or now, templates[key],
-                             content.trace_headers))
+                             contexts[key], targets[key]))
         await db.mark_sending(uow.conn, [j.delivery.id for j in jobs], now)
         await uow.commit()
     return len(rows), jobs
@@ -201,7 +211,8 @@ async def _send(
         "messaging.recipient_domain": recipient.rpartition("@")[2],
         "email.message_id": row.message_id,
     }
-    with span_from_headers("smtp send", job.trace_headers, kind=SpanKind.CLIENT,
+    # Not made the current span: nothing runs inside it that would look for one.
+    with tracer.start_span("smtp send", context=job.trace_context, kind=SpanKind.CLIENT,
                            attributes=attributes) as span:
         begun = time.monotonic()
         reply = await transport.send(sender, recipient, message)
@@ -243,6 +254,7 @@ def _render(job: _Job, options: SendOptions, at: datetime) -> tuple[str, str, by
     links = SignedLinks(
         options.link_signer, options.public_base_url,
         LinkClaims(row.campaign.workspace_id, row.campaign_id, row.sequence, row.email),
+        job.targets,
     )
     message = job.template.render(
         Recipient(row.email, row.member_name or "", row.member_fields or {}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import email
 import uuid
 from datetime import UTC, datetime
@@ -9,6 +10,8 @@ from email.message import EmailMessage
 from email.policy import default as default_policy
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from contracts.links import LinkClaims, LinkSigner
 from mailer.domain import Content, InvalidMessage, Recipient, Sender
@@ -16,6 +19,7 @@ from mailer.links import SignedLinks
 from mailer.render import (
     FALLBACK_NAME,
     EmailTemplate,
+    EncodedPart,
     MessageMeta,
     list_id,
     merge,
@@ -114,13 +118,13 @@ def test_links_are_tracked_with_signed_click_tokens() -> None:
     assert html is not None
     source = html.get_content()
     tokens = [t.split('"')[0].split("'")[0] for t in source.split(f"{BASE}/c/")[1:]]
-    targets = [SIGNER.verify("click", t).url for t in tokens]
+    targets = [SIGNER.verify_click(*t.split("/")).url for t in tokens]
     assert targets == ["https://shop.example/tulips?c=Utrecht&x=1", "http://shop.example/"]
     odd = render(content=content, recipient=Recipient(ANN.email, "Ann", {"city": "a&b=c d"}))
     odd_html = odd.get_body(("html",))
     assert odd_html is not None
     first = odd_html.get_content().split(f"{BASE}/c/")[1].split('"')[0]
-    assert SIGNER.verify("click", first).url == (
+    assert SIGNER.verify_click(*first.split("/")).url == (
         "https://shop.example/tulips?c=a%26b%3Dc%20d&x=1")
     assert 'href="mailto:a@b.example"' in source
     assert "shop.example" not in source.replace(f"{BASE}/c/", "")
@@ -245,3 +249,33 @@ def test_list_id_keeps_only_a_plain_ascii_name() -> None:
     )
     assert list_id(CAMPAIGN, 'Say "hi"', "x.example") == f"<{CAMPAIGN}.x.example>"
     assert list_id(CAMPAIGN, "Frühling", "x.example") == f"<{CAMPAIGN}.x.example>"
+
+
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=300)
+
+
+@settings(max_examples=300, deadline=None)
+@example(literals=["x" * 76, "y" * 149 + "=" * 30, "z" * 75 + " "], values=["é" * 40, ""],
+         plain="")
+@given(literals=st.lists(_TEXT, min_size=1, max_size=5), values=st.lists(_TEXT, max_size=4),
+       plain=st.from_regex(r"[!-<>-~]{0,400}", fullmatch=True))
+def test_encoded_parts_decode_to_the_merged_text(
+    literals: list[str], values: list[str], plain: str
+) -> None:
+    # Literals and values encoded apart must join into valid quoted-printable that decodes
+    # to the text merged whole, whatever lengths, spaces, "=" or non-ASCII they hold.
+    fields = [*values, plain]
+    names = [f"f{i}" for i in range(len(fields))]
+    pairs = zip(literals, names, strict=False)
+    template = "".join(f"{literal}{{{{{name}}}}}" for literal, name in pairs)
+    template += "".join(literals[len(names):])
+    part = EncodedPart.compile("=_b", "plain", template + "end")
+    merged = dict(zip(names, fields, strict=True))
+    data = part.fill(merged)
+    assert data.startswith(b"--=_b\r\n")
+    body = data.split(b"\r\n\r\n", 1)[1]
+    assert b"\n" not in body.replace(b"\r\n", b"")
+    assert all(len(line) <= 76 for line in body.split(b"\r\n"))
+    expected = merge(template + "end", merged).replace("\r\n", "\n").replace("\r", "\n")
+    decoded = binascii.a2b_qp(body).decode("utf-8").replace("\r\n", "\n")
+    assert decoded == expected + "\n" * (not expected.endswith("\n"))

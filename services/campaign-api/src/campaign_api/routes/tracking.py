@@ -68,6 +68,19 @@ async def click(token: str, request: Request) -> Response:
     return RedirectResponse(url, status_code=302, headers=_NO_STORE)
 
 
+@router.get("/c/{token}/{target}", response_class=RedirectResponse, status_code=302, responses={
+    302: {"description": "To the URL the email linked to"},
+    404: {**_HTML, "description": "Not a valid click link"}})
+async def click_target(token: str, target: str, request: Request) -> Response:
+    """The recipient's click token and the target token of the link in their email."""
+    try:
+        url = await usecases.record_click(request.app.state.engine, _signer(request), token,
+                                          target)
+    except InvalidLink:
+        return _not_found()
+    return RedirectResponse(url, status_code=302, headers=_NO_STORE)
+
+
 @router.get("/u/{token}", response_class=HTMLResponse, responses={
     200: _HTML, 404: {**_HTML, "description": "Not a valid unsubscribe token"}})
 async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:

@@ -40,9 +40,18 @@ async def record_open(engine: AsyncEngine, signer: LinkSigner, token: str) -> No
         await uow.commit()
 
 
-async def record_click(engine: AsyncEngine, signer: LinkSigner, token: str) -> str:
-    """The URL the email linked to (the only place a click token can lead)."""
-    claims = _claims(signer, "click", token)
+async def record_click(
+    engine: AsyncEngine, signer: LinkSigner, token: str, target: str | None = None
+) -> str:
+    """The URL the email linked to (the only place a click link can lead). A link is either
+    one click token or, as the mailer makes them, the recipient's click token and the link's
+    target token."""
+    if target is None:
+        claims = _claims(signer, "click", token)
+    elif len(token) + len(target) > 8_192:
+        raise InvalidLink("link too long")
+    else:
+        claims = signer.verify_click(token, target)
     url = claims.url or ""
     if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
         raise InvalidLink("link target is not a web address")
