@@ -8,6 +8,7 @@ generator has stored it, 1,000 `email.due` are published.
 
 - wall time: from the first `email.due` published to the 1,000th `content.generated` stored
   on the CONTENT stream (so the outbox relay's delay counts);
+- the most calls the fake was answering at one time, which must not exceed the 100 allowed;
 - reference: the ideal, 1,000 / 100 x 1 s = 10 s; target: within 1.25x of it;
 - peak memory: the generator process's VmHWM.
 
@@ -69,6 +70,7 @@ class Run:
     peak_memory_mib: float
     cpu_seconds: float  # the generator's CPU time over the same span
     chat_calls: int
+    peak_in_flight: int  # the most chat completions the fake was answering at one time
 
 
 def main() -> None:
@@ -89,6 +91,8 @@ def main() -> None:
                target=f"<= {TARGET_RATIO}x ideal", met=ratio <= TARGET_RATIO),
         figure("chat completions made", run.chat_calls, "calls", reference=EMAILS,
                target="= emails", met=run.chat_calls == EMAILS),
+        figure("most calls in flight at once (seen by the fake)", run.peak_in_flight, "calls",
+               target=f"<= {IN_FLIGHT}", met=run.peak_in_flight <= IN_FLIGHT),
         figure("generator peak memory (VmHWM)", run.peak_memory_mib, "MiB"),
         # Work done around each call; with batches handled as a whole (see module doc) it
         # adds to the wall time once per batch of IN_FLIGHT rather than overlapping the calls.
@@ -175,13 +179,27 @@ async def _run(
         seconds = time.time() - started
         peak = peak_memory_mib(process.pid)
         cpu = _cpu_seconds(process.pid) - cpu_before
-        calls = len(fake.chat_requests())
+        requests = fake.chat_requests()
+        calls = len(requests)
+        in_flight = _peak_in_flight([(r.received_at, r.responded_at) for r in requests])
     finally:
         await nc.close()
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
             await process.wait()
-    return Run(seconds, peak, cpu, calls)
+    return Run(seconds, peak, cpu, calls, in_flight)
+
+
+def _peak_in_flight(spans: list[tuple[float, float | None]]) -> int:
+    """The most spans open at one instant; an unanswered one stays open."""
+    edges = sorted([(start, 1) for start, _ in spans]
+                   + [(end, -1) for _, end in spans if end is not None],
+                   key=lambda edge: (edge[0], edge[1]))  # an end before a start at a tie
+    peak = open_now = 0
+    for _, step in edges:
+        open_now += step
+        peak = max(peak, open_now)
+    return peak
 
 
 

@@ -69,6 +69,7 @@ def provider_for(settings: Settings, clients: list[httpx.AsyncClient]) -> EmailP
         breaker=CircuitBreaker(settings.breaker_failures,
                                timedelta(seconds=settings.breaker_cooldown_seconds)),
         calls_per_second=settings.model_calls_per_second,
+        max_in_flight=settings.max_concurrent_calls,
     )
 
 
@@ -131,7 +132,7 @@ async def build(runtime: Runtime) -> ServiceParts:
     return ServiceParts(
         handlers=handler_table(ports),
         # Several emails are written at once; campaign events stay in order (default 1).
-        concurrency={"SCHEDULE": settings.max_concurrent_calls},
+        concurrency={"SCHEDULE": settings.email_concurrency},
         loops=[serve_previews(runtime.nc, runtime.engine, ports)],
         on_stop=[*(c.aclose for c in clients), database.dispose],
     )

@@ -40,9 +40,11 @@ class Settings(ServiceSettings):
         validation_alias="OPENROUTER_APP_TITLE",
     )
 
-    # Emails generated at once. No connection is held while a model writes, but the units of
-    # work that store them may all commit at once.
+    # LLM calls in flight at once, across every email and preview of this process.
     max_concurrent_calls: int = Field(default=4, ge=1, le=256)
+    # email.due handled at once; unset: a quarter more than the calls allowed in flight, so that
+    # a call slot freed by one email goes straight to another while the first stores its draft.
+    emails_in_progress: int | None = Field(default=None, ge=1, le=512)
     # Connections for the reads and claims around the calls (one statement each, none held
     # during a call), in a pool of their own besides DB_POOL_SIZE.
     db_read_pool_size: int = Field(default=8, ge=1, le=100)
@@ -96,6 +98,12 @@ class Settings(ServiceSettings):
                 f"CONTENT_GENERATOR_DB_POOL_SIZE of at least {(self.max_concurrent_calls + 4) // 2}"
             )
         return self
+
+    @property
+    def email_concurrency(self) -> int:
+        if self.emails_in_progress is not None:
+            return self.emails_in_progress
+        return self.max_concurrent_calls + max(1, self.max_concurrent_calls // 4)
 
     @property
     def draft_worst_seconds(self) -> float:

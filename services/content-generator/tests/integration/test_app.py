@@ -48,11 +48,13 @@ async def parts(
 
 
 async def test_build_writes_emails_concurrently_with_openrouter(parts: ServiceParts) -> None:
-    assert parts.concurrency == {"SCHEDULE": 3}
+    # Three calls in flight (the provider's limit), one email more in progress.
+    assert parts.concurrency == {"SCHEDULE": 4}
     assert parts.on_stop, "the HTTP client is closed on stop"
     handler = parts.handlers.prepared["email.due"]
     ports = handler.keywords["ports"]
     assert isinstance(ports.provider, OpenRouterProvider)
+    assert ports.provider.max_in_flight == 3
     assert isinstance(ports.embedder, HashingEmbedder)  # no embedding model configured
     assert ports.max_outages == TOPOLOGY.consumers_of("content-generator")[1].max_deliver - 1
     assert len(parts.loops) == 1  # the preview responder

@@ -177,6 +177,27 @@ async def test_calls_to_one_model_keep_to_its_rate_limit(
     assert arrivals[3] - arrivals[0] < 0.5
 
 
+async def test_no_more_calls_are_in_flight_than_allowed(
+    service, openrouter: FakeOpenRouter, make_campaign: MakeCampaign, make_due: MakeDue,
+    make_provider: Callable[..., OpenRouterProvider],
+) -> None:
+    openrouter.latency = 0.3
+    service = service.using(make_provider(max_in_flight=3))
+    campaign = make_campaign()
+    await service.handle(campaign)
+    await asyncio.gather(*(service.handle(make_due(campaign, k)) for k in range(1, 10)))
+
+    requests = openrouter.chat_requests()
+    assert len(requests) == 9
+    at_once = max(sum(1 for other in requests
+                      if other.received_at <= r.received_at < (other.responded_at or 0))
+                  for r in requests)
+    # Nine emails at once, three calls at a time: three waves of 0.3 s.
+    assert at_once == 3
+    span = max(r.responded_at or 0 for r in requests) - min(r.received_at for r in requests)
+    assert span >= 0.85
+
+
 @pytest.mark.usefixtures("clean_streams")
 async def test_through_jetstream_every_email_due_ends_generated_or_failed(
     engine: AsyncEngine, nats_client: Client, service, openrouter: FakeOpenRouter,

@@ -98,3 +98,15 @@ def test_a_hundred_calls_in_flight_are_spread_over_small_http_pools(
     limits = [c._transport._pool._max_connections for c in clients]  # type: ignore[attr-defined]
     assert sum(limits) >= 104
     assert max(limits) <= CONNECTIONS_PER_CLIENT
+
+
+def test_a_quarter_more_emails_are_in_progress_than_calls_unless_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONTENT_GENERATOR_MAX_CONCURRENT_CALLS", "100")
+    monkeypatch.setenv("CONTENT_GENERATOR_DB_POOL_SIZE", "52")
+    assert Settings().email_concurrency == 125
+    monkeypatch.setenv("CONTENT_GENERATOR_MAX_CONCURRENT_CALLS", "2")
+    assert Settings().email_concurrency == 3
+    monkeypatch.setenv("CONTENT_GENERATOR_EMAILS_IN_PROGRESS", "2")
+    assert Settings().email_concurrency == 2

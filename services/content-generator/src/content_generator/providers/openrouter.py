@@ -16,6 +16,7 @@ per model (calls per second, across all emails of this process).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Callable, Sequence
@@ -267,6 +268,7 @@ class OpenRouterProvider:
         retry: RetryPolicy = RetryPolicy(),
         breaker: CircuitBreaker | None = None,
         calls_per_second: float | None = None,
+        max_in_flight: int | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         # Several clients take turns: httpx's pool does work quadratic in its connections on
@@ -288,6 +290,10 @@ class OpenRouterProvider:
         self._breaker = breaker or CircuitBreaker()
         self._calls_per_second = calls_per_second
         self._limiters: dict[str, AsyncLimiter] = {}
+        # Calls in flight across every email and preview of this process; emails wait for a
+        # slot here, not in the consumer, so that slots never idle while others store theirs.
+        self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+        self.max_in_flight = max_in_flight
         self._clock = clock
 
     def _limiter(self, model: str) -> AsyncLimiter | None:
@@ -407,6 +413,12 @@ class OpenRouterProvider:
             return email, model
 
     async def _timed_attempt(
+        self, body: dict[str, Any], requested: str, calls: list[LlmCall]
+    ) -> tuple[EmailContent, str]:
+        async with self._slots or contextlib.nullcontext():
+            return await self._exchange(body, requested, calls)
+
+    async def _exchange(
         self, body: dict[str, Any], requested: str, calls: list[LlmCall]
     ) -> tuple[EmailContent, str]:
         started = time.monotonic()
