@@ -1,8 +1,9 @@
 """The mailer at full speed: 20,000 messages of about 5 KB to Postfix's `smtp-sink`.
 
-The mailer runs as production runs it, `python -m mailer run` in its own OS process, against an
-embedded nats-server and PostgreSQL, with 20 SMTP sessions; then again as two replicas
-sharing the work with 10 sessions each. The audience, the content and
+The mailer runs as production runs it, `python -m mailer run` against an embedded nats-server
+and PostgreSQL, with 20 SMTP sessions and two sender processes (`MAILER_SENDER_PROCESSES=2`,
+what docs/operations.md prescribes for a host of two cores or more); then again as two replicas
+sharing the work with 10 sessions and two sender processes each. The audience, the content and
 20,000 deliveries are written before it starts, all due a year from now; once it is up and
 idle, one UPDATE makes them due at instant D. Measured: D to the moment the last delivery is
 recorded `sent`, and the process's peak memory (VmHWM).
@@ -43,12 +44,14 @@ from servicekit.settings import async_url
 
 MESSAGES = 20_000
 SESSIONS = 20
+SENDER_PROCESSES = 2
 MESSAGE_BYTES = 5_000
 TARGET = 0.25
 SBIN = Path("/usr/sbin")
 WORKSPACE = uuid.UUID("00000000-0000-4000-8000-00000000ba11")
 MAILER_ENV = {
-    "MAILER_SMTP_POOL_SIZE": str(SESSIONS), "MAILER_BATCH_SIZE": "1000",
+    "MAILER_SMTP_POOL_SIZE": str(SESSIONS), "MAILER_SENDER_PROCESSES": str(SENDER_PROCESSES),
+    "MAILER_BATCH_SIZE": "1000",
     "MAILER_PIPELINE_DEPTH": "2", "MAILER_RECORD_BATCH": "500", "MAILER_POLL_INTERVAL": "0.1",
     "LINK_SIGNING_KEY": "bench-link-signing-key-0123456789abcdef", "LOG_LEVEL": "WARNING",
     "PUBLIC_BASE_URL": "https://mail.bench.example",
@@ -86,13 +89,14 @@ def main() -> None:
         figure("messages sent per run", MESSAGES, "messages"),
         figure("message size (first recipient)", _message_size(), "bytes"),
         figure("one mailer: due to all sent", single.seconds, "s"),
-        figure(f"one mailer: send rate ({SESSIONS} sessions)", rate, "messages/s",
+        figure(f"one mailer: send rate ({SESSIONS} sessions, {SENDER_PROCESSES} sender "
+               "processes)", rate, "messages/s",
                reference=reference_rate, target=f">= {TARGET}",
                met=rate >= TARGET * reference_rate),
-        figure("one mailer: peak memory (VmHWM)", single.peak_mib, "MiB"),
+        figure("one mailer: peak memory (VmHWM, its processes summed)", single.peak_mib, "MiB"),
         figure(f"two mailers: send rate ({SESSIONS // 2} sessions each)", pair_rate,
                "messages/s", reference=reference_rate),
-        figure("two mailers: peak memory of the larger (VmHWM)", pair.peak_mib, "MiB"),
+        figure("two mailers: peak memory of the larger (VmHWM, summed)", pair.peak_mib, "MiB"),
     ])
 
 
@@ -155,7 +159,7 @@ def _content() -> dict[str, str]:
 @dataclass(frozen=True)
 class Run:
     seconds: float  # D to the last delivery recorded as sent
-    peak_mib: float  # the largest VmHWM of the mailer processes
+    peak_mib: float  # the largest of the mailers' VmHWM, each with its sender processes
 
 
 async def _seed(database_url: str) -> tuple[uuid.UUID, int]:
@@ -228,7 +232,7 @@ async def _run(nats_url: str, database_url: str, sink_port: int, root: Path, *,
                 raise RuntimeError(f"mailer sent {sent} of {MESSAGES}:\n{logs}")
             await asyncio.sleep(0.05)
         seconds = time.monotonic() - started
-        peak = max(peak_memory_mib(process.pid) for process, _, _ in processes)
+        peak = max(_family_peak_mib(process.pid) for process, _, _ in processes)
     finally:
         await engine.dispose()
         for process, _, _ in processes:
@@ -236,6 +240,20 @@ async def _run(nats_url: str, database_url: str, sink_port: int, root: Path, *,
                 process.send_signal(signal.SIGTERM)
                 await process.wait()
     return Run(seconds, peak)
+
+
+def _family_peak_mib(pid: int) -> float:
+    """The peak memory of a mailer: its own VmHWM plus its sender processes'."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry.name))
+    return peak_memory_mib(pid) + sum(peak_memory_mib(child) for child in children)
 
 
 def _message_size() -> int:

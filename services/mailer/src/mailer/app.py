@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime
 from functools import partial
-
-import structlog
 
 from contracts import (
     AudienceMembersAdded,
@@ -20,29 +16,12 @@ from contracts import (
     ContentGenerated,
     RecipientUnsubscribed,
 )
-from mailer import handlers
-from mailer.sender import MailTransport, SendOptions, send_due_batch
+from mailer import handlers, processes
+from mailer.sender import sender_loop
 from mailer.settings import Settings
 from mailer.smtp import SmtpPool
 from servicekit.consumer import Handlers
 from servicekit.runtime import Runtime, ServiceParts
-
-log = structlog.get_logger(__name__)
-
-
-async def sender_loop(
-    runtime: Runtime, transport: MailTransport, options: SendOptions, poll_interval: float
-) -> None:
-    while True:
-        try:
-            claimed = await send_due_batch(
-                runtime.engine, transport, options=options, now=datetime.now(UTC)
-            )
-        except Exception as exc:  # the database may be briefly away; keep sending
-            log.warning("mailer.send_batch_failed", error=repr(exc))
-            claimed = 0
-        if claimed < options.batch_size:
-            await asyncio.sleep(poll_interval)
 
 
 def handler_table(settings: Settings) -> Handlers:
@@ -65,10 +44,12 @@ def handler_table(settings: Settings) -> Handlers:
 async def build(runtime: Runtime) -> ServiceParts:
     settings = runtime.settings
     assert isinstance(settings, Settings)
-    pool = SmtpPool(settings.smtp_config(), size=settings.smtp_pool_size)
+    pool = SmtpPool(settings.smtp_config(), size=settings.smtp_sessions(0))
     options = settings.send_options()
     # Several loops claim batches side by side, so a batch is claimed and rendered while
     # another one is on the wire; SKIP LOCKED keeps them apart.
-    loops = [sender_loop(runtime, pool, options, settings.poll_interval)
+    loops = [sender_loop(runtime.engine, pool, options, settings.poll_interval)
              for _ in range(settings.pipeline_depth)]
+    if settings.sender_processes > 1:
+        loops.append(processes.supervise(settings.sender_processes))
     return ServiceParts(handlers=handler_table(settings), loops=loops, on_stop=[pool.close])

@@ -21,7 +21,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
 import structlog
@@ -113,6 +113,20 @@ class _Outcome:
     due_at: datetime | None = None
     event: Literal["sent", "failed", "gave_up", None] = None
     suppress: bool = False
+
+
+async def sender_loop(
+    engine: AsyncEngine, transport: MailTransport, options: SendOptions, poll_interval: float
+) -> None:
+    while True:
+        try:
+            claimed = await send_due_batch(engine, transport, options=options,
+                                           now=datetime.now(UTC))
+        except Exception as exc:  # the database may be briefly away; keep sending
+            log.warning("mailer.send_batch_failed", error=repr(exc))
+            claimed = 0
+        if claimed < options.batch_size:
+            await asyncio.sleep(poll_interval)
 
 
 async def send_due_batch(
@@ -348,9 +362,15 @@ async def _write(engine: AsyncEngine, outcomes: list[_Outcome]) -> None:
 
 
 def _sent(row: db.ClaimedRow, correlation_id: uuid.UUID, *, smtp_reply: str) -> EmailSent:
+    # Built without validation, one for every message sent: the recipient passed the
+    # contract's EmailStr in the audience event that put it in `audience_members` (deliveries
+    # take their addresses from there only), and checking it again cost more than rendering
+    # the message; the other fields are the mailer's own and bounded here.
+    payload = EmailSentPayload.model_construct(
+        campaign_id=row.campaign_id, sequence=row.sequence, recipient=row.email,
+        message_id=row.message_id, smtp_reply=smtp_reply[:_MAX_REASON])
     return EmailSent.create(
-        EmailSentPayload(campaign_id=row.campaign_id, sequence=row.sequence, recipient=row.email,
-                         message_id=row.message_id, smtp_reply=smtp_reply[:_MAX_REASON]),
+        payload,
         workspace_id=row.campaign.workspace_id,
         correlation_id=correlation_id,
         event_id=deterministic_id("email.sent", row.campaign_id, row.sequence, row.email),

@@ -45,6 +45,9 @@ class Settings(ServiceSettings):
     smtp_pool_size: int = Field(default=2, ge=1, le=100)
     # Messages per second to the SMTP server; 0 means no limit.
     smtp_rate: float = Field(default=0, ge=0)
+    # Processes that claim and send (see mailer.processes); the sessions and the rate above
+    # are the mailer's, shared out among them.
+    sender_processes: int = Field(default=1, ge=1, le=16)
 
     public_base_url: AnyHttpUrl = Field(
         default=AnyHttpUrl("http://127.0.0.1:8000"), validation_alias="PUBLIC_BASE_URL"
@@ -102,6 +105,9 @@ class Settings(ServiceSettings):
             # New sends start only during the first half of a lease, and each one ends within
             # 2 x SMTP_TIMEOUT: the lease must cover both or a live send could be reclaimed.
             raise ValueError("MAILER_LEASE_SECONDS must exceed 4 x SMTP_TIMEOUT")
+        if self.sender_processes > self.smtp_pool_size:
+            raise ValueError("MAILER_SENDER_PROCESSES cannot exceed MAILER_SMTP_POOL_SIZE: "
+                             "each sender process needs a session")
         if bool(self.smtp_username) != bool(self.smtp_password.get_secret_value()):
             raise ValueError("SMTP_USERNAME and SMTP_PASSWORD: set both or neither")
         if self.environment == "production":
@@ -123,9 +129,15 @@ class Settings(ServiceSettings):
             timeout=self.smtp_timeout,
             username=self.smtp_username or None,
             password=self.smtp_password.get_secret_value() or None,
-            rate=self.smtp_rate or None,
+            rate=self.smtp_rate / self.sender_processes or None,
             ca_file=self.smtp_ca_file or None,
         )
+
+    def smtp_sessions(self, process: int) -> int:
+        """Sender process `process`'s share of MAILER_SMTP_POOL_SIZE (0 is the `run` process);
+        the first ones take what does not divide evenly."""
+        share, rest = divmod(self.smtp_pool_size, self.sender_processes)
+        return share + (process < rest)
 
     def link_signer(self) -> LinkSigner:
         key = self.link_signing_key.get_secret_value()

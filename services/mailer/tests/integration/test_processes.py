@@ -17,6 +17,7 @@ import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -230,3 +231,61 @@ async def test_killed_mailer_loses_nothing_and_duplicates_only_what_was_in_fligh
     assert duplicates <= in_flight
     # A message received twice was one of those sent before the kill.
     assert all(mid in before_restart for mid, n in counter.counts.items() if n > 1)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone but for its exit status.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:  # reaped meanwhile
+        return False
+
+
+async def test_one_mailer_with_sender_processes_sends_each_message_once_and_takes_them_along(
+    database: tuple[str, AsyncEngine], nats_url: str, sink: tuple[CountingSink, int]
+) -> None:
+    url, engine = database
+    counter, port = sink
+    expected = await due_deliveries(engine, 3_000)
+    mailer = start_mailer(url, nats_url, port, MAILER_SENDER_PROCESSES="2",
+                          MAILER_BATCH_SIZE="250")
+    try:
+        async def all_sent() -> bool:
+            assert mailer.poll() is None, "the mailer exited"
+            return (await count_states(engine)).get("sent", 0) == len(expected)
+
+        await wait_until(all_sent, 80, "3,000 deliveries sent")
+        own_share = mailer.sent()  # the `run` process's own metrics
+        (sender,) = _children(mailer.pid)
+        # Killed outright, the mailer cannot stop its sender process: that one notices.
+        mailer.send_signal(signal.SIGKILL)
+        mailer.wait()
+
+        async def sender_gone() -> bool:
+            return not _alive(sender)
+
+        await wait_until(sender_gone, 10, "the sender process to stop after its mailer")
+    finally:
+        stop(mailer)
+    assert set(counter.counts) == set(expected)
+    assert set(counter.counts.values()) == {1}
+    # Both processes sent: the `run` process did not send everything itself.
+    assert 0 < own_share < len(expected)

@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from contracts import CampaignPaused, CampaignResumed, RecipientUnsubscribed, deterministic_id
+from contracts import (
+    CampaignPaused,
+    CampaignResumed,
+    EmailSent,
+    RecipientUnsubscribed,
+    deterministic_id,
+)
 from contracts.events import CampaignRef, RecipientUnsubscribedPayload
 from devstack.ports import LOOPBACK, free_port
 from mailer import db, handlers
@@ -74,6 +80,9 @@ async def test_sends_one_message_per_recipient_and_emits_email_sent(
         )
         assert event["payload"]["message_id"] == rows[recipient].message_id
         assert event["workspace_id"] == str(world.workspace_id)
+        # What consumers will parse: the contract holds for the event as published.
+        event.pop("outbox_event_id")
+        assert EmailSent.model_validate(event).payload.recipient == recipient
 
     assert await world.send(now + timedelta(minutes=10)) == 0
     assert len(smtp.received) == 2

@@ -127,3 +127,15 @@ def test_dkim_needs_all_three_settings_and_a_usable_key(
     assert from_file is not None
     assert inline is not None
     assert from_file.private_key == inline.private_key == pem
+
+
+def test_sender_processes_share_the_sessions_and_the_rate(env: pytest.MonkeyPatch) -> None:
+    env.setenv("MAILER_SENDER_PROCESSES", "3")
+    env.setenv("MAILER_SMTP_POOL_SIZE", "20")
+    env.setenv("MAILER_SMTP_RATE", "300")
+    settings = Settings()
+    assert [settings.smtp_sessions(i) for i in range(3)] == [7, 7, 6]
+    assert settings.smtp_config().rate == 100
+    env.setenv("MAILER_SMTP_POOL_SIZE", "2")
+    with pytest.raises(ValidationError, match="MAILER_SENDER_PROCESSES cannot exceed"):
+        Settings()

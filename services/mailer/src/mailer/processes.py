@@ -1,0 +1,91 @@
+"""Sender processes: with `MAILER_SENDER_PROCESSES` above 1, the mailer's `run` process starts
+that many minus one `send` processes beside itself. Each claims and sends like the sender loops
+of `run` (SKIP LOCKED keeps them apart, as it keeps replicas apart) with its share of the SMTP
+sessions and rate; the outbox rows they write are published by the relay of `run`.
+
+Rendering and SMTP cost CPU, and one Python process uses one core: more processes are how one
+mailer uses more than one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+
+import structlog
+
+from mailer.sender import sender_loop
+from mailer.settings import Settings
+from mailer.smtp import SmtpPool
+from servicekit.db import create_engine
+from servicekit.logging import configure_logging
+from servicekit.tracing import configure_tracing
+
+log = structlog.get_logger(__name__)
+
+_RESTART_DELAY = 1.0  # seconds before a sender process that exited is started again
+_STOP_GRACE = 15.0  # seconds a sender process gets to stop before it is killed
+
+
+async def supervise(count: int) -> None:
+    """Keep sender processes 1 .. count-1 running (restarting one that exits) until cancelled,
+    then stop them."""
+    children: dict[int, asyncio.subprocess.Process] = {}
+    try:
+        while True:
+            for index in range(1, count):
+                child = children.get(index)
+                if child is not None and child.returncode is None:
+                    continue
+                if child is not None:
+                    log.error("mailer.sender_process_exited", process=index,
+                              code=child.returncode)
+                # The same settings: the child reads the same environment.
+                children[index] = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "mailer", "send", str(index))
+            await asyncio.sleep(_RESTART_DELAY)
+    finally:
+        running = [c for c in children.values() if c.returncode is None]
+        for child in running:
+            child.terminate()
+        for child in running:
+            try:
+                await asyncio.wait_for(child.wait(), _STOP_GRACE)
+            except TimeoutError:
+                child.kill()
+                await child.wait()
+
+
+async def run_sender_process(settings: Settings, index: int) -> None:
+    """Sender process `index` of the mailer: its loops until SIGTERM, or until the `run`
+    process that started it is gone."""
+    configure_logging(f"{settings.service_name}-sender-{index}", level=settings.log_level,
+                      fmt=settings.log_format)
+    tracing = configure_tracing(settings.service_name, otlp_endpoint=settings.otlp_endpoint)
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    pool = SmtpPool(settings.smtp_config(), size=settings.smtp_sessions(index))
+    options = settings.send_options()
+    parent = os.getppid()
+    loops = [asyncio.create_task(sender_loop(engine, pool, options, settings.poll_interval))
+             for _ in range(settings.pipeline_depth)]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("mailer.sender_process_started", process=index, sessions=pool.concurrency)
+    try:
+        # A parent killed outright cannot stop us: a new parent means it is gone.
+        while not stop.is_set() and os.getppid() == parent:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+    finally:
+        for task in loops:
+            task.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        await pool.close()
+        tracing.force_flush(timeout_millis=5000)
+        await engine.dispose()
+        log.info("mailer.sender_process_stopped", process=index)
