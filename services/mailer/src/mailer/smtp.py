@@ -126,7 +126,7 @@ class _Session:
 
     def _reusable(self) -> bool:
         fresh = time.monotonic() - self._last_used < self._config.max_idle
-        return self._connection is not None and not self._connection.closed and fresh
+        return self._connection is not None and self._connection.ready and fresh
 
     async def _connected(self) -> _Connection:
         if self._connection is not None and self._reusable():
@@ -188,6 +188,12 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._reason = "connection lost"
         transport.set_protocol(self)
+
+    @property
+    def ready(self) -> bool:
+        """Open, and nothing received since the last reply: a server that spoke unasked
+        (a 421 before closing an idle session) would have its words taken for our replies."""
+        return not (self.closed or self._replies or self._lines or self._buffer)
 
     async def transaction(
         self, sender: str, recipient: str, message: bytes, *, deadline: float

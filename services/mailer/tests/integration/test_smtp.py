@@ -75,6 +75,34 @@ async def test_a_session_closed_by_the_server_is_replaced_without_a_failure() ->
     assert handler.messages == 2
 
 
+class _Chatty(_Counting):
+    """Says more than its reply after each message, as a server about to drop an idle session
+    may."""
+
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        await super().handle_DATA(server, session, envelope)
+        return "250 OK\r\n421 4.4.2 unasked"
+
+
+async def test_a_session_the_server_spoke_in_unasked_is_not_reused() -> None:
+    handler, port = _Chatty(), free_port()
+    server = Controller(handler, hostname=LOOPBACK, port=port)
+    server.start()
+    pool = SmtpPool(SmtpConfig(LOOPBACK, port, timeout=5.0), size=1)
+    try:
+        first = await pool.send("a@x.example", "b@y.example", MESSAGE)
+        await asyncio.sleep(0.2)  # the extra line arrives
+        second = await pool.send("a@x.example", "c@y.example", MESSAGE)
+    finally:
+        await pool.close()
+        server.stop()
+    # Had the 421 been taken for the reply to the next MAIL, the second send would be refused.
+    assert (first.code, second.code) == (250, 250)
+    assert handler.messages == 2
+
+
 class _Sessions:
     """Counts messages per client connection (its peer address)."""
 
