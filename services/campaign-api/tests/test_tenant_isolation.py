@@ -25,7 +25,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
 }
 RAW_BODIES = {"text/csv": b"email\nintruder@example.com\n"}
 # Public routes whose id is a signed token, not a workspace's row: test_tracking covers them.
-TOKEN_ROUTES = {"/o/{token}.gif", "/c/{token}", "/u/{token}"}
+TOKEN_ROUTES = {"/o/{token}.gif", "/c/{token}", "/c/{token}/{target}", "/u/{token}"}
 
 
 def _operations(app: Any) -> list[tuple[str, str, dict[str, Any]]]:
