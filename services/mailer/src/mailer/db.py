@@ -314,7 +314,9 @@ async def claim_due(
         .order_by(deliveries.c.sending_since)
         .limit(limit)
     )
-    rows = [_claimed(r) for r in orphaned]
+    # One CampaignRow per campaign, not per delivery: a batch is mostly one email's recipients.
+    known: dict[uuid.UUID, CampaignRow] = {}
+    rows = [_claimed(r, known) for r in orphaned]
     if len(rows) < limit:
         due = await conn.execute(
             _claimable()
@@ -322,7 +324,7 @@ async def claim_due(
             .order_by(deliveries.c.due_at)
             .limit(limit - len(rows))
         )
-        rows.extend(_claimed(r) for r in due)
+        rows.extend(_claimed(r, known) for r in due)
     return rows
 
 
@@ -353,11 +355,14 @@ def _claimable() -> sa.Select[Any]:
     )
 
 
-def _claimed(r: sa.Row[Any]) -> ClaimedRow:
-    campaign = CampaignRow(
-        r.campaign_campaign_id, r.campaign_workspace_id, r.campaign_audience_id, r.campaign_name,
-        r.campaign_from_name, r.campaign_from_email, r.campaign_reply_to, r.campaign_state,
-    )
+def _claimed(r: sa.Row[Any], known: dict[uuid.UUID, CampaignRow]) -> ClaimedRow:
+    campaign = known.get(r.campaign_campaign_id)
+    if campaign is None:
+        campaign = known[r.campaign_campaign_id] = CampaignRow(
+            r.campaign_campaign_id, r.campaign_workspace_id, r.campaign_audience_id,
+            r.campaign_name, r.campaign_from_name, r.campaign_from_email, r.campaign_reply_to,
+            r.campaign_state,
+        )
     return ClaimedRow(
         r.id, r.campaign_id, r.sequence, r.email, r.message_id, r.attempts, r.first_attempt_at,
         r.member_name, r.member_fields,

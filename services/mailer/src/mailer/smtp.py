@@ -109,8 +109,10 @@ class _Session:
         self, sender: str, recipient: str, message: bytes, deadline: float
     ) -> SmtpReply:
         try:
-            async with asyncio.timeout_at(deadline):
-                connection = await self._connected()
+            connection = self._connection
+            if connection is None or not self._reusable():
+                async with asyncio.timeout_at(deadline):
+                    connection = await self._connected()
         except (SMTPAuthenticationError, SMTPHeloError, SMTPConnectResponseError) as exc:
             # The session failed, not this recipient: no reply that speaks about the message.
             self._drop()
@@ -186,6 +188,7 @@ class _Connection(asyncio.Protocol):
         self._lines: list[str] = []  # of a reply still being received
         self._replies: deque[tuple[int, str]] = deque()
         self._waiter: asyncio.Future[None] | None = None
+        self._deadline = float("inf")  # of the send in progress, on the loop's clock
         self._reason = "connection lost"
         transport.set_protocol(self)
 
@@ -202,15 +205,17 @@ class _Connection(asyncio.Protocol):
         code, uncertain when the message had gone out."""
         stage: SmtpStage = "mail"
         sent = False
+        # Writes never wait (the transport buffers them): every wait is for a reply, and each
+        # of those ends at the command timeout or at the send's deadline, whichever is first.
+        self._deadline = deadline
         try:
-            async with asyncio.timeout_at(deadline):
-                refusal, stage = await self._envelope(sender, recipient)
-                if refusal is not None:
-                    await self._reset()
-                    return refusal
-                stage, sent = "data", True
-                self._transport.write(_data_block(message))
-                code, text = await self._reply()
+            refusal, stage = await self._envelope(sender, recipient)
+            if refusal is not None:
+                await self._reset()
+                return refusal
+            stage, sent = "data", True
+            self._transport.write(_data_block(message))
+            code, text = await self._reply()
         except (_Lost, TimeoutError) as exc:
             self.abort()
             reason = self._reason if isinstance(exc, _Lost) else "TimeoutError"
@@ -262,6 +267,7 @@ class _Connection(asyncio.Protocol):
             self.abort()
 
     async def quit(self) -> None:
+        self._deadline = float("inf")
         self._transport.write(b"QUIT\r\n")
         await self._reply()
         self._transport.close()
@@ -274,11 +280,15 @@ class _Connection(asyncio.Protocol):
         while not self._replies:
             if self.closed:
                 raise _Lost(self._reason)
-            self._waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            # A plain timer: asyncio.timeout costs more than the rest of a reply's handling.
+            timer = loop.call_at(min(loop.time() + self._command_timeout, self._deadline),
+                                 _expire, waiter)
             try:
-                async with asyncio.timeout(self._command_timeout):
-                    await self._waiter
+                await waiter
             finally:
+                timer.cancel()
                 self._waiter = None
         return self._replies.popleft()
 
@@ -321,6 +331,11 @@ class _Connection(asyncio.Protocol):
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 def _data_block(message: bytes) -> bytes:
