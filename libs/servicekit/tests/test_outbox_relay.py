@@ -234,6 +234,38 @@ async def test_relay_keeps_running_while_the_database_is_away(
     assert len(await stream_messages(js, "CAMPAIGNS")) == 2
 
 
+async def test_after_a_database_restart_the_relay_listens_again(
+    engine: AsyncEngine, postgres_server_url: str, js: JetStreamContext,
+    make_event: MakeEvent, eventually: Eventually,
+) -> None:
+    """With no poll to fall back on, only a new LISTEN connection can wake the relay for
+    rows committed after the database dropped every connection."""
+    name = engine.url.database
+    admin = create_engine(postgres_server_url, pool_size=1)
+
+    async def listening() -> bool:
+        async with admin.connect() as conn:
+            return bool(await conn.scalar(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = :name "
+                "AND query LIKE 'LISTEN%'"), {"name": name}))
+
+    try:
+        async with running(OutboxRelay(engine, js, poll_interval=3600)) as task:
+            await eventually(listening, what="the relay listening")
+            async with admin.begin() as conn:
+                await conn.execute(sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name"), {"name": name})
+            await eventually(listening, what="the relay listening again")
+            await engine.dispose()  # the pool's connections were terminated too
+            await commit(engine, make_event(1))
+            await eventually(lambda: drained(engine), what="published after the restart")
+            assert not task.done()
+    finally:
+        await admin.dispose()
+    assert len(await stream_messages(js, "CAMPAIGNS")) == 1
+
+
 @pytest.fixture
 def private_nats() -> Iterator[EmbeddedNats]:
     """A NATS server of the test's own, which it may stop and start."""

@@ -30,6 +30,8 @@ BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published")
 OLDEST_AGE = Gauge("outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row")
 
 _DATABASE_ERRORS = (asyncpg.PostgresError, OSError, sa.exc.DBAPIError)
+# Seconds between tries to LISTEN again while the database is away.
+_RELISTEN = 1.0
 
 
 class OutboxRelay:
@@ -52,9 +54,13 @@ class OutboxRelay:
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
-        listener = await self._listen()
+        listener: asyncpg.Connection | None = None
         try:
             while True:
+                # A restarted database closes the LISTEN connection (which wakes this loop):
+                # without a new one, every commit would wait for the poll.
+                if listener is None or listener.is_closed():
+                    listener = await self._listen()
                 # Cleared before the batch, not after: a NOTIFY for a row committed while the
                 # batch runs must still wake the next pass instead of waiting for the poll.
                 self._wake.clear()
@@ -65,20 +71,34 @@ class OutboxRelay:
                     published = 0
                 if published == self._batch_size:
                     continue
+                wait = self._poll_interval if listener else min(self._poll_interval, _RELISTEN)
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                    await asyncio.wait_for(self._wake.wait(), wait)
                 except TimeoutError:
                     try:
                         await self._observe()
                     except _DATABASE_ERRORS as exc:  # the database may be briefly away
                         log.warning("outbox.observe_failed", error=str(exc))
         finally:
-            await listener.close()
+            if listener is not None:
+                await listener.close()
 
-    async def _listen(self) -> asyncpg.Connection:
+    async def _listen(self) -> asyncpg.Connection | None:
+        """A connection that LISTENs for committed outbox rows; None while the database is
+        away (the loop then tries again every `_RELISTEN` seconds)."""
         dsn = asyncpg_dsn(self._engine.url.render_as_string(hide_password=False))
-        conn: asyncpg.Connection = await asyncpg.connect(dsn)
-        await conn.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
+        try:
+            conn: asyncpg.Connection = await asyncpg.connect(dsn)
+        except (*_DATABASE_ERRORS, asyncpg.InterfaceError, TimeoutError) as exc:
+            log.warning("outbox.listen_failed", error=str(exc))
+            return None
+        try:
+            await conn.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
+        except (*_DATABASE_ERRORS, asyncpg.InterfaceError) as exc:
+            log.warning("outbox.listen_failed", error=str(exc))
+            conn.terminate()
+            return None
+        conn.add_termination_listener(lambda _: self._wake.set())
         return conn
 
     async def publish_batch(self) -> int:
