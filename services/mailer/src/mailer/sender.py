@@ -347,13 +347,15 @@ async def _write(engine: AsyncEngine, outcomes: list[_Outcome]) -> None:
                 uow.conn, [(r.campaign.workspace_id, r.email) for r in bounced], "bounced",
                 current[0].at,
             )
+        events: list[EmailSent | EmailFailed] = []
         for o in current:
             row = o.job.delivery
             if o.event == "sent":
-                uow.publish(_sent(row, o.job.correlation_id, smtp_reply=o.reply))
+                events.append(_sent(row, o.job.correlation_id, smtp_reply=o.reply))
             elif o.event is not None:
-                uow.publish(_failed(row, o.job.correlation_id, permanent=o.event == "failed",
-                                    reason=o.reply, code=o.code, enhanced=o.enhanced))
+                events.append(_failed(row, o.job.correlation_id, permanent=o.event == "failed",
+                                      reason=o.reply, code=o.code, enhanced=o.enhanced))
+        uow.publish(*events)  # in one call: the trace context is read once
         await uow.commit()
     for o in outcomes:
         DELIVERIES.labels(o.label).inc()
