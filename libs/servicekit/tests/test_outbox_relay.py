@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from contracts.events import DeliveryRef
 from contracts.streams import TOPOLOGY
 from devstack.nats import EmbeddedNats
 from servicekit.broker import connect, ensure_stream
-from servicekit.db import UnitOfWork, create_engine, outbox
+from servicekit.db import UnitOfWork, create_engine, inbox, outbox
 from servicekit.outbox import OutboxRelay
 
 pytestmark = pytest.mark.usefixtures("quiet_streams")
@@ -264,6 +265,32 @@ async def test_after_a_database_restart_the_relay_listens_again(
     finally:
         await admin.dispose()
     assert len(await stream_messages(js, "CAMPAIGNS")) == 1
+
+
+async def test_prune_drops_only_what_outlived_its_retention(
+    engine: AsyncEngine, js: JetStreamContext, make_event: MakeEvent,
+) -> None:
+    old, recent, pending = make_event(1), make_event(2), make_event(3)
+    for event in (old, recent, pending):
+        await commit(engine, event)
+    marks = [uuid.uuid4(), uuid.uuid4()]
+    async with engine.begin() as conn:
+        await conn.execute(sa.update(outbox).where(outbox.c.event_id == old.event_id)
+                           .values(published_at=sa.text("now() - interval '25 hours'")))
+        await conn.execute(sa.update(outbox).where(outbox.c.event_id == recent.event_id)
+                           .values(published_at=sa.text("now() - interval '23 hours'")))
+        for mark, days in zip(marks, (32, 30), strict=True):
+            await conn.execute(sa.insert(inbox).values(
+                consumer="c", event_id=mark,
+                processed_at=sa.func.now() - timedelta(days=days)))
+
+    await OutboxRelay(engine, js).prune()
+
+    async with engine.connect() as conn:
+        kept = set((await conn.scalars(sa.select(outbox.c.event_id))).all())
+        inbox_kept = set((await conn.scalars(sa.select(inbox.c.event_id))).all())
+    assert kept == {recent.event_id, pending.event_id}
+    assert inbox_kept == {marks[1]}
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ as soon as a transaction commits an outbox row, and a short poll covers missed n
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import timedelta
 
@@ -19,7 +20,8 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from servicekit.db import OUTBOX_CHANNEL, outbox
+from contracts.streams import STREAMS
+from servicekit.db import OUTBOX_CHANNEL, inbox, outbox
 from servicekit.settings import asyncpg_dsn
 from servicekit.tracing import current_trace_headers, span_from_headers
 
@@ -32,6 +34,9 @@ OLDEST_AGE = Gauge("outbox_oldest_age_seconds", "Age of the oldest unpublished o
 _DATABASE_ERRORS = (asyncpg.PostgresError, OSError, sa.exc.DBAPIError)
 # Seconds between tries to LISTEN again while the database is away.
 _RELISTEN = 1.0
+# An inbox mark outlives every message its stream could still deliver, so that even a replay
+# of a whole stream (a consumer recreated after a restore) is recognised.
+_INBOX_RETENTION = timedelta(days=max(s.max_age_days for s in STREAMS) + 1)
 
 
 class OutboxRelay:
@@ -43,6 +48,8 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         retention: timedelta = timedelta(days=1),
+        inbox_retention: timedelta = _INBOX_RETENTION,
+        prune_interval: float = 600.0,
         ack_timeout: float = 10.0,
     ) -> None:
         self._engine = engine
@@ -50,6 +57,9 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._retention = retention
+        self._inbox_retention = inbox_retention
+        self._prune_interval = prune_interval
+        self._pruned_at: float | None = None
         self._ack_timeout = ack_timeout
         self._wake = asyncio.Event()
 
@@ -155,7 +165,7 @@ class OutboxRelay:
             )
 
     async def _observe(self) -> None:
-        """Backlog metrics and pruning of rows published long ago; runs when idle."""
+        """Backlog metrics, and now and then pruning of old rows; runs when idle."""
         async with self._engine.begin() as conn:
             row = (
                 await conn.execute(
@@ -167,8 +177,20 @@ class OutboxRelay:
             ).one()
             BACKLOG.set(row[0])
             OLDEST_AGE.set(float(row[1] or 0))
+        now = time.monotonic()
+        if self._pruned_at is None or now - self._pruned_at >= self._prune_interval:
+            await self.prune()
+            self._pruned_at = now
+
+    async def prune(self) -> None:
+        """Deletes outbox rows published, and inbox marks made, longer ago than their
+        retention. Not on every idle pass: without an index on those times each is a scan."""
+        async with self._engine.begin() as conn:
             await conn.execute(
-                sa.delete(outbox).where(
-                    outbox.c.published_at < sa.func.now() - self._retention
+                sa.delete(outbox).where(outbox.c.published_at < sa.func.now() - self._retention)
+            )
+            await conn.execute(
+                sa.delete(inbox).where(
+                    inbox.c.processed_at < sa.func.now() - self._inbox_retention
                 )
             )
