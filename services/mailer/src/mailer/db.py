@@ -388,6 +388,9 @@ async def contents_for(
     }
 
 
+_IDS = sa.bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))
+
+
 async def mark_sending(conn: AsyncConnection, ids: Sequence[uuid.UUID], now: datetime) -> None:
     """Counts the attempt; committed before the first byte goes to the SMTP server."""
     if not ids:
@@ -395,9 +398,10 @@ async def mark_sending(conn: AsyncConnection, ids: Sequence[uuid.UUID], now: dat
     await conn.execute(
         sa.update(deliveries)
         # One array parameter, not one bind parameter per id.
-        .where(deliveries.c.id == sa.func.any(sa.literal(list(ids), ARRAY(UUID(as_uuid=True)))))
+        .where(deliveries.c.id == sa.func.any(_IDS))
         .values(state="sending", sending_since=now, attempts=deliveries.c.attempts + 1,
-                first_attempt_at=sa.func.coalesce(deliveries.c.first_attempt_at, now))
+                first_attempt_at=sa.func.coalesce(deliveries.c.first_attempt_at, now)),
+        {"ids": list(ids)},
     )
 
 
