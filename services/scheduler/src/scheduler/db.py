@@ -46,8 +46,9 @@ skipped_sends = sa.Table(
     "skipped_sends",
     metadata,
     sa.Column("campaign_id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("slot", sa.Integer, primary_key=True),
-    sa.Column("send_at", sa.DateTime(timezone=True), nullable=False),
+    # Slot numbers start again under an updated rule; send times never repeat.
+    sa.Column("slot", sa.Integer, nullable=False),
+    sa.Column("send_at", sa.DateTime(timezone=True), primary_key=True),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False,
               server_default=sa.func.now()),

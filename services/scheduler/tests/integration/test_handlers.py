@@ -85,7 +85,7 @@ async def skipped(engine: AsyncEngine, campaign_id: uuid.UUID) -> list[Any]:
         return list((await conn.execute(
             sa.select(db.skipped_sends)
             .where(db.skipped_sends.c.campaign_id == campaign_id)
-            .order_by(db.skipped_sends.c.slot)
+            .order_by(db.skipped_sends.c.send_at)
         )).all())
 
 
@@ -393,6 +393,25 @@ async def test_a_skipped_slot_republishes_the_plan(
     renewed = (await plans(engine))[-1]
     assert renewed.next_sequence == 1
     assert renewed.next_send_times == [nine + timedelta(days=d) for d in (1, 2, 3)]
+
+
+async def test_a_skip_under_an_updated_rule_is_recorded_beside_the_old_ones(
+    engine: AsyncEngine, make_created: MakeCreated
+) -> None:
+    event = make_created(**daily(start_at=START, total_emails=10))
+    campaign = event.payload.campaign_id
+    nine, day = START.replace(hour=9), timedelta(days=1)
+    await handle(engine, handlers.on_created, event, lead=LEAD)
+    assert await tick(engine, nine + day + timedelta(hours=12)) == 1  # slot 0 missed
+    # From day 5 on; the new rule numbers its slots from 0 again.
+    changed = make_created(campaign, **daily(start_at=START + 5 * day, total_emails=10)).payload
+    await handle(engine, handlers.on_updated,
+                 CampaignUpdated.create(changed, workspace_id=event.workspace_id),
+                 lead=LEAD, clock=lambda: START + 2 * day)
+    assert await tick(engine, nine + 6 * day + timedelta(hours=12)) == 1  # its slot 0 missed
+
+    assert [(s.slot, s.send_at) for s in await skipped(engine, campaign)] == [
+        (0, nine), (0, nine + 5 * day)]
 
 
 async def test_the_plan_ends_completed(
