@@ -154,11 +154,6 @@ claims = sa.Table(
 )
 
 
-def reader(engine: AsyncEngine) -> AsyncEngine:
-    """`engine` for reads and single-statement writes: no BEGIN/ROLLBACK round trips."""
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
-
-
 def create_reader(url: str, *, pool_size: int) -> AsyncEngine:
     """The engine for the reads and claims around a model's call, outside any unit of work.
     Autocommit: no BEGIN/ROLLBACK round trips. No pre-ping: with asyncpg it costs three round

@@ -87,7 +87,7 @@ class Ports:
     provider: EmailProvider
     embedder: Embedder
     call_log: db.CallLog
-    # Reads and claims, outside any unit of work (see `db.reader`).
+    # Reads and claims, outside any unit of work (see `db.create_reader`).
     database: AsyncEngine
     memory: MemoryPolicy = field(default_factory=MemoryPolicy)
     degradation: DegradationPolicy = "delay"

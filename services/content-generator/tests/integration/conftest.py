@@ -80,7 +80,8 @@ class Service:
         self.provider = provider
         self._options = options
         self.ports = Ports(provider=provider, call_log=db.CallLog(engine),
-                           database=db.reader(engine),
+                           # As db.create_reader's engine: autocommit.
+                           database=engine.execution_options(isolation_level="AUTOCOMMIT"),
                            **{"embedder": HashingEmbedder(), **options})
         self._handlers = handler_table(self.ports)
 

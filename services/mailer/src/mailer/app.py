@@ -17,9 +17,7 @@ from contracts import (
     RecipientUnsubscribed,
 )
 from mailer import handlers, processes
-from mailer.sender import sender_loop
 from mailer.settings import Settings
-from mailer.smtp import SmtpPool
 from servicekit.consumer import Handlers
 from servicekit.runtime import Runtime, ServiceParts
 
@@ -44,12 +42,7 @@ def handler_table(settings: Settings) -> Handlers:
 async def build(runtime: Runtime) -> ServiceParts:
     settings = runtime.settings
     assert isinstance(settings, Settings)
-    pool = SmtpPool(settings.smtp_config(), size=settings.smtp_sessions(0))
-    options = settings.send_options()
-    # Several loops claim batches side by side, so a batch is claimed and rendered while
-    # another one is on the wire; SKIP LOCKED keeps them apart.
-    loops = [sender_loop(runtime.engine, pool, options, settings.poll_interval)
-             for _ in range(settings.pipeline_depth)]
+    pool, loops = processes.sending(runtime.engine, settings, 0)
     if settings.sender_processes > 1:
         loops.append(processes.supervise(settings.sender_processes))
     return ServiceParts(handlers=handler_table(settings), loops=loops, on_stop=[pool.close])

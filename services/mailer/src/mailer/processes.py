@@ -14,8 +14,11 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailer.sender import sender_loop
 from mailer.settings import Settings
@@ -28,6 +31,19 @@ log = structlog.get_logger(__name__)
 
 _RESTART_DELAY = 1.0  # seconds before a sender process that exited is started again
 _STOP_GRACE = 15.0  # seconds a sender process gets to stop before it is killed
+
+
+def sending(
+    engine: AsyncEngine, settings: Settings, process: int
+) -> tuple[SmtpPool, list[Coroutine[Any, Any, None]]]:
+    """Sender process `process`'s share of the SMTP sessions (0 is the `run` process), and its
+    sender loops: several claim batches side by side, so a batch is claimed and rendered while
+    another one is on the wire; SKIP LOCKED keeps them apart."""
+    pool = SmtpPool(settings.smtp_config(), size=settings.smtp_sessions(process))
+    options = settings.send_options()
+    loops = [sender_loop(engine, pool, options, settings.poll_interval)
+             for _ in range(settings.pipeline_depth)]
+    return pool, loops
 
 
 async def supervise(count: int) -> None:
@@ -66,11 +82,9 @@ async def run_sender_process(settings: Settings, index: int) -> None:
                       fmt=settings.log_format)
     tracing = configure_tracing(settings.service_name, otlp_endpoint=settings.otlp_endpoint)
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
-    pool = SmtpPool(settings.smtp_config(), size=settings.smtp_sessions(index))
-    options = settings.send_options()
+    pool, work = sending(engine, settings, index)
     parent = os.getppid()
-    loops = [asyncio.create_task(sender_loop(engine, pool, options, settings.poll_interval))
-             for _ in range(settings.pipeline_depth)]
+    loops = [asyncio.create_task(loop) for loop in work]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

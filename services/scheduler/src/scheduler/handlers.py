@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -278,18 +278,17 @@ async def emit_due(
                                       SKIP_REASON))
         at = step.next_send_at
         state: State = "completed" if at is None else "active"
-        left = row.total_emails - step.next_sequence + 1
+        moved = replace(row, next_sequence=step.next_sequence)
         planned_until = row.planned_until
         if at is None or not step.emitted or needs_new_plan(
-                next_slot=step.next_slot, planned_until=planned_until, emails_left=left):
-            times = upcoming(rule, at, step.next_slot, min(left, PLAN_WINDOW)) if at else []
-            plan = Plan(row.campaign_id, row.workspace_id, row.correlation_id, state,
-                        row.total_emails, step.next_sequence, step.next_slot, times)
+                next_slot=step.next_slot, planned_until=planned_until,
+                emails_left=row.total_emails - step.next_sequence + 1):
+            plan = _plan_of(moved, state=state, total=row.total_emails, slot=step.next_slot,
+                            at=at, rule=rule)
             planned_until = plan.planned_until
             # The handled slot is the cause: one change per slot, whatever the clock says.
             others.append(_scheduled(plan, f"slot:{row.next_slot}:{row.next_send_at.isoformat()}"))
         if at is None:
-            moved = db.ScheduleRow(**{**row.__dict__, "next_sequence": step.next_sequence})
             others.append(_completed(moved, step.next_sequence - 1))
         moves.append(db.Moved(row.campaign_id, step.next_sequence, step.next_slot, at,
                               at - lead if at else None, state, planned_until))
