@@ -76,7 +76,8 @@ contents = sa.Table(
     sa.Column("trace_headers", JSONB),
 )
 
-# One row per (campaign, sequence, recipient); see mailer.domain for the state machine.
+# One row per (campaign, sequence, recipient), whose id is derived from the three (see
+# `create_deliveries`); see mailer.domain for the state machine.
 deliveries = sa.Table(
     "deliveries",
     metadata,
@@ -101,7 +102,6 @@ deliveries = sa.Table(
               server_default=sa.func.now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
               server_default=sa.func.now(), onupdate=sa.func.now()),
-    sa.UniqueConstraint("campaign_id", "sequence", "email", name="deliveries_recipient"),
     sa.ForeignKeyConstraint(["campaign_id", "sequence"],
                             ["contents.campaign_id", "contents.sequence"],
                             name="deliveries_content"),
@@ -304,28 +304,41 @@ class ClaimedRow:
 async def claim_due(
     conn: AsyncConnection, *, now: datetime, lease: timedelta, limit: int
 ) -> list[ClaimedRow]:
-    """Due deliveries, and deliveries orphaned in `sending` past their lease, locked.
+    """Claim due deliveries, and deliveries orphaned in `sending` past their lease: each is
+    locked, marked `sending` and its attempt counted in the statement that finds it.
 
     Replicas skip each other's rows instead of waiting; a paused campaign's deliveries wait.
+    The claim is committed before the first byte goes to the SMTP server.
     """
-    orphaned = await conn.execute(
+    orphaned = await conn.execute(_claim(
         _claimable()
         .where(deliveries.c.state == "sending", deliveries.c.sending_since < now - lease)
         .order_by(deliveries.c.sending_since)
-        .limit(limit)
-    )
+        .limit(limit), now))
     # One CampaignRow per campaign, not per delivery: a batch is mostly one email's recipients.
     known: dict[uuid.UUID, CampaignRow] = {}
     rows = [_claimed(r, known) for r in orphaned]
     if len(rows) < limit:
-        due = await conn.execute(
+        due = await conn.execute(_claim(
             _claimable()
             .where(deliveries.c.state == "pending", deliveries.c.due_at <= now)
             .order_by(deliveries.c.due_at)
-            .limit(limit - len(rows))
-        )
+            .limit(limit - len(rows)), now))
         rows.extend(_claimed(r, known) for r in due)
     return rows
+
+
+def _claim(found: sa.Select[Any], now: datetime) -> sa.Update:
+    """Mark the locked rows `found` selects as `sending`, returning what `found` read (the
+    attempts as they were before this claim)."""
+    picked = found.cte("picked")
+    return (
+        sa.update(deliveries)
+        .where(deliveries.c.id == picked.c.id)
+        .values(state="sending", sending_since=now, attempts=deliveries.c.attempts + 1,
+                first_attempt_at=sa.func.coalesce(deliveries.c.first_attempt_at, now))
+        .returning(*picked.c)
+    )
 
 
 def _claimable() -> sa.Select[Any]:
@@ -388,30 +401,22 @@ async def contents_for(
     }
 
 
-_IDS = sa.bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))
-
-
-async def mark_sending(conn: AsyncConnection, ids: Sequence[uuid.UUID], now: datetime) -> None:
-    """Counts the attempt; committed before the first byte goes to the SMTP server."""
-    if not ids:
-        return
-    await conn.execute(
-        sa.update(deliveries)
-        # One array parameter, not one bind parameter per id.
-        .where(deliveries.c.id == sa.func.any(_IDS))
-        .values(state="sending", sending_since=now, attempts=deliveries.c.attempts + 1,
-                first_attempt_at=sa.func.coalesce(deliveries.c.first_attempt_at, now)),
-        {"ids": list(ids)},
-    )
+# Undoes the attempt a claim counted.
+_UNCOUNTED: dict[str, Any] = {
+    "attempts": deliveries.c.attempts - 1,
+    "first_attempt_at": sa.case((deliveries.c.attempts == 1, None),
+                                else_=deliveries.c.first_attempt_at),
+}
 
 
 async def settle(
     conn: AsyncConnection, delivery_id: uuid.UUID, *, state: str, **values: Any
 ) -> None:
-    """Give a claimed (locked) delivery its final state without sending it."""
+    """Give a claimed delivery its final state without sending it; the claim's attempt is
+    not counted."""
     await conn.execute(
         sa.update(deliveries).where(deliveries.c.id == delivery_id)
-        .values(state=state, sending_since=None, **values)
+        .values(state=state, sending_since=None, **_UNCOUNTED, **values)
     )
 
 
@@ -474,9 +479,6 @@ async def release(conn: AsyncConnection, delivery_id: uuid.UUID, *, attempts: in
         sa.update(deliveries)
         .where(deliveries.c.id == delivery_id, deliveries.c.state == "sending",
                deliveries.c.attempts == attempts)
-        .values(
-            state="pending", sending_since=None, attempts=deliveries.c.attempts - 1,
-            first_attempt_at=sa.case((deliveries.c.attempts == 1, None),
-                                     else_=deliveries.c.first_attempt_at),
-        )
+        .values(state="pending", sending_since=None, **_UNCOUNTED)
     )
+

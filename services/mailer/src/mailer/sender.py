@@ -1,10 +1,10 @@
 """Sending: claim due deliveries, render and send each one, record how it went.
 
 One step (`send_due_batch`) is three phases:
-1. claim: in one transaction, lock due deliveries, settle those that must not be sent
-   (cancelled campaign, removed member, suppressed address) and mark the rest `sending`;
-   commit before any byte goes to the SMTP server, so a crash from here on leaves a visible
-   `sending` row that is reclaimed after the lease.
+1. claim: in one transaction, lock due deliveries and mark them `sending`, then settle those
+   that must not be sent (cancelled campaign, removed member, suppressed address); commit
+   before any byte goes to the SMTP server, so a crash from here on leaves a visible `sending`
+   row that is reclaimed after the lease.
 2. render and send: each email is prepared once per batch (`EmailTemplate`) and personalised
    per recipient; sends run over the transport's sessions; no new send starts after half the
    lease, so a live send is never reclaimed (a whole send is bounded well inside the other half).
@@ -209,7 +209,6 @@ async def _claim(
             jobs.append(_Job(row, content.correlation_id, row.attempts + 1,
                              row.first_attempt_at or now, templates[key],
                              contexts[key], targets[key]))
-        await db.mark_sending(uow.conn, [j.delivery.id for j in jobs], now)
         await uow.commit()
     return len(rows), jobs
 

@@ -165,7 +165,9 @@ async def test_unsubscribed_address_is_not_sent_to(world: World, smtp: ScriptedS
 
     assert smtp.to(ANN) == []
     assert len(smtp.to(BOB)) == 1
-    assert (await world.deliveries())[ANN].state == "suppressed"
+    ann = (await world.deliveries())[ANN]
+    # Settled at claim time: never attempted, so no attempt is counted.
+    assert (ann.state, ann.attempts, ann.first_attempt_at) == ("suppressed", 0, None)
     (failed,) = await world.events("email.failed")
     assert failed["payload"]["recipient"] == ANN
     assert failed["payload"]["permanent"] is True
@@ -322,4 +324,5 @@ async def test_member_removed_after_content_is_not_sent(
     await world.handle(handlers.on_members_removed, world.removal(ANN))
     await world.send(world.send_at)
     assert smtp.to(ANN) == []
-    assert (await world.deliveries())[ANN].state == "cancelled"
+    ann = (await world.deliveries())[ANN]
+    assert (ann.state, ann.attempts, ann.sending_since) == ("cancelled", 0, None)
