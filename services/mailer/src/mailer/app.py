@@ -44,5 +44,7 @@ async def build(runtime: Runtime) -> ServiceParts:
     assert isinstance(settings, Settings)
     pool, loops = processes.sending(runtime.engine, settings, 0)
     if settings.sender_processes > 1:
-        loops.append(processes.supervise(settings.sender_processes))
+        supervisor = processes.Supervisor(settings.sender_processes)
+        runtime.readiness.append(supervisor.readiness)
+        loops.append(supervisor.run())
     return ServiceParts(handlers=handler_table(settings), loops=loops, on_stop=[pool.close])

@@ -31,6 +31,7 @@ log = structlog.get_logger(__name__)
 
 _RESTART_DELAY = 1.0  # seconds before a sender process that exited is started again
 _STOP_GRACE = 15.0  # seconds a sender process gets to stop before it is killed
+_STARTED = b"started"  # what a sender process writes to its `--started-fd` once it runs
 
 
 def sending(
@@ -46,38 +47,83 @@ def sending(
     return pool, loops
 
 
-async def supervise(count: int) -> None:
-    """Keep sender processes 1 .. count-1 running (restarting one that exits) until cancelled,
-    then stop them."""
-    children: dict[int, asyncio.subprocess.Process] = {}
+class Supervisor:
+    """Keeps sender processes 1 .. count-1 running, restarting one that exits.
+
+    Each child says it has started on a pipe it inherits: until all have, `readiness`
+    reports the mailer not ready, as it runs below the capacity it was configured for.
+    """
+
+    def __init__(self, count: int) -> None:
+        self._count = count
+        self._started: dict[int, bool] = dict.fromkeys(range(1, count), False)
+
+    async def readiness(self) -> str | None:
+        waiting = [index for index, started in self._started.items() if not started]
+        return f"sender processes {waiting} not started" if waiting else None
+
+    async def run(self) -> None:
+        """Until cancelled, then stops the children."""
+        children: dict[int, asyncio.subprocess.Process] = {}
+        watchers: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                for index in range(1, self._count):
+                    child = children.get(index)
+                    if child is not None and child.returncode is None:
+                        continue
+                    if child is not None:
+                        log.error("mailer.sender_process_exited", process=index,
+                                  code=child.returncode)
+                    self._started[index] = False
+                    children[index], started = await _start(index)
+                    watcher = asyncio.create_task(self._watch(index, started))
+                    watchers.add(watcher)
+                    watcher.add_done_callback(watchers.discard)
+                await asyncio.sleep(_RESTART_DELAY)
+        finally:
+            for watcher in list(watchers):
+                watcher.cancel()
+            running = [c for c in children.values() if c.returncode is None]
+            for child in running:
+                child.terminate()
+            for child in running:
+                try:
+                    await asyncio.wait_for(child.wait(), _STOP_GRACE)
+                except TimeoutError:
+                    child.kill()
+                    await child.wait()
+
+    async def _watch(self, index: int, started_pipe: int) -> None:
+        # A child that died before starting closes the pipe without writing to it.
+        reader = asyncio.StreamReader()
+        transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(started_pipe, "rb"))
+        try:
+            self._started[index] = await reader.read() == _STARTED
+        finally:
+            transport.close()
+
+
+async def _start(index: int) -> tuple[asyncio.subprocess.Process, int]:
+    """Sender process `index`, and the read end of the pipe it tells it runs on."""
+    read_end, write_end = os.pipe()
     try:
-        while True:
-            for index in range(1, count):
-                child = children.get(index)
-                if child is not None and child.returncode is None:
-                    continue
-                if child is not None:
-                    log.error("mailer.sender_process_exited", process=index,
-                              code=child.returncode)
-                # The same settings: the child reads the same environment.
-                children[index] = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "mailer", "send", str(index))
-            await asyncio.sleep(_RESTART_DELAY)
+        # The same settings: the child reads the same environment.
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mailer", "send", str(index), "--started-fd", str(write_end),
+            pass_fds=(write_end,))
+    except BaseException:
+        os.close(read_end)
+        raise
     finally:
-        running = [c for c in children.values() if c.returncode is None]
-        for child in running:
-            child.terminate()
-        for child in running:
-            try:
-                await asyncio.wait_for(child.wait(), _STOP_GRACE)
-            except TimeoutError:
-                child.kill()
-                await child.wait()
+        os.close(write_end)
+    return child, read_end
 
 
-async def run_sender_process(settings: Settings, index: int) -> None:
+async def run_sender_process(settings: Settings, index: int, started_fd: int | None) -> None:
     """Sender process `index` of the mailer: its loops until SIGTERM, or until the `run`
-    process that started it is gone."""
+    process that started it is gone. `started_fd` tells that process when it runs."""
     configure_logging(f"{settings.service_name}-sender-{index}", level=settings.log_level,
                       fmt=settings.log_format)
     tracing = configure_tracing(settings.service_name, otlp_endpoint=settings.otlp_endpoint)
@@ -90,6 +136,9 @@ async def run_sender_process(settings: Settings, index: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("mailer.sender_process_started", process=index, sessions=pool.concurrency)
+    if started_fd is not None:
+        os.write(started_fd, _STARTED)
+        os.close(started_fd)
     try:
         # A parent killed outright cannot stop us: a new parent means it is gone.
         while not stop.is_set() and os.getppid() == parent:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -289,3 +290,38 @@ async def test_one_mailer_with_sender_processes_sends_each_message_once_and_take
     assert set(counter.counts.values()) == {1}
     # Both processes sent: the `run` process did not send everything itself.
     assert 0 < own_share < len(expected)
+
+
+async def test_the_mailer_is_ready_only_while_its_sender_processes_run(
+    database: tuple[str, AsyncEngine], nats_url: str, sink: tuple[CountingSink, int]
+) -> None:
+    url, _ = database
+    mailer = start_mailer(url, nats_url, sink[1], MAILER_SENDER_PROCESSES="2")
+    seen: list[int] = []
+
+    async def readiness_is(status: int) -> bool:
+        assert mailer.poll() is None, "the mailer exited"
+        code = await asyncio.to_thread(_readyz, mailer.http_port)
+        seen.append(code)
+        return code == status
+
+    try:
+        await wait_until(lambda: readiness_is(200), 30, "the mailer to be ready")
+        (sender,) = _children(mailer.pid)
+        os.kill(sender, signal.SIGKILL)
+        await wait_until(lambda: readiness_is(503), 10, "not ready without its sender process")
+        await wait_until(lambda: readiness_is(200), 30, "ready again once it is restarted")
+        (restarted,) = _children(mailer.pid)
+        assert restarted != sender
+    finally:
+        stop(mailer)
+
+
+def _readyz(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/readyz", timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0  # not listening yet
