@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -44,7 +46,8 @@ PROGRAMS = Path(__file__).parent / "programs"
 @pytest.fixture(scope="module")
 def exporter() -> InMemorySpanExporter:
     exporter = InMemorySpanExporter()
-    configure_tracing("servicekit-tests").add_span_processor(SimpleSpanProcessor(exporter))
+    provider = configure_tracing("servicekit-tests", record=True)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
     return exporter
 
 
@@ -178,3 +181,25 @@ async def test_readiness_names_a_package_without_migrations(engine: AsyncEngine)
     problem = await check()
     assert problem is not None
     assert problem.startswith("migrations: cannot read no_such_service's migrations")
+
+
+_UNRECORDED = """
+from opentelemetry.trace import SpanKind
+from servicekit.tracing import configure_tracing, current_trace_headers, span_from_headers
+
+configure_tracing("unexported")
+parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+with span_from_headers("work", {"traceparent": parent}, kind=SpanKind.CONSUMER) as span:
+    print(span.is_recording(), current_trace_headers()["traceparent"])
+"""
+
+
+def test_without_an_endpoint_spans_are_not_recorded_yet_the_trace_travels() -> None:
+    # A process of its own: the tracer provider is global, and this module's is set already.
+    done = subprocess.run([sys.executable, "-c", _UNRECORDED], capture_output=True, text=True,
+                          check=True)
+    recording, traceparent = done.stdout.split()
+    assert recording == "False"
+    version, trace_id, span_id, _ = traceparent.split("-")
+    assert (version, trace_id) == ("00", "0af7651916cd43dd8448eb211c80319c")
+    assert span_id != "b7ad6b7169203331"  # a span of its own, child of the one received

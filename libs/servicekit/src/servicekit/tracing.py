@@ -2,8 +2,10 @@
 
 The W3C trace context (`traceparent`, `tracestate`) travels with each event: the unit of work
 stores the current one in the outbox row's headers, the relay publishes it as NATS message
-headers, and the consumer continues the trace around the handler. Spans are exported over OTLP
-only when an endpoint is configured; otherwise they are created and dropped.
+headers, and the consumer continues the trace around the handler. Spans are recorded and
+exported over OTLP only when an endpoint is configured; without one they are not recorded
+(a fraction of the cost), yet their trace context still travels and still names the trace in
+log lines.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import Span, SpanKind
 from starlette.applications import Starlette
 
@@ -30,16 +33,23 @@ _UNTRACED_URLS = "healthz,readyz,metrics"
 tracer = trace.get_tracer("servicekit")
 
 
-def configure_tracing(service: str, *, otlp_endpoint: str = "") -> TracerProvider:
+def configure_tracing(
+    service: str, *, otlp_endpoint: str = "", record: bool = False
+) -> TracerProvider:
     """Install the process's tracer provider; with an endpoint, spans go there over OTLP/HTTP.
 
-    An endpoint given as `OTEL_EXPORTER_OTLP_ENDPOINT` is the collector's base URL, so the
-    traces path is appended as the OpenTelemetry specification says. The provider is global
-    and set once: a second service started in the same process (a test) shares it."""
+    Without an endpoint spans are not recorded, unless `record` asks for it (a caller that
+    adds a span processor of its own). An endpoint given as `OTEL_EXPORTER_OTLP_ENDPOINT` is
+    the collector's base URL, so the traces path is appended as the OpenTelemetry
+    specification says. The provider is global and set once: a second service started in the
+    same process (a test) shares it."""
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         return current
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service}))
+    # None leaves the sampler to OTEL_TRACES_SAMPLER, by default every span of a sampled trace.
+    sampler = None if otlp_endpoint or record else ALWAYS_OFF
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service}),
+                              sampler=sampler)
     if otlp_endpoint:
         url = otlp_endpoint.rstrip("/") + "/v1/traces"
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url)))
