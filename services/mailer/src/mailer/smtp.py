@@ -1,9 +1,16 @@
-"""SMTP: a few sessions kept open between sends, one message at a time each.
+"""SMTP: a few sessions kept open between sends, each carrying messages one after another.
 
 aiosmtplib opens each session (greeting, EHLO, STARTTLS, AUTH). The transactions then run on a
-small protocol of our own, because aiosmtplib waits for each reply before the next command: when
-the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go out in one write and the message
-in a second, two round trips instead of four; without it, one command at a time.
+small protocol of our own, because aiosmtplib waits for each reply before the next command.
+When the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go out in one write; and when
+another message is waiting as one's data goes out, its MAIL, RCPT and DATA ride in that same
+write after the final dot, as Postfix's client does, their replies read after the final reply.
+In steady state that is one write and one wait per message. Without PIPELINING, one command at
+a time.
+
+Sends wait in one queue. A session takes the next when it is free, and one more, without
+waiting, whenever it writes a message's data. A message whose envelope rode along on a session
+lost before its MAIL was answered had nothing of it sent: a fresh session tries it at once.
 
 `send` never raises for anything the server or the network does: every outcome is an
 `SmtpReply`, and the domain decides what it means.
@@ -16,7 +23,9 @@ import contextlib
 import re
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal, cast
 
 import aiosmtplib
@@ -56,8 +65,8 @@ class SmtpConfig:
 
 
 class SmtpPool:
-    """Up to `size` sessions to one server, each carrying one message at a time and reused
-    between sends; `config.rate` caps the messages per second across all of them."""
+    """Up to `size` sessions to one server, reused between sends; `config.rate` caps the
+    messages per second across all of them."""
 
     def __init__(self, config: SmtpConfig, size: int = 1) -> None:
         self.config = config
@@ -67,22 +76,40 @@ class SmtpPool:
             AsyncLimiter(max(config.rate / 10, 1), 0.1) if config.rate else None
         )
         self._sessions = [_Session(config) for _ in range(size)]
-        self._idle: asyncio.Queue[_Session] = asyncio.Queue()
-        for session in self._sessions:
-            self._idle.put_nowait(session)
+        self._requests: asyncio.Queue[_Request] = asyncio.Queue()
+        self._running: list[asyncio.Task[None]] = []  # one per session, started by a send
 
     async def send(self, sender: str, recipient: str, message: bytes) -> SmtpReply:
+        for address in (sender, recipient):
+            if _UNSAFE_IN_COMMAND.search(address):
+                raise ValueError(f"{address!r} cannot be sent in an SMTP command")
         if self._limiter is not None:
             await self._limiter.acquire()
-        session = await self._idle.get()
-        try:
-            return await session.send(sender, recipient, message)
-        finally:
-            self._idle.put_nowait(session)
+        if not self._running:
+            self._running = [asyncio.create_task(s.run(self._requests)) for s in self._sessions]
+        request = _Request(sender, recipient, message,
+                           asyncio.get_running_loop().create_future())
+        self._requests.put_nowait(request)
+        return await request.reply
 
     async def close(self) -> None:
+        for task in self._running:
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+        self._running = []
+        while not self._requests.empty():
+            self._requests.get_nowait().reply.cancel()
         for session in self._sessions:
             await session.close()
+
+
+@dataclass(eq=False, slots=True)
+class _Request:
+    sender: str
+    recipient: str
+    message: bytes
+    reply: asyncio.Future[SmtpReply]
+    deadline: float = 0.0  # of the whole send, on the loop's clock, set when it is taken
 
 
 class _Session:
@@ -91,48 +118,106 @@ class _Session:
         self._connection: _Connection | None = None
         self._last_used = 0.0
 
-    async def send(self, sender: str, recipient: str, message: bytes) -> SmtpReply:
-        for address in (sender, recipient):
-            if _UNSAFE_IN_COMMAND.search(address):
-                raise ValueError(f"{address!r} cannot be sent in an SMTP command")
+    async def run(self, requests: asyncio.Queue[_Request]) -> None:
+        """Carry requests until cancelled, each to its reply."""
+        carried: _Request | None = None
+        while True:
+            request = carried or await self._take(requests)
+            try:
+                reply, carried = await self._send(request, requests)
+            except BaseException as exc:
+                # A bug, or the pool closing: what was under way on the connection is unknown
+                # now, and its callers get the exception or are cancelled.
+                connection = self._connection
+                held = [request]
+                if connection is not None and connection.carried is not None:
+                    held.append(connection.carried)
+                self._drop()
+                for unsettled in (r.reply for r in held if not r.reply.done()):
+                    if isinstance(exc, Exception):
+                        unsettled.set_exception(exc)
+                    else:
+                        unsettled.cancel()
+                if not isinstance(exc, Exception):
+                    raise
+                carried = None
+                continue
+            if not request.reply.done():  # else its caller was cancelled
+                request.reply.set_result(reply)
+
+    async def _take(self, requests: asyncio.Queue[_Request]) -> _Request:
+        while True:
+            request = await requests.get()
+            if self._started(request):
+                return request
+
+    async def _take_more(self, requests: asyncio.Queue[_Request]) -> _Request | None:
+        """The next request if one is waiting, for its envelope to ride with a message."""
+        # The caller of the message settled just before is about to queue its next one: one
+        # turn of the loop lets it, so that one rides along instead of waiting a round trip.
+        await asyncio.sleep(0)
+        while not requests.empty():
+            request = requests.get_nowait()
+            if self._started(request):
+                return request
+        return None
+
+    def _started(self, request: _Request) -> bool:
+        """Starts the request's deadline; False when its caller no longer waits."""
+        if request.reply.done():
+            return False
         # Each command has its own timeout; this bounds the whole exchange as well.
-        deadline = asyncio.get_running_loop().time() + 2 * self._config.timeout
-        reused = self._reusable()
-        reply = await self._transaction(sender, recipient, message, deadline)
+        request.deadline = asyncio.get_running_loop().time() + 2 * self._config.timeout
+        return True
+
+    async def _send(
+        self, request: _Request, requests: asyncio.Queue[_Request]
+    ) -> tuple[SmtpReply, _Request | None]:
+        """The request's reply, and the request whose envelope went out with its data."""
+        reused = self._usable(request)
+        reply, carried = await self._transaction(request, requests)
         if reused and reply.code is None and reply.stage == "mail":
-            # The server closed the idle session before our MAIL command: nothing of the
-            # message went out, so a fresh session may try again at once.
-            reply = await self._transaction(sender, recipient, message, deadline)
-        return reply
+            # The session was lost before any reply to our MAIL command (an idle one the
+            # server closed, or one that closed after answering the message this envelope
+            # rode with): nothing of this message went out, so a fresh session may try at once.
+            reply, carried = await self._transaction(request, requests)
+        return reply, carried
 
     async def _transaction(
-        self, sender: str, recipient: str, message: bytes, deadline: float
-    ) -> SmtpReply:
+        self, request: _Request, requests: asyncio.Queue[_Request]
+    ) -> tuple[SmtpReply, _Request | None]:
+        connection = self._connection
         try:
-            connection = self._connection
-            if connection is None or not self._reusable():
-                async with asyncio.timeout_at(deadline):
+            if connection is None or not self._usable(request):
+                async with asyncio.timeout_at(request.deadline):
                     connection = await self._connected()
         except (SMTPAuthenticationError, SMTPHeloError, SMTPConnectResponseError) as exc:
             # The session failed, not this recipient: no reply that speaks about the message.
             self._drop()
-            return SmtpReply(None, f"{exc.code} {exc.message}", "connect")
+            return SmtpReply(None, f"{exc.code} {exc.message}", "connect"), None
         except (SMTPException, OSError, TimeoutError) as exc:
             self._drop()
-            return SmtpReply(None, _described(exc), "connect")
-        reply = await connection.transaction(sender, recipient, message, deadline=deadline)
+            return SmtpReply(None, _described(exc), "connect"), None
+        reply, carried = await connection.transaction(
+            request, partial(self._take_more, requests))
         if connection.closed:
+            # A request whose envelope went out on it starts again on a fresh connection.
             self._drop()
         self._last_used = time.monotonic()
-        return reply
+        return reply, carried
 
-    def _reusable(self) -> bool:
+    def _usable(self, request: _Request) -> bool:
+        """The open connection can carry this request: its envelope went out on it already,
+        or the connection is open, quiet, and not idle long enough to have been dropped."""
+        connection = self._connection
+        if connection is None:
+            return False
+        if connection.carried is request:
+            return not connection.closed
         fresh = time.monotonic() - self._last_used < self._config.max_idle
-        return self._connection is not None and self._connection.ready and fresh
+        return connection.ready and fresh
 
     async def _connected(self) -> _Connection:
-        if self._connection is not None and self._reusable():
-            return self._connection
         await self.close()
         config = self._config
         client = aiosmtplib.SMTP(
@@ -183,12 +268,13 @@ class _Connection(asyncio.Protocol):
         self.pipelining = pipelining
         self._command_timeout = command_timeout
         self.closed = False
+        # The request whose envelope went out with the last message's data, replies unread.
+        self.carried: _Request | None = None
         self._transport = transport
         self._buffer = bytearray()
         self._lines: list[str] = []  # of a reply still being received
         self._replies: deque[tuple[int, str]] = deque()
         self._waiter: asyncio.Future[None] | None = None
-        self._deadline = float("inf")  # of the send in progress, on the loop's clock
         self._reason = "connection lost"
         transport.set_protocol(self)
 
@@ -199,47 +285,46 @@ class _Connection(asyncio.Protocol):
         return not (self.closed or self._replies or self._lines or self._buffer)
 
     async def transaction(
-        self, sender: str, recipient: str, message: bytes, *, deadline: float
-    ) -> SmtpReply:
+        self, request: _Request, take_more: Callable[[], Awaitable[_Request | None]]
+    ) -> tuple[SmtpReply, _Request | None]:
         """One message to one recipient; a lost connection or a timeout is a reply without a
-        code, uncertain when the message had gone out."""
+        code, uncertain when the message had gone out. With PIPELINING, the envelope of the
+        request `take_more` gives goes out with this message's data, and is returned."""
         stage: SmtpStage = "mail"
         sent = False
+        more: _Request | None = None
         # Writes never wait (the transport buffers them): every wait is for a reply, and each
         # of those ends at the command timeout or at the send's deadline, whichever is first.
-        self._deadline = deadline
         try:
-            refusal, stage = await self._envelope(sender, recipient)
+            refusal, stage = await self._envelope(request)
             if refusal is not None:
-                await self._reset()
-                return refusal
+                await self._reset(request.deadline)
+                return refusal, None
+            data = _data_block(request.message)
+            if self.pipelining and (more := await take_more()) is not None:
+                data += _envelope(more)
+                self.carried = more
             stage, sent = "data", True
-            self._transport.write(_data_block(message))
-            code, text = await self._reply()
+            self._transport.write(data)
+            code, text = await self._reply(request.deadline)
         except (_Lost, TimeoutError) as exc:
             self.abort()
             reason = self._reason if isinstance(exc, _Lost) else "TimeoutError"
-            return SmtpReply(None, reason, stage, uncertain=sent)
-        return SmtpReply(code, text, "data")
+            return SmtpReply(None, reason, stage, uncertain=sent), more
+        return SmtpReply(code, text, "data"), more
 
-    async def _envelope(
-        self, sender: str, recipient: str
-    ) -> tuple[SmtpReply | None, SmtpStage]:
+    async def _envelope(self, request: _Request) -> tuple[SmtpReply | None, SmtpStage]:
         """MAIL, RCPT and DATA: the first refusal among their replies (None when the server
         waits for the message), and the stage a lost connection would have happened at."""
-        commands: list[tuple[SmtpStage, bytes, int]] = [
-            ("mail", f"MAIL FROM:<{sender}>\r\n".encode(), 250),
-            ("rcpt", f"RCPT TO:<{recipient}>\r\n".encode(), 250),
-            ("data", b"DATA\r\n", 354),
-        ]
-        if self.pipelining:
-            self._transport.write(b"".join(command for _, command, _ in commands))
+        if self.pipelining and self.carried is not request:
+            self._transport.write(_envelope(request))
+        self.carried = None
         refusal: SmtpReply | None = None
-        for stage, command, expected in commands:
+        for stage, expected in _STAGES:
             if not self.pipelining:
-                self._transport.write(command)
+                self._transport.write(_command(stage, request))
             try:
-                code, text = await self._reply()
+                code, text = await self._reply(request.deadline)
             except _Lost:
                 if refusal is None:
                     raise
@@ -253,37 +338,36 @@ class _Connection(asyncio.Protocol):
                 # A server that asks for the message after refusing the envelope gets an
                 # empty one, which it can only refuse.
                 self._transport.write(b".\r\n")
-                await self._reply()
+                await self._reply(request.deadline)
         return refusal, "data"
 
-    async def _reset(self) -> None:
+    async def _reset(self, deadline: float) -> None:
         """Clear a refused transaction so the session can carry the next message."""
         if self.closed:
             return
         try:
             self._transport.write(b"RSET\r\n")
-            await self._reply()
+            await self._reply(deadline)
         except (_Lost, TimeoutError):
             self.abort()
 
     async def quit(self) -> None:
-        self._deadline = float("inf")
         self._transport.write(b"QUIT\r\n")
-        await self._reply()
+        await self._reply(float("inf"))
         self._transport.close()
 
     def abort(self) -> None:
         self.closed = True
         self._transport.abort()
 
-    async def _reply(self) -> tuple[int, str]:
+    async def _reply(self, deadline: float) -> tuple[int, str]:
         while not self._replies:
             if self.closed:
                 raise _Lost(self._reason)
             loop = asyncio.get_running_loop()
             waiter = self._waiter = loop.create_future()
             # A plain timer: asyncio.timeout costs more than the rest of a reply's handling.
-            timer = loop.call_at(min(loop.time() + self._command_timeout, self._deadline),
+            timer = loop.call_at(min(loop.time() + self._command_timeout, deadline),
                                  _expire, waiter)
             try:
                 await waiter
@@ -336,6 +420,22 @@ class _Connection(asyncio.Protocol):
 def _expire(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_exception(TimeoutError())
+
+
+_STAGES: tuple[tuple[SmtpStage, int], ...] = (("mail", 250), ("rcpt", 250), ("data", 354))
+
+
+def _command(stage: SmtpStage, request: _Request) -> bytes:
+    if stage == "mail":
+        return f"MAIL FROM:<{request.sender}>\r\n".encode()
+    if stage == "rcpt":
+        return f"RCPT TO:<{request.recipient}>\r\n".encode()
+    return b"DATA\r\n"
+
+
+def _envelope(request: _Request) -> bytes:
+    """MAIL, RCPT and DATA in one write, for a server that offers PIPELINING."""
+    return b"".join(_command(stage, request) for stage, _ in _STAGES)
 
 
 def _data_block(message: bytes) -> bytes:
