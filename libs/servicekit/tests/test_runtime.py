@@ -210,3 +210,24 @@ async def test_sigterm_stops_a_service_process_cleanly(
     assert stdout.splitlines() == ["stopped"]
     assert '"event": "service.stopped"' in stderr
     assert "service.task_failed" not in stderr
+
+
+_GC_PROBE = """
+import asyncio, gc
+from servicekit.cli import run_on_uvloop
+
+async def probe():
+    return gc.get_freeze_count(), gc.get_threshold()[0], type(asyncio.get_running_loop()).__module__
+
+print(*run_on_uvloop(probe()))
+"""
+
+
+def test_a_service_process_runs_on_uvloop_with_its_imports_frozen_out_of_collections() -> None:
+    # A process of its own: freezing and thresholds are global to the interpreter.
+    done = subprocess.run([sys.executable, "-c", _GC_PROBE], capture_output=True, text=True,
+                          check=True)
+    frozen, young_threshold, loop_module = done.stdout.split()
+    assert int(frozen) > 10_000  # the imported modules' objects
+    assert int(young_threshold) == 10_000
+    assert loop_module.startswith("uvloop")
