@@ -31,6 +31,7 @@ from starlette.routing import Route
 from contracts import CampaignPaused
 from contracts.streams import ConsumerSpec
 from servicekit import migrations
+from servicekit import outbox as outbox_module
 from servicekit.broker import ensure_consumer
 from servicekit.consumer import Consumer, Handlers
 from servicekit.db import UnitOfWork
@@ -132,6 +133,30 @@ async def test_one_trace_from_the_http_request_to_the_handler(
 
 def parent_of(span: ReadableSpan) -> int | None:
     return span.parent.span_id if span.parent else None
+
+
+@pytest.mark.usefixtures("quiet_streams")
+async def test_where_no_span_is_recorded_an_event_carries_the_trace_it_was_emitted_in(
+    engine: AsyncEngine, js: JetStreamContext, make_event: MakeEvent,
+    spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A publish span that nobody records would cost more than the publish: left out, the
+    # event goes with the emitting span's context and the consumer continues from there.
+    monkeypatch.setattr(outbox_module, "recorded", lambda: False)
+    event = make_event()
+    with tracer.start_as_current_span("emit") as emitting:
+        async with UnitOfWork(engine) as uow:
+            uow.publish(event)
+            await uow.commit()
+    assert await OutboxRelay(engine, js).publish_batch() == 1
+
+    published = await js.get_last_msg("CAMPAIGNS", event.subject)
+    context = emitting.get_span_context()
+    assert published.headers is not None
+    assert published.headers["traceparent"] == (
+        f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}")
+    assert published.headers["Nats-Msg-Id"] == str(event.event_id)
+    assert [s.name for s in spans.get_finished_spans()] == ["emit"]
 
 
 @pytest.mark.usefixtures("quiet_streams")

@@ -7,6 +7,7 @@ as soon as a transaction commits an outbox row, and a short poll covers missed n
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 import uuid
 from datetime import timedelta
@@ -18,12 +19,13 @@ from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.streams import STREAMS
 from servicekit.db import OUTBOX_CHANNEL, inbox, outbox
 from servicekit.settings import asyncpg_dsn
-from servicekit.tracing import current_trace_headers, span_from_headers
+from servicekit.tracing import current_trace_headers, recorded, span_from_headers
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +39,11 @@ _RELISTEN = 1.0
 # An inbox mark outlives every message its stream could still deliver, so that even a replay
 # of a whole stream (a consumer recreated after a restore) is recognised.
 _INBOX_RETENTION = timedelta(days=max(s.max_age_days for s in STREAMS) + 1)
+_MARK_PUBLISHED = (
+    sa.update(outbox)
+    .where(outbox.c.id == sa.func.any(sa.bindparam("ids", type_=ARRAY(sa.BigInteger))))
+    .values(published_at=sa.func.now())
+)
 
 
 class OutboxRelay:
@@ -130,7 +137,8 @@ class OutboxRelay:
             # together. A row whose ack fails or does not come stays for the next pass.
             acks = [await self._publish(r.subject, r.data, r.event_id, r.headers) for r in rows]
             await asyncio.wait(acks, timeout=self._ack_timeout)
-            done = []
+            done: list[int] = []
+            published: collections.Counter[str] = collections.Counter()
             for row, ack in zip(rows, acks, strict=True):
                 if not ack.done():
                     ack.cancel()
@@ -140,21 +148,22 @@ class OutboxRelay:
                                 error=str(ack.exception()))
                 else:
                     done.append(row.id)
-                    PUBLISHED.labels(row.subject).inc()
+                    published[row.subject] += 1
+            for subject, count in published.items():
+                PUBLISHED.labels(subject).inc(count)
             if done:
-                await conn.execute(
-                    sa.update(outbox)
-                    .where(outbox.c.id.in_(done))
-                    .values(published_at=sa.func.now())
-                )
+                # One array parameter: the statement is the same for any number of rows.
+                await conn.execute(_MARK_PUBLISHED, {"ids": done})
             return len(done)
 
     async def _publish(
         self, subject: str, data: bytes, event_id: uuid.UUID, headers: dict[str, str]
     ) -> asyncio.Future[PubAck]:
         msg_id = {"Nats-Msg-Id": str(event_id)}
-        if not headers:  # emitted outside any trace (a timer): nothing to continue
-            return await self._js.publish_async(subject, data, headers=msg_id)
+        if not headers or not recorded():
+            # Emitted outside any trace (a timer), or no span would be recorded: the event
+            # carries the trace context it was emitted in, as it is.
+            return await self._js.publish_async(subject, data, headers={**headers, **msg_id})
         # The publish joins the trace of the work that emitted the event; consumers continue
         # from this span.
         with span_from_headers(f"publish {subject}", headers, kind=SpanKind.PRODUCER,

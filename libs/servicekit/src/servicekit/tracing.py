@@ -31,6 +31,7 @@ _TRACE_HEADERS = ("traceparent", "tracestate")
 _UNTRACED_URLS = "healthz,readyz,metrics"
 
 tracer = trace.get_tracer("servicekit")
+_recorded = True  # until configure_tracing says otherwise
 
 
 def configure_tracing(
@@ -46,8 +47,10 @@ def configure_tracing(
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         return current
+    global _recorded
+    _recorded = bool(otlp_endpoint or record)
     # None leaves the sampler to OTEL_TRACES_SAMPLER, by default every span of a sampled trace.
-    sampler = None if otlp_endpoint or record else ALWAYS_OFF
+    sampler = None if _recorded else ALWAYS_OFF
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service}),
                               sampler=sampler)
     if otlp_endpoint:
@@ -55,6 +58,12 @@ def configure_tracing(
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url)))
     trace.set_tracer_provider(provider)
     return provider
+
+
+def recorded() -> bool:
+    """Whether this process records spans; where none is, a span that only passes a trace on
+    (a publish) can be left out."""
+    return _recorded
 
 
 def current_trace_headers() -> dict[str, str]:
