@@ -85,11 +85,14 @@ _INSERT_OUTBOX = sa.text("""
 def outbox_columns(events: Sequence[tuple[Event, Mapping[str, str]]]) -> dict[str, list[object]]:
     """The parameters of `_INSERT_OUTBOX`. The headers are published with each event: the trace
     context of the work that emitted it."""
+    # The events of one `publish` call share one headers mapping: encoded once.
+    encoded: dict[int, str] = {}
     return {
         "event_id": [e.event_id for e, _ in events],
         "subject": [e.subject for e, _ in events],
         "data": [e.model_dump_json().encode() for e, _ in events],
-        "headers": [json.dumps(dict(h)) if h else "{}" for _, h in events],
+        "headers": [encoded.get(id(h)) or encoded.setdefault(id(h), json.dumps(dict(h)))
+                    for _, h in events],
     }
 
 

@@ -470,7 +470,7 @@ async def record_outcomes(
         "enhanced": [o.enhanced_code for o in outcomes],
         "replies": [o.last_reply for o in outcomes],
     })
-    return {r.id for r in result}
+    return set(result.scalars())
 
 
 async def release(conn: AsyncConnection, delivery_id: uuid.UUID, *, attempts: int) -> None:
