@@ -6,9 +6,10 @@ HMAC keeps anyone from forging or altering one (a click link carries its own tar
 redirect can only ever lead where the email linked).
 
 A token is itsdangerous's `TimestampSigner` (HMAC-SHA256) over the base64 of the claims as a
-JSON list. The mailer signs three for every recipient, so it encodes the claims once and makes
-each token with one `hmac.digest` under the purpose's key (derived once); the tests check that
-these are exactly the tokens `TimestampSigner.sign` makes, and verifying is itsdangerous's own.
+JSON list. The mailer signs three for every recipient of an email, so `EmailTokens` encodes
+what the recipients share once, each recipient's claims once for all three tokens, and each
+HMAC starts from the purpose's key already hashed in; the tests check that these are exactly
+the tokens `TimestampSigner.sign` makes, and verifying is itsdangerous's own.
 A click link is two tokens: the recipient's click token and the link's target token, which
 binds campaign, sequence and URL and so is signed once per email, not once per recipient.
 
@@ -21,12 +22,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import json
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Literal, get_args
+from functools import lru_cache
+from typing import Literal, NamedTuple, get_args
 
 from itsdangerous import (
     BadSignature,
@@ -43,6 +44,9 @@ MAX_AGE_SECONDS = 365 * 24 * 3600
 # A target token is signed for a click link of an email; the campaign and sequence it names
 # must be those of the recipient's click token it is presented with.
 _TARGET = "target"
+# json.dumps(..., separators=(",", ":"), ensure_ascii=False) without making an encoder per call.
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 class InvalidLink(ValueError):  # noqa: N818 - reads as what it is
@@ -58,13 +62,34 @@ class LinkClaims:
     url: str | None = None  # click tokens only
 
 
-@dataclass(frozen=True)
-class RecipientTokens:
+class RecipientTokens(NamedTuple):
     """One recipient's tokens for one email; `click` is completed by each link's target."""
 
     unsubscribe: str
     open: str
     click: str
+
+
+class EmailTokens:
+    """The recipient tokens of one email (workspace, campaign, sequence), recipient by
+    recipient: the claims they share are encoded once."""
+
+    def __init__(
+        self, macs: dict[str, _Mac], workspace_id: uuid.UUID, campaign_id: uuid.UUID,
+        sequence: int,
+    ) -> None:
+        """Made by `LinkSigner.email_tokens`."""
+        # The JSON list up to the recipient's address: '["<workspace>","<campaign>",<sequence>,'
+        self._head = _JSON([str(workspace_id), str(campaign_id), sequence])[:-1] + ","
+        self._unsubscribe, self._open, self._click = (
+            macs["unsubscribe"], macs["open"], macs["click"])
+
+    def recipient(self, email: str) -> RecipientTokens:
+        """The recipient's unsubscribe, open and click tokens, their claims encoded once."""
+        payload = (_base64((self._head + _JSON(email) + "]").encode()) + b"."
+                   + _timestamp(int(time.time())))
+        return RecipientTokens(self._unsubscribe.stamp(payload), self._open.stamp(payload),
+                               self._click.stamp(payload))
 
 
 class LinkSigner:
@@ -77,6 +102,7 @@ class LinkSigner:
                          digest_method=hashlib.sha256).derive_key()
             for name in (*get_args(Purpose), _TARGET)
         }
+        self._macs = {name: _Mac(key) for name, key in self._keys.items()}
         self._signers = {
             name: TimestampSigner(key, key_derivation="none", digest_method=hashlib.sha256)
             for name, key in self._keys.items()
@@ -98,11 +124,14 @@ class LinkSigner:
 
     def recipient_tokens(self, claims: LinkClaims) -> RecipientTokens:
         """The recipient's unsubscribe, open and click tokens, the claims encoded once."""
-        payload = _encode([str(claims.workspace_id), str(claims.campaign_id), claims.sequence,
-                           claims.email]) + b"." + _timestamp()
-        keys = self._keys
-        return RecipientTokens(_stamp(keys["unsubscribe"], payload),
-                               _stamp(keys["open"], payload), _stamp(keys["click"], payload))
+        return self.email_tokens(claims.workspace_id, claims.campaign_id,
+                                 claims.sequence).recipient(claims.email)
+
+    def email_tokens(
+        self, workspace_id: uuid.UUID, campaign_id: uuid.UUID, sequence: int
+    ) -> EmailTokens:
+        """Signs the recipient tokens of one email, for each of its recipients."""
+        return EmailTokens(self._macs, workspace_id, campaign_id, sequence)
 
     def sign_target(self, campaign_id: uuid.UUID, sequence: int, url: str) -> str:
         """The target of one link of one email, for every recipient of it."""
@@ -132,7 +161,7 @@ class LinkSigner:
                        with_url=True)
 
     def _sign(self, name: str, payload: bytes) -> str:
-        return _stamp(self._keys[name], payload + b"." + _timestamp())
+        return self._macs[name].stamp(payload + b"." + _timestamp(int(time.time())))
 
     def _unsign(self, name: str, token: str, max_age: int) -> object:
         try:
@@ -151,23 +180,43 @@ class LinkSigner:
             raise InvalidLink("link signature does not verify") from exc
 
 
-def _timestamp() -> bytes:
-    """Now, as TimestampSigner writes it: big-endian seconds, base64 without padding."""
-    now = int(time.time())
+class _Mac:
+    """HMAC-SHA256 under one key (RFC 2104), the padded key hashed in once rather than for
+    every message."""
+
+    _BLOCK = 64  # SHA-256's block size
+    _INNER = bytes(x ^ 0x36 for x in range(256))
+    _OUTER = bytes(x ^ 0x5C for x in range(256))
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > self._BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(self._BLOCK, b"\0")
+        self._inner = hashlib.sha256(key.translate(self._INNER))
+        self._outer = hashlib.sha256(key.translate(self._OUTER))
+
+    def stamp(self, value: bytes) -> str:
+        """`value` (payload.timestamp) with its signature, as TimestampSigner.sign makes it."""
+        inner = self._inner.copy()
+        inner.update(value)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return (value + b"." + _base64(outer.digest())).decode("ascii")
+
+
+@lru_cache(maxsize=2)
+def _timestamp(now: int) -> bytes:
+    """`now` as TimestampSigner writes it: big-endian seconds, base64 without padding."""
     return _base64(now.to_bytes((now.bit_length() + 7) // 8 or 1, "big"))
 
 
-def _stamp(key: bytes, value: bytes) -> str:
-    """`value` (payload.timestamp) with its signature, as TimestampSigner.sign makes it."""
-    return (value + b"." + _base64(hmac.digest(key, value, "sha256"))).decode("ascii")
-
-
 def _base64(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    """URL-safe base64 without padding, as itsdangerous writes it."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
 
 
 def _encode(data: list[object]) -> bytes:
-    return _base64(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+    return _base64(_JSON(data).encode())
 
 
 def _decode(payload: bytes) -> object:

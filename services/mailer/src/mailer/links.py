@@ -8,37 +8,72 @@ per link of an email and shared by all its recipients.
 
 from __future__ import annotations
 
-from contracts.links import LinkClaims, LinkSigner
+import uuid
+
+from contracts.links import LinkClaims, LinkSigner, RecipientTokens
 
 # Target tokens kept per email: links that differ per recipient (a merge field in the URL)
 # are signed each time once this many are cached.
 _MAX_TARGETS = 256
 
 
-class SignedLinks:
+class EmailLinks:
+    """The links of one email, for each of its recipients."""
+
     def __init__(
-        self, signer: LinkSigner, base_url: str, claims: LinkClaims,
-        targets: dict[str, str] | None = None,
+        self, signer: LinkSigner, base_url: str, workspace_id: uuid.UUID,
+        campaign_id: uuid.UUID, sequence: int,
     ) -> None:
-        """`base_url` without a trailing slash; `targets` caches the email's target tokens
-        by URL across its recipients."""
+        """`base_url` without a trailing slash."""
+        self.base_url = base_url
         self._signer = signer
-        self._base_url = base_url
-        self._claims = claims
-        self._tokens = signer.recipient_tokens(claims)
-        self._targets = {} if targets is None else targets
+        self._tokens = signer.email_tokens(workspace_id, campaign_id, sequence)
+        self._campaign_id = campaign_id
+        self._sequence = sequence
+        self._targets: dict[str, str] = {}
 
-    def unsubscribe(self) -> str:
-        return f"{self._base_url}/u/{self._tokens.unsubscribe}"
+    def recipient(self, email: str) -> RecipientLinks:
+        return RecipientLinks(self, self.tokens(email))
 
-    def open_pixel(self) -> str:
-        return f"{self._base_url}/o/{self._tokens.open}.gif"
+    def tokens(self, email: str) -> RecipientTokens:
+        """The recipient's unsubscribe, open and click tokens."""
+        return self._tokens.recipient(email)
 
-    def click(self, url: str) -> str:
+    def target(self, url: str) -> str:
+        """The email's target token for `url`."""
         target = self._targets.get(url)
         if target is None:
-            target = self._signer.sign_target(self._claims.campaign_id, self._claims.sequence,
-                                              url)
+            target = self._signer.sign_target(self._campaign_id, self._sequence, url)
             if len(self._targets) < _MAX_TARGETS:
                 self._targets[url] = target
-        return f"{self._base_url}/c/{self._tokens.click}/{target}"
+        return target
+
+
+class RecipientLinks:
+    """One recipient's links in one email."""
+
+    __slots__ = ("_email", "_tokens")
+
+    def __init__(self, email: EmailLinks, tokens: RecipientTokens) -> None:
+        self._email = email
+        self._tokens = tokens
+
+    def unsubscribe(self) -> str:
+        return f"{self._email.base_url}/u/{self._tokens.unsubscribe}"
+
+    def open_pixel(self) -> str:
+        return f"{self._email.base_url}/o/{self._tokens.open}.gif"
+
+    def click(self, url: str) -> str:
+        return f"{self._email.base_url}/c/{self._tokens.click}/{self._email.target(url)}"
+
+
+class SignedLinks(RecipientLinks):
+    """One recipient's links on their own, for a single message."""
+
+    __slots__ = ()
+
+    def __init__(self, signer: LinkSigner, base_url: str, claims: LinkClaims) -> None:
+        email = EmailLinks(signer, base_url, claims.workspace_id, claims.campaign_id,
+                           claims.sequence)
+        super().__init__(email, email.tokens(claims.email))

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import EmailFailed, EmailSent, deterministic_id
 from contracts.events import EmailFailedPayload, EmailSentPayload
-from contracts.links import LinkClaims, LinkSigner
+from contracts.links import LinkSigner
 from mailer import db
 from mailer.dkim_signing import DkimSigner
 from mailer.domain import (
@@ -48,7 +48,7 @@ from mailer.domain import (
     classify,
     precheck,
 )
-from mailer.links import SignedLinks
+from mailer.links import EmailLinks
 from mailer.render import EmailTemplate, MessageMeta, list_id, smtp_address
 from servicekit.db import UnitOfWork
 from servicekit.tracing import context_from_headers, tracer
@@ -96,7 +96,7 @@ class _Job:
     first_attempt_at: datetime
     template: EmailTemplate | InvalidMessage
     trace_context: Context  # of the email's content.generated: its sends join that trace
-    targets: dict[str, str]  # the email's click target tokens by URL, shared by its recipients
+    links: EmailLinks  # the email's, shared by its recipients
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ async def _claim(
             return 0, []
         contents = await db.contents_for(uow.conn, ((r.campaign_id, r.sequence) for r in rows))
         templates: dict[tuple[uuid.UUID, int], EmailTemplate | InvalidMessage] = {}
-        targets: dict[tuple[uuid.UUID, int], dict[str, str]] = {}
+        links: dict[tuple[uuid.UUID, int], EmailLinks] = {}
         contexts: dict[tuple[uuid.UUID, int], Context] = {}
         jobs: list[_Job] = []
         for row in rows:
@@ -204,11 +204,13 @@ async def _claim(
             key = (row.campaign_id, row.sequence)
             if key not in templates:
                 templates[key] = _template(row, content, options)
-                targets[key] = {}
+                links[key] = EmailLinks(options.link_signer, options.public_base_url,
+                                        row.campaign.workspace_id, row.campaign_id,
+                                        row.sequence)
                 contexts[key] = context_from_headers(content.trace_headers)
             jobs.append(_Job(row, content.correlation_id, row.attempts + 1,
                              row.first_attempt_at or now, templates[key],
-                             contexts[key], targets[key]))
+                             contexts[key], links[key]))
         await uow.commit()
     return len(rows), jobs
 
@@ -264,14 +266,9 @@ def _render(job: _Job, options: SendOptions, at: datetime) -> tuple[str, str, by
     if isinstance(job.template, InvalidMessage):
         raise job.template
     row = job.delivery
-    links = SignedLinks(
-        options.link_signer, options.public_base_url,
-        LinkClaims(row.campaign.workspace_id, row.campaign_id, row.sequence, row.email),
-        job.targets,
-    )
     message = job.template.render(
         Recipient(row.email, row.member_name or "", row.member_fields or {}),
-        MessageMeta(message_id=row.message_id, date=at, links=links),
+        MessageMeta(message_id=row.message_id, date=at, links=job.links.recipient(row.email)),
     )
     if options.dkim is not None:
         message = options.dkim.sign(message)
