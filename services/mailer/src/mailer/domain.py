@@ -46,6 +46,14 @@ def header_safe(name: str, value: str) -> str:
     return value
 
 
+class CrlfMessage(bytes):
+    """A message in which every line ends in CRLF, the last one included, as the renderer
+    builds it (its tests hold it to that): the transport sends it without looking for bare CR
+    or LF, which it turns into CRLF in any other bytes."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True)
 class Sender:
     name: str

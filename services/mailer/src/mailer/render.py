@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 import css_inline
 
-from mailer.domain import Content, InvalidMessage, Recipient, Sender, header_safe
+from mailer.domain import Content, CrlfMessage, InvalidMessage, Recipient, Sender, header_safe
 
 MERGE_FIELD = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # What "Hi {{first_name}}," says when the audience has no name for someone.
@@ -172,9 +172,10 @@ class EmailTemplate:
             unsubscribe_mailto=unsubscribe_mailto,
         )
 
-    def render(self, recipient: Recipient, meta: MessageMeta) -> bytes:
-        """The message as it goes over SMTP (CRLF line ends); InvalidMessage when it cannot
-        be built safely for this recipient."""
+    def render(self, recipient: Recipient, meta: MessageMeta) -> CrlfMessage:
+        """The message as it goes over SMTP (CRLF line ends only: every header value is
+        checked for line breaks, both bodies are quoted-printable); InvalidMessage when it
+        cannot be built safely for this recipient."""
         values = merge_values(recipient)
         links = meta.links
         unsubscribe = header_safe("unsubscribe url", links.unsubscribe())
@@ -207,7 +208,7 @@ class EmailTemplate:
             body_html,
             f"--{self.boundary}--\r\n".encode(),
         ]
-        return b"".join(parts)
+        return CrlfMessage(b"".join(parts))
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,7 @@ def render_message(
     *,
     list_id: str,
     unsubscribe_mailto: str | None = None,
-) -> bytes:
+) -> CrlfMessage:
     """One message on its own: prepare and render in one go."""
     template = EmailTemplate.prepare(sender, content, list_id=list_id,
                                      unsubscribe_mailto=unsubscribe_mailto)

@@ -266,7 +266,7 @@ def _render(job: _Job, options: SendOptions, at: datetime) -> tuple[str, str, by
     if isinstance(job.template, InvalidMessage):
         raise job.template
     row = job.delivery
-    message = job.template.render(
+    message: bytes = job.template.render(
         Recipient(row.email, row.member_name or "", row.member_fields or {}),
         MessageMeta(message_id=row.message_id, date=at, links=job.links.recipient(row.email)),
     )

@@ -38,11 +38,10 @@ from aiosmtplib import (
     SMTPHeloError,
 )
 
-from mailer.domain import SmtpReply, SmtpStage
+from mailer.domain import CrlfMessage, SmtpReply, SmtpStage
 
 log = structlog.get_logger(__name__)
 
-_LINE_END = re.compile(rb"\r\n|\n|\r")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 # Nothing that could end the command or the address early.
 _UNSAFE_IN_COMMAND = re.compile(r"[\x00-\x1f\x7f<>]")
@@ -439,13 +438,14 @@ def _envelope(request: _Request) -> bytes:
 
 
 def _data_block(message: bytes) -> bytes:
-    """The message as DATA carries it: CRLF line ends, leading dots doubled, the final dot."""
-    crlf = message.count(b"\r\n")
-    if message.count(b"\n") != crlf or message.count(b"\r") != crlf:
-        message = _LINE_END.sub(b"\r\n", message)
-    if not message.endswith(b"\r\n"):
-        message += b"\r\n"
-    if message.startswith(b".") or b"\n." in message:
+    """The message as DATA carries it: CRLF line ends, leading dots doubled, the final dot.
+
+    No bare CR or LF reaches the server, so none can end the data early at a server that would
+    take one for a line end (SMTP smuggling)."""
+    if not isinstance(message, CrlfMessage):
+        # bytes.splitlines breaks at CRLF, CR and LF alike.
+        message = b"\r\n".join(message.splitlines()) + b"\r\n"
+    if message.startswith(b".") or b"\r\n." in message:
         message = _LEADING_DOT.sub(b"..", message)
     return message + b".\r\n"
 

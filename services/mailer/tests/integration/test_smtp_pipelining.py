@@ -12,6 +12,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from devstack.ports import LOOPBACK, free_port
+from mailer.domain import CrlfMessage
 from mailer.smtp import SmtpConfig, SmtpPool
 
 if TYPE_CHECKING:  # test modules cannot import each other; the fixture provides it
@@ -168,3 +169,30 @@ async def test_without_pipelining_one_command_at_a_time() -> None:
     assert {r.code for r in replies} == {250}
     assert server.connections() == 1
     assert not any(b"\r\nMAIL" in data or b"\r\nRCPT" in data for _, data in server.reads)
+
+
+@pytest.mark.parametrize(("message", "wire", "received"), [
+    # Bare LF and bare CR, each alone and around a lone dot: every line end goes out as CRLF,
+    # every leading dot doubled, so only the final dot can end the data.
+    (b"Subject: t\n\nhi\n.\nMAIL FROM:<x@evil.example>\r.\rtail\r\n.\nend",
+     b"Subject: t\r\n\r\nhi\r\n..\r\nMAIL FROM:<x@evil.example>\r\n..\r\ntail\r\n..\r\nend\r\n"
+     b".\r\n",
+     b"Subject: t\r\n\r\nhi\r\n.\r\nMAIL FROM:<x@evil.example>\r\n.\r\ntail\r\n.\r\nend\r\n"),
+    # Lines the renderer made: CRLF already, the leading dots are still doubled.
+    (CrlfMessage(b".Subject: t\r\n\r\n.\r\n..x\r\n"), b"..Subject: t\r\n\r\n..\r\n...x\r\n.\r\n",
+     b".Subject: t\r\n\r\n.\r\n..x\r\n"),
+])
+async def test_the_data_is_framed_whatever_line_ends_it_has(
+    server: _Recording, smtp: ScriptedSmtp, message: bytes, wire: bytes, received: bytes
+) -> None:
+    pool = _pool(server)
+    try:
+        reply = await pool.send("a@x.example", "b@y.example", message)
+    finally:
+        await pool.close()
+    assert reply.code == 250
+    sent = b"".join(data for _, data in server.reads)
+    assert sent.split(b"DATA\r\n", 1)[1].startswith(wire)
+    assert b"\r" not in sent.replace(b"\r\n", b"")
+    assert b"\n" not in sent.replace(b"\r\n", b"")
+    assert smtp.raw == [received]

@@ -14,7 +14,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from contracts.links import LinkClaims, LinkSigner
-from mailer.domain import Content, InvalidMessage, Recipient, Sender
+from mailer.domain import Content, CrlfMessage, InvalidMessage, Recipient, Sender
 from mailer.links import SignedLinks
 from mailer.render import (
     FALLBACK_NAME,
@@ -279,3 +279,26 @@ def test_encoded_parts_decode_to_the_merged_text(
     expected = merge(template + "end", merged).replace("\r\n", "\n").replace("\r", "\n")
     decoded = binascii.a2b_qp(body).decode("utf-8").replace("\r\n", "\n")
     assert decoded == expected + "\n" * (not expected.endswith("\n"))
+
+
+# Line breaks of every kind, dots and merge fields, in the campaign's text and the recipient's.
+_BROKEN = st.lists(st.sampled_from(["a", "é", " ", ".", "=", "\t", "\r", "\n", "\r\n", "\u2028",
+                                    "<p>", "https://x.example/a.b", "{{city}}", "{{name}}"]),
+                   max_size=60).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(subject=st.text(st.sampled_from("ab .=é"), max_size=100), preheader=_BROKEN,
+       body_html=_BROKEN, body_text=_BROKEN, city=_BROKEN)
+def test_every_line_of_a_rendered_message_ends_in_crlf(
+    subject: str, preheader: str, body_html: str, body_text: str, city: str
+) -> None:
+    # The transport sends a CrlfMessage without normalising its line ends: whatever line
+    # breaks the campaign or the recipient bring, none but CRLF may be in it.
+    content = Content(f"{subject}{{{{first_name}}}}", preheader, body_html, body_text)
+    data = render_message(SENDER, Recipient(ANN.email, "Ann Lee", {"city": city}), content,
+                          META, list_id=LIST_ID)
+    assert isinstance(data, CrlfMessage)
+    assert data.endswith(b"\r\n")
+    assert b"\r" not in data.replace(b"\r\n", b"")
+    assert b"\n" not in data.replace(b"\r\n", b"")
