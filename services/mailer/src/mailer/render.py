@@ -49,7 +49,11 @@ _LIST_PHRASE_UNSAFE = re.compile(r'[^\x20-\x7e]|["\\]')
 _UNSUBSCRIBE, _OPEN, _CLICK = "__unsubscribe", "__open", "__click_"
 _CRLF = b"\r\n"
 _QP_LINE = 76  # RFC 2045: encoded lines at most this long, a soft line break's "=" included
-_QP_PLAIN = re.compile(r"[!-<>-~]+")
+# Bytes quoted-printable keeps as they are (printable ASCII but "=" and space), and those of
+# them HTML also reads literally.
+_QP_PLAIN = bytes(c for c in range(0x21, 0x7F) if c != ord("="))
+_HTML_QP_PLAIN = _QP_PLAIN.translate(None, b"\"&'<>")
+_QP_LINES = re.compile(rb".{1,%d}" % (_QP_LINE - 1))
 # "Subject: " and this many characters fit the 78 a header line should keep to.
 _PLAIN_SUBJECT = 78 - len("Subject: ")
 
@@ -187,7 +191,7 @@ class EmailTemplate:
             # A field inside a link is part of a URL: percent-encoded, so it cannot add
             # parameters or change where the link leads.
             values[f"{_CLICK}{index}"] = links.click(target.fill(values, _url_value))
-        body_html = self.body_html.fill(values, html.escape)
+        body_html = self.body_html.fill(values, as_html=True)
 
         list_unsubscribe = f"<{unsubscribe}>"
         if self.unsubscribe_mailto:
@@ -240,11 +244,12 @@ class EncodedPart:
             tail += _CRLF
         return cls(head, tuple(p for p in encoded if p), tail)
 
-    def fill(self, values: Mapping[str, str], escape: Callable[[str], str] = str) -> bytes:
+    def fill(self, values: Mapping[str, str], *, as_html: bool = False) -> bytes:
+        """The part with `values` merged, HTML-escaped first when `as_html`."""
+        encode = _quoted_printable_html if as_html else _quoted_printable
         out = [self.head]
         for piece in self.pieces:
-            out.append(piece if isinstance(piece, bytes)
-                       else _quoted_printable(escape(values.get(piece, ""))))
+            out.append(piece if isinstance(piece, bytes) else encode(values.get(piece, "")))
         out.append(self.tail)
         return b"".join(out)
 
@@ -320,11 +325,8 @@ def _quoted_printable(text: str, *, soft_break: bool = True) -> bytes:
     break so the next piece starts a line (empty text stays empty)."""
     if not text:
         return b""
-    if soft_break and _QP_PLAIN.fullmatch(text):
-        # Printable ASCII without "=" or spaces (a link, mostly) stands for itself: only cut
-        # into lines.
-        lines = [text[i:i + _QP_LINE - 1] for i in range(0, len(text), _QP_LINE - 1)]
-        return ("=\r\n".join(lines) + "=\r\n").encode("ascii")
+    if soft_break and (plain := _plain_lines(text, _QP_PLAIN)) is not None:
+        return plain
     # b2a_qp keeps "\n" as the line break it finds; SMTP wants CRLF, and a bare CR in the
     # source would otherwise survive as one.
     encoded = binascii.b2a_qp(_normalised_lines(text).encode("utf-8"))
@@ -339,6 +341,23 @@ def _quoted_printable(text: str, *, soft_break: bool = True) -> bytes:
             last = last[:cut] + b"=\n" + last[cut:]
         encoded = head + newline + last + b"=\n"
     return encoded.replace(b"\n", _CRLF)
+
+
+def _quoted_printable_html(text: str) -> bytes:
+    """`text` HTML-escaped, then as `_quoted_printable` encodes it."""
+    plain = _plain_lines(text, _HTML_QP_PLAIN)
+    return plain if plain is not None else _quoted_printable(html.escape(text))
+
+
+def _plain_lines(text: str, plain: bytes) -> bytes | None:
+    """Non-empty `text` of `plain` bytes only (a link, mostly) stands for itself: cut into
+    lines with soft line breaks. None for any other text."""
+    if not text or not text.isascii():
+        return None
+    data = text.encode("ascii")
+    if data.translate(None, plain):
+        return None
+    return b"=\r\n".join(_QP_LINES.findall(data)) + b"=\r\n"
 
 
 def _url_value(value: str) -> str:
