@@ -134,9 +134,11 @@ class EmailTemplate:
     subject: Merge
     body_text: EncodedPart
     body_html: EncodedPart  # CSS inlined, tracked links, footer and pixel as merge fields
-    click_targets: tuple[Merge, ...]
-    boundary: str
+    click_targets: tuple[tuple[str, Merge], ...]  # the merge field each link's URL fills
     unsubscribe_mailto: str | None
+    mime_headers: bytes  # the headers after List-Unsubscribe, and the blank line
+    closing: bytes  # the closing boundary
+    envelope_sender: str  # the From address as MAIL FROM carries it
 
     @classmethod
     def prepare(
@@ -164,6 +166,12 @@ class EmailTemplate:
         ).hexdigest()[:24]
         boundary = f"=_{digest}"
         body_text = _normalised_lines(content.body_text).rstrip()
+        mime_headers = b"".join((
+            # RFC 8058: one-click unsubscribe by POST, without cookies or a confirmation page.
+            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+            b"MIME-Version: 1.0\r\n",
+            f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(),
+        ))
         return cls(
             fixed_headers=b"".join(headers),
             subject=Merge.compile(content.subject),
@@ -171,9 +179,12 @@ class EmailTemplate:
                 boundary, "plain", f"{body_text}\n\n--\nUnsubscribe: {{{{{_UNSUBSCRIBE}}}}}\n"),
             body_html=EncodedPart.compile(
                 boundary, "html", _html_with_extras(body_html, content.preheader)),
-            click_targets=tuple(Merge.compile(t) for t in targets),
-            boundary=boundary,
+            click_targets=tuple(
+                (f"{_CLICK}{index}", Merge.compile(t)) for index, t in enumerate(targets)),
             unsubscribe_mailto=unsubscribe_mailto,
+            mime_headers=mime_headers,
+            closing=f"--{boundary}--\r\n".encode(),
+            envelope_sender=smtp_address(sender.address, "from"),
         )
 
     def render(self, recipient: Recipient, meta: MessageMeta) -> CrlfMessage:
@@ -187,10 +198,10 @@ class EmailTemplate:
         values[_UNSUBSCRIBE] = unsubscribe
         body_text = self.body_text.fill(values)
         values[_OPEN] = links.open_pixel()
-        for index, target in enumerate(self.click_targets):
+        for key, target in self.click_targets:
             # A field inside a link is part of a URL: percent-encoded, so it cannot add
             # parameters or change where the link leads.
-            values[f"{_CLICK}{index}"] = links.click(target.fill(values, _url_value))
+            values[key] = links.click(target.fill(values, _url_value))
         body_html = self.body_html.fill(values, as_html=True)
 
         list_unsubscribe = f"<{unsubscribe}>"
@@ -203,14 +214,10 @@ class EmailTemplate:
             _date_header(meta.date.replace(microsecond=0)),
             _header("Message-ID", header_safe("message-id", meta.message_id)),
             _header("List-Unsubscribe", list_unsubscribe),
-            # RFC 8058: one-click unsubscribe by POST, without cookies or a confirmation page.
-            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
-            b"MIME-Version: 1.0\r\n",
-            f'Content-Type: multipart/alternative; boundary="{self.boundary}"\r\n'.encode(),
-            _CRLF,
+            self.mime_headers,
             body_text,
             body_html,
-            f"--{self.boundary}--\r\n".encode(),
+            self.closing,
         ]
         return CrlfMessage(b"".join(parts))
 

@@ -272,8 +272,7 @@ def _render(job: _Job, options: SendOptions, at: datetime) -> tuple[str, str, by
     )
     if options.dkim is not None:
         message = options.dkim.sign(message)
-    sender = _sender(row, options)
-    return smtp_address(sender.address, "from"), smtp_address(row.email), message
+    return job.template.envelope_sender, smtp_address(row.email), message
 
 
 def _invalid(job: _Job, exc: InvalidMessage, at: datetime) -> _Outcome:
