@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from contracts import (
     CampaignPaused,
@@ -34,13 +35,24 @@ async def _two_recipients(world: World) -> None:
     await world.content(1)
 
 
+def _metrics() -> dict[str, tuple[float, float]]:
+    """Per outcome: deliveries counted and SMTP sends timed, so far in this process."""
+    def sample(name: str, outcome: str) -> float:
+        return REGISTRY.get_sample_value(name, {"outcome": outcome}) or 0.0
+    return {outcome: (sample("mailer_deliveries_total", outcome),
+                      sample("smtp_send_seconds_count", outcome))
+            for outcome in ("sent", "deferred")}
+
+
 async def test_sends_one_message_per_recipient_and_emits_email_sent(
     world: World, smtp: ScriptedSmtp
 ) -> None:
     await _two_recipients(world)
     now = world.send_at + timedelta(seconds=1)
+    before = _metrics()
 
     assert await world.send(now) == 2
+    assert _metrics()["sent"] == (before["sent"][0] + 2, before["sent"][1] + 2)
 
     assert sorted(m["To"].addresses[0].addr_spec for m in smtp.received) == [ANN, BOB]
     rows = await world.deliveries()
@@ -98,8 +110,12 @@ async def test_4xx_defers_with_backoff_then_sends(world: World, smtp: ScriptedSm
     await _two_recipients(world)
     smtp.script(ANN, "451 4.7.1 Greylisted, try again later")
     now = world.send_at
+    before = _metrics()
 
     await world.send(now)
+    after = _metrics()
+    assert {o: (after[o][0] - before[o][0], after[o][1] - before[o][1]) for o in after} == {
+        "sent": (1, 1), "deferred": (1, 1)}
 
     ann = (await world.deliveries())[ANN]
     assert ann.state == "pending"
