@@ -8,7 +8,7 @@ redirect can only ever lead where the email linked).
 A token is itsdangerous's `TimestampSigner` (HMAC-SHA256) over the base64 of the claims as a
 JSON list. The mailer signs three for every recipient of an email, so `EmailTokens` encodes
 what the recipients share once, each recipient's claims once for all three tokens, and each
-HMAC starts from the purpose's key already hashed in; the tests check that these are exactly
+HMAC starts from the purpose's keyed state, made once; the tests check that these are exactly
 the tokens `TimestampSigner.sign` makes, and verifying is itsdangerous's own.
 A click link is two tokens: the recipient's click token and the link's target token, which
 binds campaign, sequence and URL and so is signed once per email, not once per recipient.
@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import time
 import uuid
@@ -181,27 +182,17 @@ class LinkSigner:
 
 
 class _Mac:
-    """HMAC-SHA256 under one key (RFC 2104), the padded key hashed in once rather than for
-    every message."""
-
-    _BLOCK = 64  # SHA-256's block size
-    _INNER = bytes(x ^ 0x36 for x in range(256))
-    _OUTER = bytes(x ^ 0x5C for x in range(256))
+    """HMAC-SHA256 under one key: the keyed state is made once and copied for every message,
+    rather than the key hashed in again each time."""
 
     def __init__(self, key: bytes) -> None:
-        if len(key) > self._BLOCK:
-            key = hashlib.sha256(key).digest()
-        key = key.ljust(self._BLOCK, b"\0")
-        self._inner = hashlib.sha256(key.translate(self._INNER))
-        self._outer = hashlib.sha256(key.translate(self._OUTER))
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
 
     def stamp(self, value: bytes) -> str:
         """`value` (payload.timestamp) with its signature, as TimestampSigner.sign makes it."""
-        inner = self._inner.copy()
-        inner.update(value)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return (value + b"." + _base64(outer.digest())).decode("ascii")
+        mac = self._keyed.copy()
+        mac.update(value)
+        return (value + b"." + _base64(mac.digest())).decode("ascii")
 
 
 @lru_cache(maxsize=2)
