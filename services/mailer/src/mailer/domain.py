@@ -28,6 +28,8 @@ LifecycleEvent = Literal["paused", "resumed", "cancelled", "completed"]
 SuppressionReason = Literal["unsubscribed", "bounced", "complained", "failed"]
 SmtpStage = Literal["connect", "mail", "rcpt", "data"]
 
+# NUL, and whatever str.splitlines (so Python's email package, folding) takes for a line end.
+_HEADER_BREAK = re.compile("[\0\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 # RFC 3463: class.subject.detail at the start of the reply text.
 _ENHANCED_CODE = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")
 # X.1.7 and X.1.8 are about our sender address, not the recipient's.
@@ -40,7 +42,7 @@ class InvalidMessage(ValueError):  # noqa: N818 - a verdict on the message, not 
 
 def header_safe(name: str, value: str) -> str:
     """`value` unchanged, or InvalidMessage when it could smuggle another header in."""
-    if "\r" in value or "\n" in value or "\0" in value:
+    if _HEADER_BREAK.search(value):
         raise InvalidMessage(f"{name}: line breaks are not allowed in a header value")
     return value
 

@@ -220,6 +220,12 @@ def test_non_ascii_names_and_domains_are_encoded() -> None:
         (SENDER, ANN, Content("Hi\nBcc: all@example.net", "", "<p/>", ""), "subject"),
         (Sender("Shop", "news@flowers.example", reply_to="a@b.example\r\nBcc: c@d.example"),
          ANN, CONTENT, "reply-to address"),
+        # Line breaks to Python's email package (str.splitlines) as well, which folding a
+        # long subject would turn into a header of their own.
+        (SENDER, ANN, Content("x" * 70 + "\x0bBcc: all@example.net", "", "<p/>", ""),
+         "subject"),
+        (SENDER, Recipient("ann@example.com", "Ann\u2028Bcc: all@example.net"), CONTENT,
+         "to name"),
     ],
 )
 def test_header_injection_is_rejected(
