@@ -18,9 +18,10 @@ One step (`send_due_batch`) is three phases:
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 import uuid
-from collections import Counter as Tally
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -28,7 +29,7 @@ from typing import Literal, Protocol
 
 import structlog
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -53,7 +54,7 @@ from mailer.domain import (
 from mailer.links import EmailLinks
 from mailer.render import EmailTemplate, MessageMeta, list_id, smtp_address
 from servicekit.db import UnitOfWork
-from servicekit.tracing import context_from_headers, tracer
+from servicekit.tracing import context_from_headers, recorded, tracer
 
 log = structlog.get_logger(__name__)
 
@@ -224,15 +225,7 @@ async def _send(
     retry: RetryPolicy, *, started_at: datetime,
 ) -> _Outcome:
     """One SMTP send, timed and traced as part of its email's trace."""
-    row = job.delivery
-    attributes = {
-        # The domain tells which server was slow or refused; the address stays out of traces.
-        "messaging.recipient_domain": recipient.rpartition("@")[2],
-        "email.message_id": row.message_id,
-    }
-    # Not made the current span: nothing runs inside it that would look for one.
-    with tracer.start_span("smtp send", context=job.trace_context, kind=SpanKind.CLIENT,
-                           attributes=attributes) as span:
+    with _span(job, recipient) as span:
         begun = time.monotonic()
         reply = await transport.send(sender, recipient, message)
         took = time.monotonic() - begun
@@ -242,6 +235,21 @@ async def _send(
         span.set_attribute("email.outcome", outcome.label)
     _smtp_seconds(outcome.label).observe(took)
     return outcome
+
+
+def _span(job: _Job, recipient: str) -> AbstractContextManager[Span]:
+    """The send's span in its email's trace; none where spans are not recorded, as an
+    unrecorded one would cost more than the rest of a send's bookkeeping."""
+    if not recorded():
+        return nullcontext(INVALID_SPAN)
+    attributes = {
+        # The domain tells which server was slow or refused; the address stays out of traces.
+        "messaging.recipient_domain": recipient.rpartition("@")[2],
+        "email.message_id": job.delivery.message_id,
+    }
+    # Not made the current span: nothing runs inside it that would look for one.
+    return tracer.start_span("smtp send", context=job.trace_context, kind=SpanKind.CLIENT,
+                             attributes=attributes)
 
 
 @cache
@@ -362,7 +370,7 @@ async def _write(engine: AsyncEngine, outcomes: list[_Outcome]) -> None:
                                       reason=o.reply, code=o.code, enhanced=o.enhanced))
         uow.publish(*events)  # in one call: the trace context is read once
         await uow.commit()
-    for label, count in Tally(o.label for o in outcomes).items():
+    for label, count in collections.Counter(o.label for o in outcomes).items():
         DELIVERIES.labels(label).inc(count)
     log.info("mailer.outcomes_recorded", count=len(outcomes), current=len(current),
              sent=sum(o.state == "sent" for o in current))
