@@ -152,6 +152,14 @@ async def send_due_batch(
         except InvalidMessage as exc:
             await recorder.add(_invalid(job, exc, at))
             return
+        except Exception as exc:
+            # A fault of ours, not of the message: deferred like a 4xx, so that a fixed
+            # release can still send it and otherwise the delivery gives up in time, rather
+            # than staying `sending` to be claimed again after every lease.
+            log.exception("mailer.render_failed", delivery_id=str(job.delivery.id))
+            await recorder.add(_deferred(job, None, None, f"rendering failed: {exc!r}", at,
+                                         options.retry))
+            return
         if time.monotonic() - started > cutoff:
             await recorder.release(job)
             return
@@ -306,14 +314,20 @@ def _decide(job: _Job, reply: SmtpReply, at: datetime, retry: RetryPolicy) -> _O
             return _Outcome(job, "failed", "rejected", code, enhanced, reason, at,
                             event="failed", suppress=suppress)
         case Deferred(code=code, enhanced_code=enhanced, reason=reason):
-            retry_at = retry.next_attempt(attempts=job.attempts,
-                                          first_attempt_at=job.first_attempt_at, now=at)
-            if retry_at is not None:
-                return _Outcome(job, "pending", "deferred", code, enhanced, reason, at,
-                                due_at=retry_at)
-            gave_up = f"gave up after {job.attempts} attempts: {reason}"
-            return _Outcome(job, "failed", "expired", code, enhanced, gave_up, at,
-                            event="gave_up")
+            return _deferred(job, code, enhanced, reason, at, retry)
+
+
+def _deferred(
+    job: _Job, code: int | None, enhanced: str | None, reason: str, at: datetime,
+    retry: RetryPolicy,
+) -> _Outcome:
+    """Tried again later by the retry policy, or given up when it says so."""
+    retry_at = retry.next_attempt(attempts=job.attempts, first_attempt_at=job.first_attempt_at,
+                                  now=at)
+    if retry_at is not None:
+        return _Outcome(job, "pending", "deferred", code, enhanced, reason, at, due_at=retry_at)
+    gave_up = f"gave up after {job.attempts} attempts: {reason}"
+    return _Outcome(job, "failed", "expired", code, enhanced, gave_up, at, event="gave_up")
 
 
 class _Recorder:

@@ -342,3 +342,25 @@ async def test_member_removed_after_content_is_not_sent(
     assert smtp.to(ANN) == []
     ann = (await world.deliveries())[ANN]
     assert (ann.state, ann.attempts, ann.sending_since) == ("cancelled", 0, None)
+
+
+async def test_a_delivery_that_fails_to_render_is_deferred_not_left_sending(
+    world: World, smtp: ScriptedSmtp
+) -> None:
+    await _two_recipients(world)
+    # Stored data outside the contract (fields are strings in every audience event): rendering
+    # fails with an error no check expects.
+    async with world.engine.begin() as conn:
+        await conn.execute(sa.update(db.audience_members)
+                           .where(db.audience_members.c.email == ANN)
+                           .values(fields={"first_name": 5}))
+
+    assert await world.send(world.send_at) == 2
+
+    rows = await world.deliveries()
+    assert rows[BOB].state == "sent"
+    ann = rows[ANN]
+    assert (ann.state, ann.attempts) == ("pending", 1)
+    assert ann.last_reply.startswith("rendering failed: AttributeError")
+    assert ann.due_at >= world.send_at + timedelta(minutes=1)
+    assert smtp.to(ANN) == []
