@@ -18,6 +18,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 import structlog
+from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailer.sender import sender_loop
@@ -128,6 +129,10 @@ async def run_sender_process(settings: Settings, index: int, started_fd: int | N
                       fmt=settings.log_format)
     tracing = configure_tracing(settings.service_name, otlp_endpoint=settings.otlp_endpoint)
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    metrics_port = settings.metrics_port(index)
+    if metrics_port is not None:
+        # Its own sends, counted where it counts them: the `run` process serves only its own.
+        start_http_server(metrics_port, addr=settings.http_host)
     pool, work = sending(engine, settings, index)
     parent = os.getppid()
     loops = [asyncio.create_task(loop) for loop in work]

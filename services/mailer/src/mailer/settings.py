@@ -48,6 +48,9 @@ class Settings(ServiceSettings):
     # Processes that claim and send (see mailer.processes); the sessions and the rate above
     # are the mailer's, shared out among them.
     sender_processes: int = Field(default=1, ge=1, le=16)
+    # Sender process N (1 ..) serves its own /metrics on this port + N - 1; 0 serves none.
+    # The `run` process's /metrics counts its own sends only.
+    sender_metrics_port: int = Field(default=0, ge=0, le=65535 - 15)
 
     public_base_url: AnyHttpUrl = Field(
         default=AnyHttpUrl("http://127.0.0.1:8000"), validation_alias="PUBLIC_BASE_URL"
@@ -105,6 +108,11 @@ class Settings(ServiceSettings):
             # New sends start only during the first half of a lease, and each one ends within
             # 2 x SMTP_TIMEOUT: the lease must cover both or a live send could be reclaimed.
             raise ValueError("MAILER_LEASE_SECONDS must exceed 4 x SMTP_TIMEOUT")
+        first = self.sender_metrics_port
+        ports = range(first, first + self.sender_processes - 1)
+        if first and self.http_port in ports:
+            raise ValueError(f"MAILER_SENDER_METRICS_PORT: ports {ports.start}-{ports.stop - 1} "
+                             f"of the sender processes include MAILER_HTTP_PORT {self.http_port}")
         if self.sender_processes > self.smtp_pool_size:
             raise ValueError("MAILER_SENDER_PROCESSES cannot exceed MAILER_SMTP_POOL_SIZE: "
                              "each sender process needs a session")
@@ -132,6 +140,10 @@ class Settings(ServiceSettings):
             rate=self.smtp_rate / self.sender_processes or None,
             ca_file=self.smtp_ca_file or None,
         )
+
+    def metrics_port(self, process: int) -> int | None:
+        """Where sender process `process` (1 ..) serves /metrics, if anywhere."""
+        return self.sender_metrics_port + process - 1 if self.sender_metrics_port else None
 
     def smtp_sessions(self, process: int) -> int:
         """Sender process `process`'s share of MAILER_SMTP_POOL_SIZE (0 is the `run` process);

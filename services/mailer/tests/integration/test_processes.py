@@ -110,9 +110,10 @@ async def due_deliveries(engine: AsyncEngine, count: int) -> dict[str, str]:
 class Mailer(subprocess.Popen[bytes]):
     http_port: int
 
-    def sent(self) -> float:
-        """This process's own count of accepted messages, from its /metrics."""
-        url = f"http://{LOOPBACK}:{self.http_port}/metrics"
+    def sent(self, port: int | None = None) -> float:
+        """A process's own count of accepted messages, from the /metrics on `port` (this
+        process's HTTP port unless given)."""
+        url = f"http://{LOOPBACK}:{port or self.http_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:
             text = response.read().decode()
         match = re.search(r'^mailer_deliveries_total\{outcome="sent"\} (\S+)$', text, re.M)
@@ -266,15 +267,23 @@ async def test_one_mailer_with_sender_processes_sends_each_message_once_and_take
     url, engine = database
     counter, port = sink
     expected = await due_deliveries(engine, 3_000)
+    metrics_port = free_port()
     mailer = start_mailer(url, nats_url, port, MAILER_SENDER_PROCESSES="2",
-                          MAILER_BATCH_SIZE="250")
+                          MAILER_BATCH_SIZE="250", MAILER_SENDER_METRICS_PORT=str(metrics_port))
     try:
         async def all_sent() -> bool:
             assert mailer.poll() is None, "the mailer exited"
             return (await count_states(engine)).get("sent", 0) == len(expected)
 
         await wait_until(all_sent, 80, "3,000 deliveries sent")
-        own_share = mailer.sent()  # the `run` process's own metrics
+
+        async def counted_once() -> bool:
+            # The `run` process's own metrics and the sender process's, on its own port:
+            # between them, every message once (a count follows its commit by a moment).
+            return mailer.sent() + mailer.sent(metrics_port) == len(expected)
+
+        await wait_until(counted_once, 5, "the two processes' metrics to add up")
+        own_share = mailer.sent()
         (sender,) = _children(mailer.pid)
         # Killed outright, the mailer cannot stop its sender process: that one notices.
         mailer.send_signal(signal.SIGKILL)

@@ -139,3 +139,16 @@ def test_sender_processes_share_the_sessions_and_the_rate(env: pytest.MonkeyPatc
     env.setenv("MAILER_SMTP_POOL_SIZE", "2")
     with pytest.raises(ValidationError, match="MAILER_SENDER_PROCESSES cannot exceed"):
         Settings()
+
+
+def test_sender_processes_serve_their_metrics_on_ports_of_their_own(
+    env: pytest.MonkeyPatch,
+) -> None:
+    env.setenv("MAILER_SENDER_PROCESSES", "3")
+    env.setenv("MAILER_SMTP_POOL_SIZE", "6")
+    assert Settings().metrics_port(1) is None  # none unless asked for
+    env.setenv("MAILER_SENDER_METRICS_PORT", "9101")
+    assert [Settings().metrics_port(i) for i in (1, 2)] == [9101, 9102]
+    env.setenv("MAILER_HTTP_PORT", "9102")
+    with pytest.raises(ValidationError, match=r"ports 9101-9102 .* include MAILER_HTTP_PORT"):
+        Settings()
