@@ -35,6 +35,13 @@ async def _two_recipients(world: World) -> None:
     await world.content(1)
 
 
+async def _overwrite_member(world: World, email: str, **values: object) -> None:
+    """Our own copy of a member changed behind the handlers' back, as bad stored data would."""
+    async with world.engine.begin() as conn:
+        await conn.execute(sa.update(db.audience_members)
+                           .where(db.audience_members.c.email == email).values(**values))
+
+
 def _metrics() -> dict[str, tuple[float, float]]:
     """Per outcome: deliveries counted and SMTP sends timed, so far in this process."""
     def sample(name: str, outcome: str) -> float:
@@ -228,10 +235,7 @@ async def test_bad_recipient_name_in_the_database_is_rejected(
 ) -> None:
     """The copy in our own table is not trusted either: the render step checks every header."""
     await _two_recipients(world)
-    async with world.engine.begin() as conn:
-        await conn.execute(sa.update(db.audience_members)
-                           .where(db.audience_members.c.email == ANN)
-                           .values(name="Ann\nX-Injected: yes"))
+    await _overwrite_member(world, ANN, name="Ann\nX-Injected: yes")
     await world.send(world.send_at)
     assert smtp.to(ANN) == []
     assert (await world.deliveries())[ANN].state == "failed"
@@ -350,10 +354,7 @@ async def test_a_delivery_that_fails_to_render_is_deferred_not_left_sending(
     await _two_recipients(world)
     # Stored data outside the contract (fields are strings in every audience event): rendering
     # fails with an error no check expects.
-    async with world.engine.begin() as conn:
-        await conn.execute(sa.update(db.audience_members)
-                           .where(db.audience_members.c.email == ANN)
-                           .values(fields={"first_name": 5}))
+    await _overwrite_member(world, ANN, fields={"first_name": 5})
 
     assert await world.send(world.send_at) == 2
 
