@@ -7,6 +7,7 @@ import urllib.request
 from pathlib import Path
 
 import nats
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import StorageType, StreamConfig
 from nats.js.client import JetStreamContext
@@ -27,6 +28,20 @@ def stored_messages(node: EmbeddedNats) -> int:
             if stream["name"] == STREAM:
                 return int(stream["state"]["messages"])
     return 0
+
+
+async def fetch(
+    sub: JetStreamContext.PullSubscription, batch: int, deadline: float
+) -> list[Msg]:
+    # Just after a node rejoins, the new consumer may not have a leader yet: the pull is
+    # answered 503 (no responders). Retry, as for a publish.
+    while True:
+        try:
+            return await sub.fetch(batch, timeout=5)
+        except ServiceUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 async def publish(js: JetStreamContext, payload: bytes, deadline: float) -> None:
@@ -72,7 +87,7 @@ async def test_replicated_stream_survives_losing_a_node(short_tmp: Path) -> None
                 await asyncio.sleep(0.2)
 
             sub = await js.pull_subscribe("events.>", stream=STREAM)
-            messages = await sub.fetch(3, timeout=5)
+            messages = await fetch(sub, 3, time.monotonic() + 15)
             assert [m.data for m in messages] == [b"before", b"during", b"after"]
         finally:
             await nc.close()
