@@ -96,12 +96,19 @@ class SendOptions:
 @dataclass(slots=True)
 class _Job:
     delivery: db.ClaimedRow
-    correlation_id: uuid.UUID
+    email: _Email
     attempts: int  # this attempt's number: the fencing token for recording its outcome
     first_attempt_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Email:
+    """What the recipients of one email in a batch share, made once for all of them."""
+
+    correlation_id: uuid.UUID
     template: EmailTemplate | InvalidMessage
+    links: EmailLinks
     trace_context: Context  # of the email's content.generated: its sends join that trace
-    links: EmailLinks  # the email's, shared by its recipients
 
 
 @dataclass(slots=True)
@@ -199,9 +206,7 @@ async def _claim(
         if not rows:
             return 0, []
         contents = await db.contents_for(uow.conn, ((r.campaign_id, r.sequence) for r in rows))
-        templates: dict[tuple[uuid.UUID, int], EmailTemplate | InvalidMessage] = {}
-        links: dict[tuple[uuid.UUID, int], EmailLinks] = {}
-        contexts: dict[tuple[uuid.UUID, int], Context] = {}
+        emails: dict[tuple[uuid.UUID, int], _Email] = {}
         jobs: list[_Job] = []
         for row in rows:
             content = contents[(row.campaign_id, row.sequence)]
@@ -215,15 +220,14 @@ async def _claim(
                 DELIVERIES.labels(skip.state).inc()
                 continue
             key = (row.campaign_id, row.sequence)
-            if key not in templates:
-                templates[key] = _template(row, content, options)
-                links[key] = EmailLinks(options.link_signer, options.public_base_url,
-                                        row.campaign.workspace_id, row.campaign_id,
-                                        row.sequence)
-                contexts[key] = context_from_headers(content.trace_headers)
-            jobs.append(_Job(row, content.correlation_id, row.attempts + 1,
-                             row.first_attempt_at or now, templates[key],
-                             contexts[key], links[key]))
+            email = emails.get(key)
+            if email is None:
+                email = emails[key] = _Email(
+                    content.correlation_id, _template(row, content, options),
+                    EmailLinks(options.link_signer, options.public_base_url,
+                               row.campaign.workspace_id, row.campaign_id, row.sequence),
+                    context_from_headers(content.trace_headers))
+            jobs.append(_Job(row, email, row.attempts + 1, row.first_attempt_at or now))
         await uow.commit()
     return len(rows), jobs
 
@@ -256,7 +260,7 @@ def _span(job: _Job, recipient: str) -> AbstractContextManager[Span]:
         "email.message_id": job.delivery.message_id,
     }
     # Not made the current span: nothing runs inside it that would look for one.
-    return tracer.start_span("smtp send", context=job.trace_context, kind=SpanKind.CLIENT,
+    return tracer.start_span("smtp send", context=job.email.trace_context, kind=SpanKind.CLIENT,
                              attributes=attributes)
 
 
@@ -289,16 +293,17 @@ def _template(
 
 def _render(job: _Job, options: SendOptions, at: datetime) -> tuple[str, str, bytes]:
     """Envelope sender, envelope recipient and the message; InvalidMessage when unsafe."""
-    if isinstance(job.template, InvalidMessage):
-        raise job.template
+    template = job.email.template
+    if isinstance(template, InvalidMessage):
+        raise template
     row = job.delivery
-    message: bytes = job.template.render(
+    message: bytes = template.render(
         Recipient(row.email, row.member_name or "", row.member_fields or {}),
-        MessageMeta(message_id=row.message_id, date=at, links=job.links.recipient(row.email)),
+        MessageMeta(message_id=row.message_id, date=at, links=job.email.links.recipient(row.email)),
     )
     if options.dkim is not None:
         message = options.dkim.sign(message)
-    return job.template.envelope_sender, smtp_address(row.email), message
+    return template.envelope_sender, smtp_address(row.email), message
 
 
 def _invalid(job: _Job, exc: InvalidMessage, at: datetime) -> _Outcome:
@@ -376,11 +381,11 @@ async def _write(engine: AsyncEngine, outcomes: list[_Outcome]) -> None:
             )
         events: list[EmailSent | EmailFailed] = []
         for o in current:
-            row = o.job.delivery
+            row, correlation_id = o.job.delivery, o.job.email.correlation_id
             if o.event == "sent":
-                events.append(_sent(row, o.job.correlation_id, smtp_reply=o.reply))
+                events.append(_sent(row, correlation_id, smtp_reply=o.reply))
             elif o.event is not None:
-                events.append(_failed(row, o.job.correlation_id, permanent=o.event == "failed",
+                events.append(_failed(row, correlation_id, permanent=o.event == "failed",
                                       reason=o.reply, code=o.code, enhanced=o.enhanced))
         uow.publish(*events)  # in one call: the trace context is read once
         await uow.commit()

@@ -119,6 +119,17 @@ class Mailer(subprocess.Popen[bytes]):
         match = re.search(r'^mailer_deliveries_total\{outcome="sent"\} (\S+)$', text, re.M)
         return float(match.group(1)) if match else 0.0
 
+    def readiness(self) -> int:
+        """The status /readyz answers with; 0 while nothing listens yet."""
+        url = f"http://{LOOPBACK}:{self.http_port}/readyz"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            return 0
+
 
 def start_mailer(
     database_url: str, nats_url: str, smtp_port: int, **extra: str
@@ -310,7 +321,7 @@ async def test_the_mailer_is_ready_only_while_its_sender_processes_run(
 
     async def readiness_is(status: int) -> bool:
         assert mailer.poll() is None, "the mailer exited"
-        code = await asyncio.to_thread(_readyz, mailer.http_port)
+        code = await asyncio.to_thread(mailer.readiness)
         seen.append(code)
         return code == status
 
@@ -324,13 +335,3 @@ async def test_the_mailer_is_ready_only_while_its_sender_processes_run(
         assert restarted != sender
     finally:
         stop(mailer)
-
-
-def _readyz(port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/readyz", timeout=2) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0  # not listening yet
