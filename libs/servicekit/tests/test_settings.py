@@ -134,3 +134,13 @@ def test_invalid_observability_settings_are_refused(
 
     with pytest.raises(pydantic.ValidationError):
         MailerLikeSettings()
+
+
+def test_trusted_proxies_are_addresses_or_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app@db/postgres")
+    assert MailerLikeSettings().forwarded_allow_ips == "127.0.0.1"  # uvicorn's own default
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", " 10.0.0.0/8, 192.0.2.7,fd00::/8 ")
+    assert MailerLikeSettings().forwarded_allow_ips == "10.0.0.0/8,192.0.2.7,fd00::/8"
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "nginx")
+    with pytest.raises(pydantic.ValidationError, match="FORWARDED_ALLOW_IPS"):
+        MailerLikeSettings()

@@ -75,6 +75,13 @@ class _Server(uvicorn.Server):
         yield
 
 
+def http_config(app: ASGIApp, settings: ServiceSettings) -> uvicorn.Config:
+    """How every service serves HTTP; X-Forwarded-* count from FORWARDED_ALLOW_IPS only."""
+    return uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
+                          forwarded_allow_ips=settings.forwarded_allow_ips,
+                          log_config=None, access_log=False, lifespan="on")
+
+
 async def serve(
     settings: ServiceSettings,
     build: Build,
@@ -102,8 +109,7 @@ async def serve(
     runtime = Runtime(settings, engine, nc, js, readiness)
     parts = await build(runtime)
     app = parts.http_app or health_app(readiness)
-    server = _Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
-                                    log_config=None, access_log=False, lifespan="on"))
+    server = _Server(http_config(app, settings))
 
     work: list[Coroutine[Any, Any, None]] = [
         OutboxRelay(engine, js, batch_size=settings.outbox_batch_size).run(),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -40,11 +41,28 @@ class ServiceSettings(BaseSettings):
         default="", pattern=r"^(https?://\S+)?$", validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT"
     )
     http_host: str = "127.0.0.1"
+    # The reverse proxies (addresses or networks, comma-separated; "*" for any) whose
+    # X-Forwarded-For and X-Forwarded-Proto are believed: behind them the client's address and
+    # https are what the app sees (rate limits, Secure cookies); every other peer is taken as is.
+    forwarded_allow_ips: str = Field(default="127.0.0.1", validation_alias="FORWARDED_ALLOW_IPS")
     http_port: int = Field(default=8080, ge=0, le=65535)
     db_pool_size: int = Field(default=5, ge=1, le=100)
     # Outbox rows claimed and published per pass of the relay.
     outbox_batch_size: int = Field(default=1000, ge=1, le=10_000,
                                    validation_alias="OUTBOX_BATCH_SIZE")
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        if entries == ["*"]:
+            return "*"
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry)
+            except ValueError:
+                raise ValueError(f"not an address or network: {entry!r}") from None
+        return ",".join(entries)
 
     @model_validator(mode="after")
     def _resolve_database(self) -> ServiceSettings:

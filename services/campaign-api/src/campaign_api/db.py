@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,6 +33,17 @@ api_keys = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
+)
+
+# A signed-in dashboard visitor: the cookie names the row, so deleting it signs them out.
+dashboard_sessions = sa.Table(
+    "dashboard_sessions",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("api_key_id", UUID(as_uuid=True), sa.ForeignKey("api_keys.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 campaigns = sa.Table(
@@ -178,6 +189,45 @@ async def revoke_api_key(
         .returning(api_keys.c.id)
     )).first()
     return found is not None
+
+
+async def start_session(
+    conn: AsyncConnection, key_hash: str, lifetime: timedelta
+) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """A new session of a live key: (session id, workspace id); None for no such key."""
+    key = (await conn.execute(
+        sa.select(api_keys.c.id, api_keys.c.workspace_id)
+        .where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
+    )).first()
+    if key is None:
+        return None
+    # Expired sessions are dropped here: sign-ins are rare enough to carry the clean-up.
+    await conn.execute(sa.delete(dashboard_sessions)
+                       .where(dashboard_sessions.c.expires_at <= _now()))
+    session_id = uuid.uuid4()
+    await conn.execute(dashboard_sessions.insert().values(
+        id=session_id, api_key_id=key.id, expires_at=_now() + lifetime))
+    return session_id, key.workspace_id
+
+
+async def session_workspace(conn: AsyncConnection, session_id: uuid.UUID) -> uuid.UUID | None:
+    """The workspace of a session that is live, and whose key is too."""
+    found: uuid.UUID | None = (await conn.execute(
+        sa.select(api_keys.c.workspace_id)
+        .join(dashboard_sessions, dashboard_sessions.c.api_key_id == api_keys.c.id)
+        .where(dashboard_sessions.c.id == session_id, dashboard_sessions.c.expires_at > _now(),
+               api_keys.c.revoked_at.is_(None))
+    )).scalar_one_or_none()
+    return found
+
+
+async def end_session(conn: AsyncConnection, session_id: uuid.UUID) -> None:
+    await conn.execute(sa.delete(dashboard_sessions).where(dashboard_sessions.c.id == session_id))
+
+
+async def campaign_ids_of(conn: AsyncConnection, workspace_id: uuid.UUID) -> set[uuid.UUID]:
+    return set((await conn.execute(
+        sa.select(campaigns.c.id).where(campaigns.c.workspace_id == workspace_id))).scalars())
 
 
 # --- campaigns -----------------------------------------------------------------------------

@@ -30,6 +30,10 @@ class Settings(ServiceSettings):
     # Per API key: a bucket of `rate_burst` requests refilled at `rate_per_second`.
     rate_per_second: float = Field(default=20.0, gt=0)
     rate_burst: int = Field(default=100, ge=1)
+    # Per client address: failed authentications (API key or sign-in form) allowed in a burst,
+    # and how many more each minute; past them every attempt answers 429 with Retry-After.
+    auth_failure_burst: int = Field(default=10, ge=1, le=10_000)
+    auth_failures_per_minute: float = Field(default=6.0, gt=0, le=10_000)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_import_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     preview_timeout_seconds: float = Field(default=60.0, gt=0, le=600)

@@ -150,6 +150,43 @@ async def test_revoking_the_key_ends_its_sessions(engine: AsyncEngine) -> None:
         assert response.status_code == 303
 
 
+async def test_a_cookie_saved_before_signing_out_no_longer_opens_the_dashboard(
+        engine: AsyncEngine) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        csrf = await _sign_in(client, key)
+        saved = client.cookies[COOKIE]
+        out = await client.post("/dashboard/signout", data={"csrf_token": csrf})
+        assert out.status_code == 303
+        assert (await client.get("/dashboard/campaigns")).status_code == 303
+        client.cookies.clear()
+        client.cookies.set(COOKIE, saved, path="/dashboard")
+        replayed = await client.get("/dashboard/campaigns")
+        assert replayed.status_code == 303
+        assert replayed.headers["location"] == "/dashboard/signin"
+        # The sign-in page offers a fresh sign-in instead of bouncing to the campaigns.
+        page = await client.get("/dashboard/signin")
+        assert page.status_code == 200
+        assert "Sign in" in page.text
+        # Signing in again starts a new session; the key itself still works.
+        await _sign_in(client, key)
+
+
+async def test_failed_sign_ins_are_limited_per_client_address(engine: AsyncEngine) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        page = await client.get("/dashboard/signin")
+        form = {"csrf_token": _csrf(page.text), "api_key": "cb_wrong"}
+        answers = [(await client.post("/dashboard/signin", data=form)).status_code
+                   for _ in range(12)]
+        assert answers == [401] * 10 + [429] * 2  # past the default burst of failures
+        limited = await client.post("/dashboard/signin", data={**form, "api_key": key})
+        # Even the right key waits: a guess must not be confirmed while limited.
+        assert limited.status_code == 429
+        assert int(limited.headers["retry-after"]) >= 1
+        assert "Too many failed sign-ins" in limited.text
+
+
 async def test_a_campaign_made_with_the_form_is_listed_and_shown(engine: AsyncEngine) -> None:
     key = await _key(engine, "acme")
     async with _client(engine) as client:

@@ -1,9 +1,10 @@
-"""Dashboard sessions: a signed cookie that names the workspace and carries a CSRF token.
+"""Dashboard sessions: a signed cookie that names a session kept in the database and carries a
+CSRF token.
 
-Signing in with an API key stores the key's hash (never the key) in the cookie; each request
-checks the hash against the key table again, so revoking a key ends its sessions too. Visitors
-who are not signed in get an anonymous session holding only a CSRF token, so that the sign-in
-form is protected like every other form.
+Signing in with an API key starts a session row tied to the key (never the key itself); each
+request looks the row up again, so signing out (the row is deleted), its expiry and revoking the
+key all end it, whatever cookie a browser kept. Visitors who are not signed in get an anonymous
+session holding only a CSRF token, so that the sign-in form is protected like every other form.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from campaign_api import db
+from campaign_api.auth import check_failures, record_failure
 from campaign_api.dashboard.settings import DashboardSettings
+from campaign_api.usecases import accounts
 
 COOKIE = "cb_session"
 CSRF_FIELD = "csrf_token"
@@ -37,13 +40,12 @@ class CsrfRejected(Exception):  # noqa: N818
 @dataclass(frozen=True)
 class Session:
     csrf: str
-    workspace_id: uuid.UUID | None = None
-    key_hash: str | None = None
+    session_id: uuid.UUID | None = None  # set once signed in
 
     def dumps(self) -> dict[str, Any]:
         data: dict[str, Any] = {"csrf": self.csrf}
-        if self.workspace_id is not None:
-            data |= {"ws": str(self.workspace_id), "key": self.key_hash}
+        if self.session_id is not None:
+            data["sid"] = str(self.session_id)
         return data
 
     @classmethod
@@ -51,18 +53,15 @@ class Session:
         if not isinstance(data, dict) or not isinstance(data.get("csrf"), str):
             return None
         try:
-            workspace = uuid.UUID(data["ws"]) if "ws" in data else None
-        except (TypeError, ValueError):
+            session_id = uuid.UUID(data["sid"]) if "sid" in data else None
+        except (TypeError, ValueError, AttributeError):
             return None
-        key = data.get("key")
-        if workspace is not None and not isinstance(key, str):
-            return None
-        return cls(csrf=data["csrf"], workspace_id=workspace, key_hash=key)
+        return cls(csrf=data["csrf"], session_id=session_id)
 
 
-def new_session(workspace_id: uuid.UUID | None = None, key_hash: str | None = None) -> Session:
+def new_session(session_id: uuid.UUID | None = None) -> Session:
     # A fresh token on every sign-in and sign-out: a token seen before signing in is worthless.
-    return Session(csrf=secrets.token_urlsafe(32), workspace_id=workspace_id, key_hash=key_hash)
+    return Session(csrf=secrets.token_urlsafe(32), session_id=session_id)
 
 
 def settings_of(request: Request) -> DashboardSettings:
@@ -102,21 +101,48 @@ async def any_session(request: Request) -> Session:
 
 @dataclass(frozen=True)
 class Viewer:
-    """A signed-in visitor: their workspace and the token their forms must carry."""
+    """A signed-in visitor: their workspace, their session and the token their forms carry."""
 
     workspace_id: uuid.UUID
     csrf: str
+    session_id: uuid.UUID
+
+
+async def is_live(request: Request, session: Session) -> bool:
+    return session.session_id is not None and await accounts.session_workspace(
+        request.app.state.engine, session.session_id) is not None
 
 
 async def signed_in(request: Request) -> Viewer:
     session = read_session(request)
-    if session is None or session.workspace_id is None or session.key_hash is None:
+    if session is None or session.session_id is None:
         raise SignInRequired
-    async with request.app.state.engine.connect() as conn:
-        workspace_id = await db.workspace_for_key(conn, session.key_hash)
-    if workspace_id != session.workspace_id:  # revoked key, or a key moved elsewhere
+    workspace_id = await accounts.session_workspace(request.app.state.engine, session.session_id)
+    if workspace_id is None:  # signed out, expired, or its key revoked
         raise SignInRequired
-    return Viewer(workspace_id=workspace_id, csrf=session.csrf)
+    return Viewer(workspace_id=workspace_id, csrf=session.csrf, session_id=session.session_id)
+
+
+async def sign_in(request: Request, key: str) -> Session | None:
+    """A signed-in session for a live key; None (a failure counted against the client's
+    address) for any other. TooManyFailures while that address is over its limit."""
+    check_failures(request)
+    key = key.strip()
+    started = None
+    if 0 < len(key) <= 200:
+        lifetime = timedelta(seconds=settings_of(request).session_max_age_seconds)
+        started = await accounts.start_session(request.app.state.engine, key, lifetime)
+    if started is None:
+        record_failure(request)
+        return None
+    session_id, _ = started
+    return new_session(session_id)
+
+
+async def sign_out(request: Request, viewer: Viewer) -> Session:
+    """Ends the viewer's session on the server; the anonymous session to write instead."""
+    await accounts.end_session(request.app.state.engine, viewer.session_id)
+    return new_session()
 
 
 def _same_origin(request: Request) -> bool:

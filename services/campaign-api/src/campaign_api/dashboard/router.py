@@ -17,6 +17,7 @@ from nats.aio.client import Client as Nats
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import UploadFile
 
+from campaign_api.auth import TooManyFailures
 from campaign_api.dashboard import charts, outbox
 from campaign_api.dashboard.auth import (
     CSRF_FIELD,
@@ -26,16 +27,18 @@ from campaign_api.dashboard.auth import (
     Viewer,
     any_session,
     check_csrf,
+    is_live,
     new_session,
     settings_of,
+    sign_in,
+    sign_out,
     write_session,
 )
 from campaign_api.dashboard.forms import MODELS, WEEKDAYS, CampaignForm, time_zones
 from campaign_api.dashboard.schedule_preview import next_send_times
-from campaign_api.domain import hash_api_key
 from campaign_api.failures import Failure, NotFound
 from campaign_api.schemas import CampaignDetail, CampaignStats, PreviewEmail
-from campaign_api.usecases import accounts, audiences, preview, stats
+from campaign_api.usecases import audiences, preview, stats
 from campaign_api.usecases import campaigns as campaign_cases
 from campaign_api.usecases.preview import DEFAULT_TIMEOUT_SECONDS
 
@@ -116,8 +119,10 @@ async def home() -> RedirectResponse:
 @router.get("/signin")
 async def signin_page(request: Request,
                       session: Annotated[Session, Depends(any_session)]) -> Response:
-    if session.workspace_id is not None:  # signed in already (checked again on the next page)
-        return _redirect("/dashboard/campaigns")
+    if session.session_id is not None:
+        if await is_live(request, session):
+            return _redirect("/dashboard/campaigns")
+        session = new_session()  # an ended session: sign in afresh, no redirect loop
     response = _page(request, "signin.html", None, csrf=session.csrf, error=None)
     write_session(request, response, session)
     return response
@@ -127,23 +132,27 @@ async def signin_page(request: Request,
 async def signin(request: Request, session: Annotated[Session, Depends(any_session)]) -> Response:
     await check_csrf(request, session.csrf)
     key = (await request.form()).get("api_key")
-    workspace_id = None
-    if isinstance(key, str) and 0 < len(key) <= 200:
-        workspace_id = await accounts.authenticate(_engine(request), key.strip())
-    if workspace_id is None or not isinstance(key, str):
-        response: Response = _page(request, "signin.html", None, status_code=401,
-                                   csrf=session.csrf,
-                                   error="That key is not valid, or it has been revoked.")
+    try:
+        signed = await sign_in(request, key if isinstance(key, str) else "")
+    except TooManyFailures as exc:
+        response: Response = _page(
+            request, "signin.html", None, status_code=429, csrf=session.csrf,
+            error=f"Too many failed sign-ins from your address. Try again in "
+                  f"{exc.retry_after} s.")
+        response.headers["Retry-After"] = str(exc.retry_after)
         return response
+    if signed is None:
+        return _page(request, "signin.html", None, status_code=401, csrf=session.csrf,
+                     error="That key is not valid, or it has been revoked.")
     response = _redirect("/dashboard/campaigns")
-    write_session(request, response, new_session(workspace_id, hash_api_key(key.strip())))
+    write_session(request, response, signed)
     return response
 
 
 @router.post("/signout")
 async def signout(request: Request, viewer: SignedInForm) -> RedirectResponse:
     response = _redirect("/dashboard/signin?done=signed-out")
-    write_session(request, response, new_session())
+    write_session(request, response, await sign_out(request, viewer))
     return response
 
 

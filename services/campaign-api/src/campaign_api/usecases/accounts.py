@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -54,3 +55,26 @@ async def authenticate(engine: AsyncEngine, key: str) -> uuid.UUID | None:
     """The workspace of a live key; None for an unknown or revoked one."""
     async with engine.connect() as conn:
         return await db.workspace_for_key(conn, hash_api_key(key))
+
+
+async def start_session(engine: AsyncEngine, key: str,
+                        lifetime: timedelta) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """A dashboard session for a live key: (session id, workspace id), or None."""
+    async with engine.begin() as conn:
+        return await db.start_session(conn, hash_api_key(key), lifetime)
+
+
+async def session_workspace(engine: AsyncEngine, session_id: uuid.UUID) -> uuid.UUID | None:
+    """None once the session was ended, has expired, or its key was revoked."""
+    async with engine.connect() as conn:
+        return await db.session_workspace(conn, session_id)
+
+
+async def end_session(engine: AsyncEngine, session_id: uuid.UUID) -> None:
+    async with engine.begin() as conn:
+        await db.end_session(conn, session_id)
+
+
+async def campaign_ids(engine: AsyncEngine, workspace_id: uuid.UUID) -> set[uuid.UUID]:
+    async with engine.connect() as conn:
+        return await db.campaign_ids_of(conn, workspace_id)
