@@ -62,3 +62,13 @@ def test_infrastructure_persists_and_tls_is_terminated_in_front(compose: dict[st
     init = (ROOT / "deploy" / "postgres" / "init" / "01-service-databases.sh").read_text()
     for database in ("campaign_api", "scheduler", "content_generator", "mailer"):
         assert database in init
+
+
+def test_campaign_api_believes_forwarded_headers_from_nginx_alone(
+        compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    (subnet,) = [c["subnet"] for c in compose["networks"]["edge"]["ipam"]["config"]]
+    assert services["campaign-api"]["environment"]["FORWARDED_ALLOW_IPS"] == subnet
+    assert services["nginx"]["networks"] == ["edge"]
+    on_edge = {name for name, s in services.items() if "edge" in s.get("networks", [])}
+    assert on_edge == {"nginx", "campaign-api"}

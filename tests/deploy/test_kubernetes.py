@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import pytest
@@ -117,3 +118,13 @@ def test_only_the_gateway_takes_ingress_from_outside(
     backends = {p["backend"]["service"]["name"]
                 for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
     assert backends == {"campaign-api"}
+
+
+def test_campaign_api_believes_forwarded_headers_from_the_pod_network(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, objects = rendered
+    trusted = by_kind(objects, "ConfigMap")["campaign-builder-config"]["data"][
+        "FORWARDED_ALLOW_IPS"]
+    networks = [ipaddress.ip_network(n) for n in trusted.split(",")]
+    assert networks and all(n.is_private for n in networks)
