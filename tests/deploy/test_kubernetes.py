@@ -127,4 +127,5 @@ def test_campaign_api_believes_forwarded_headers_from_the_pod_network(
     trusted = by_kind(objects, "ConfigMap")["campaign-builder-config"]["data"][
         "FORWARDED_ALLOW_IPS"]
     networks = [ipaddress.ip_network(n) for n in trusted.split(",")]
-    assert networks and all(n.is_private for n in networks)
+    assert networks
+    assert all(n.is_private for n in networks)
