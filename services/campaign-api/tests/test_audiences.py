@@ -12,11 +12,13 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campaign_api import usecases
+from campaign_api import db, usecases
 from contracts.events import MAX_MEMBERS_PER_EVENT, MAX_PAYLOAD_BYTES
+from contracts.links import LinkClaims, LinkSigner
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 ReadOutbox = Callable[..., Awaitable[list[dict[str, Any]]]]
+LINK_KEY = "k" * 40  # the key the test settings verify with
 
 
 async def _campaign(client: httpx.AsyncClient, original: dict[str, Any]) -> str:
@@ -147,3 +149,64 @@ async def test_a_100k_row_import_streams_in_bounded_memory(
     assert max(len(json.dumps(e)) for e in events) < MAX_PAYLOAD_BYTES
     assert peak < 300 * 1024 * 1024
     print(f"\n100k-row import: {elapsed:.1f} s, process VmHWM {peak / 2**20:.0f} MiB")
+
+
+async def test_a_name_given_with_the_address_is_kept(
+    api_client: MakeClient, original_payload: dict[str, Any]
+) -> None:
+    client = await api_client()
+    cid = await _campaign(client, {**original_payload, "recipient_emails": [
+        "Grace Hopper <grace@example.org>", '"Lovelace, Ada" <ADA@example.com>',
+        "user@example.com"]})
+    page = (await client.get(f"/api/campaigns/{cid}/recipients")).json()
+    assert [(r["email"], r["name"]) for r in page["items"]] == [
+        ("ada@example.com", "Lovelace, Ada"), ("grace@example.org", "Grace Hopper"),
+        ("user@example.com", "")]
+    for bad in ("Grace <not-an-address>", "a@example.com, b@example.com", "Grace Hopper"):
+        refused = await client.post("/api/campaigns/", json={
+            **original_payload, "recipient_emails": [bad]})
+        assert refused.status_code == 422, bad
+        assert refused.json()["errors"][0]["field"] == "recipient_emails.0"
+
+
+async def test_a_finished_campaign_takes_no_new_recipients(
+    api_client: MakeClient, api_engine: AsyncEngine, original_payload: dict[str, Any],
+    outbox_events: ReadOutbox,
+) -> None:
+    client = await api_client()
+    cancelled = await _campaign(client, original_payload)
+    assert (await client.post(f"/api/campaigns/{cancelled}/cancel")).status_code == 200
+    completed = await _campaign(client, original_payload)
+    async with api_engine.begin() as conn:
+        await db.mark_completed(conn, uuid.UUID(completed))
+    before = len(await outbox_events("audience.members.added"))
+    for cid, status in ((cancelled, "cancelled"), (completed, "completed")):
+        added = await client.post(f"/api/campaigns/{cid}/recipients",
+                                  json={"recipients": [{"email": "late@example.com"}]})
+        assert added.status_code == 409, added.text
+        assert f"a {status} campaign" in added.json()["detail"]
+        imported = await client.post(f"/api/campaigns/{cid}/recipients/import",
+                                     content=b"email\nlate@example.com\n",
+                                     headers={"Content-Type": "text/csv"})
+        assert imported.status_code == 409
+        emails = [r["email"] for r in
+                  (await client.get(f"/api/campaigns/{cid}/recipients")).json()["items"]]
+        assert emails == ["user@example.com"]
+    assert len(await outbox_events("audience.members.added")) == before
+
+
+async def test_the_audience_marks_who_unsubscribed(
+    api_client: MakeClient, api_engine: AsyncEngine, original_payload: dict[str, Any]
+) -> None:
+    client = await api_client()
+    cid = await _campaign(client, {**original_payload,
+                                   "recipient_emails": ["ada@example.com", "bob@example.com"]})
+    workspace = (await client.get("/api/workspace")).json()["id"]
+    signer = LinkSigner(LINK_KEY)
+    token = signer.sign("unsubscribe", LinkClaims(
+        workspace_id=uuid.UUID(workspace), campaign_id=uuid.uuid4(), sequence=1,
+        email="bob@example.com"))
+    await usecases.unsubscribe(api_engine, signer, token)  # from another campaign's email
+    page = (await client.get(f"/api/campaigns/{cid}/recipients")).json()
+    assert [(r["email"], r["unsubscribed"]) for r in page["items"]] == [
+        ("ada@example.com", False), ("bob@example.com", True)]

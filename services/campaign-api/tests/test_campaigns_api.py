@@ -154,3 +154,58 @@ async def test_pages_follow_the_cursor(client: httpx.AsyncClient) -> None:
     assert second["next_cursor"] is None
     bad = await client.get("/api/campaigns/", params={"cursor": "%%%"})
     assert bad.status_code == 422
+
+
+async def test_either_spelling_of_a_path_is_served_without_a_redirect(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await client.post("/api/campaigns", json=ORIGINAL)
+    assert created.status_code == 201, created.text
+    cid = created.json()["id"]
+    for path in ("/api/campaigns", "/api/campaigns/", f"/api/campaigns/{cid}",
+                 f"/api/campaigns/{cid}/", f"/api/campaigns/{cid}/emails/",
+                 f"/api/campaigns/{cid}/recipients/", "/dashboard"):
+        response = await client.get(path)
+        assert response.status_code in (200, 303), (path, response.status_code)
+        assert response.status_code != 307, path
+    paused = await client.post(f"/api/campaigns/{cid}/pause/")
+    assert paused.status_code == 200
+    assert paused.json()["status"] == "paused"
+    unknown = await client.post("/api/nothing-here/", json={})
+    assert unknown.status_code == 404
+    assert unknown.json()["status"] == 404
+
+
+async def test_the_openapi_document_lists_each_operation_once(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    spellings = [p.rstrip("/") for p in paths]
+    assert len(spellings) == len(set(spellings)), sorted(paths)
+    operations = [op.get("operationId") for item in paths.values() for op in item.values()]
+    assert len(operations) == len(set(operations))
+
+
+async def test_costs_are_plain_fixed_point(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    created = (await client.post("/api/campaigns/", json=ORIGINAL)).json()
+    async with engine.begin() as conn:
+        await db.record_generated(conn, campaign_id=created["id"], sequence=1, subject="Hi",
+                                  model="m", structure="story", send_at=None, prompt_tokens=1,
+                                  completion_tokens=1, cost=0, failure=None)
+    detail = (await client.get(f"/api/campaigns/{created['id']}")).json()
+    assert created["cost"] == "0"
+    assert detail["cost"] == detail["emails"][0]["cost"] == "0.00000000"
+    emails = (await client.get(f"/api/campaigns/{created['id']}/emails")).json()
+    assert emails[0]["cost"] == "0.00000000"
+
+
+async def test_a_json_syntax_error_names_the_body_and_where_it_is(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/api/campaigns/", content=b'{\n  "name": "x",\n  oops}',
+                                 headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "body"
+    assert "line 3, column 3" in error["message"], error
+    assert "not valid JSON" in response.json()["detail"]

@@ -221,3 +221,56 @@ async def test_keys_are_created_shown_once_listed_and_revoked(
         assert (await client.delete(f"/api/keys/{created['id']}")).status_code == 204
         assert (await new.get("/api/campaigns/")).status_code == 401
     assert (await client.delete(f"/api/keys/{uuid.uuid4()}")).status_code == 404
+
+
+async def test_a_start_in_the_past_is_a_start_now(
+    api_client: MakeClient, outbox_events: ReadOutbox
+) -> None:
+    client = await api_client()
+    before = datetime.now(UTC)
+    created = await _create(client, start_at="2020-01-06T09:00:00", timezone="Europe/Berlin")
+    assert datetime.fromisoformat(created["start_at"]) >= before
+    [event] = await outbox_events("campaign.created")
+    schedule = event["payload"]["schedule"]
+    # Kept as given, the scheduler would plan six years of slots, skip them as missed and the
+    # plan would count them as sent.
+    assert datetime.fromisoformat(schedule["start_at"]) >= before
+    assert schedule["start_immediately"] is True
+
+
+async def _plan(engine: AsyncEngine, cid: uuid.UUID, state: str, next_sequence: int,
+                times: list[datetime], at: datetime | None = None) -> None:
+    async with UnitOfWork(engine) as uow:
+        await handlers.on_campaign_scheduled(CampaignScheduled.create(CampaignScheduledPayload(
+            campaign_id=cid, state=state, total_emails=12, next_sequence=next_sequence,  # type: ignore[arg-type]
+            next_send_times=times), workspace_id=uuid.uuid4(), occurred_at=at), uow)
+        await uow.commit()
+
+
+async def test_a_paused_campaign_keeps_its_plan_and_resumes_with_it(
+    api_client: MakeClient, api_engine: AsyncEngine
+) -> None:
+    client = await api_client()
+    cid = uuid.UUID((await _create(client))["id"])
+    now = datetime.now(UTC).replace(microsecond=0)
+    paused_at = now - timedelta(hours=2)
+    # Email 2 was due an hour ago, while the campaign was paused: that slot is dropped and
+    # email 2 takes the next one (the scheduler numbers on without a gap).
+    times = [now - timedelta(hours=1)] + [now + timedelta(days=d) for d in range(1, 8)]
+    await _plan(api_engine, cid, "active", 2, times, at=paused_at - timedelta(days=1))
+    assert (await client.post(f"/api/campaigns/{cid}/pause")).status_code == 200
+    await _plan(api_engine, cid, "paused", 2, [], at=paused_at)
+
+    paused = (await client.get(f"/api/campaigns/{cid}")).json()
+    assert paused["status"] == "paused"
+    assert paused["next_sequence"] == 2
+    assert [datetime.fromisoformat(t) for t in paused["next_send_times"]] == times[1:6]
+
+    resumed = await client.post(f"/api/campaigns/{cid}/resume")
+    assert resumed.json()["status"] == "active"
+    # Right from the first answer, before the scheduler's new plan: nothing vanishes.
+    assert resumed.json()["next_sequence"] == 2
+    assert [datetime.fromisoformat(t) for t in resumed.json()["next_send_times"]] == times[1:6]
+    again = (await client.get(f"/api/campaigns/{cid}")).json()
+    assert again["next_sequence"] == 2
+    assert again["next_send_times"] == resumed.json()["next_send_times"]

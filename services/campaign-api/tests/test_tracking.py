@@ -141,6 +141,34 @@ async def test_one_click_unsubscribe_is_a_bare_post(
     assert event["payload"] == {"email": "ada@example.com", "campaign_id": str(campaign)}
 
 
+async def test_an_unsubscribe_link_opened_again_says_it_is_done(
+    api_engine: AsyncEngine, signer: LinkSigner, outbox_events: ReadOutbox
+) -> None:
+    workspace = uuid.uuid4()
+    first, other = uuid.uuid4(), uuid.uuid4()
+    token = signer.sign("unsubscribe", _claims(first, workspace_id=workspace))
+    # Another campaign's link for the same address in the same workspace: done already too.
+    later = signer.sign("unsubscribe", _claims(other, email="ADA@example.com",
+                                               workspace_id=workspace))
+    elsewhere = signer.sign("unsubscribe", _claims(first, workspace_id=uuid.uuid4()))
+    app = create_app(api_engine, [], settings=_settings())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://api") as bare:
+        assert (await bare.post(f"/u/{token}")).status_code == 200
+        for link in (token, later):
+            page = await bare.get(f"/u/{link}")
+            assert page.status_code == 200
+            assert "already unsubscribed" in page.text
+            assert 'method="post"' not in page.text
+        assert 'method="post"' in (await bare.get(f"/u/{elsewhere}")).text
+        # The one-click POST answers as before, and still publishes once.
+        again = await bare.post(f"/u/{later}", content=b"List-Unsubscribe=One-Click",
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert again.status_code == 200
+        assert "will get no more emails" in again.text
+    assert len(await outbox_events("recipient.unsubscribed")) == 2
+
+
 async def test_stats_per_campaign_email_and_structure(
     api_client: MakeClient, api_engine: AsyncEngine, signer: LinkSigner,
     original_payload: dict[str, Any],

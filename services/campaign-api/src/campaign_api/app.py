@@ -13,6 +13,7 @@ from campaign_api.limits import BodySizeLimit
 from campaign_api.ratelimit import RateLimiter
 from campaign_api.routes import audiences, campaigns, keys, tracking
 from campaign_api.settings import Settings
+from campaign_api.slashes import EitherSlash
 from contracts import (
     CampaignCompleted,
     CampaignScheduled,
@@ -36,6 +37,7 @@ def create_app(engine: AsyncEngine, checks: list[ReadinessCheck], *, nc: Client 
         title="Campaign Builder",
         version="0.2.0",
         description="AI-written email sequences: campaigns, audiences, engagement.",
+        redirect_slashes=False,  # EitherSlash serves both spellings instead
     )
     app.state.engine = engine
     app.state.nc = nc
@@ -49,6 +51,7 @@ def create_app(engine: AsyncEngine, checks: list[ReadinessCheck], *, nc: Client 
     app.add_middleware(Idempotency, engine=engine)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        max_import_bytes=settings.max_import_bytes)
+    app.add_middleware(EitherSlash, routes=app.router.routes)
     for module in (campaigns, audiences, keys, tracking):
         app.include_router(module.router)
     dashboard.install(app)

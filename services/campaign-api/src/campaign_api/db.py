@@ -126,6 +126,8 @@ engagements = sa.Table(
     sa.Column("url", sa.Text),
     sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Index("engagements_by_campaign", "campaign_id", "kind", "sequence"),
+    sa.Index("engagements_unsubscribed", "workspace_id", "email",
+             postgresql_where=sa.text("kind = 'unsubscribe'")),
 )
 
 
@@ -344,6 +346,13 @@ async def set_status(conn: AsyncConnection, campaign_id: uuid.UUID, status: str)
     )
 
 
+async def planned_times(conn: AsyncConnection, campaign_id: uuid.UUID) -> list[str]:
+    times = (await conn.execute(sa.select(campaigns.c.next_send_times)
+                                .where(campaigns.c.id == campaign_id).with_for_update())
+             ).scalar_one_or_none()
+    return list(times or [])
+
+
 async def set_plan(
     conn: AsyncConnection, campaign_id: uuid.UUID, *, planned_emails: int, next_sequence: int,
     next_send_times: list[str],
@@ -385,12 +394,19 @@ async def remove_members(
     return [row.email for row in (await conn.execute(stmt)).all()]
 
 
+def _unsubscribed(workspace_id: Any, email: Any) -> sa.Exists:
+    e = engagements.c
+    return sa.exists().where(e.workspace_id == workspace_id, e.email == email,
+                             e.kind == "unsubscribe")
+
+
 async def list_members(
     conn: AsyncConnection, audience_id: uuid.UUID, *, limit: int, after: str | None
 ) -> list[AnyRow]:
-    query = sa.select(audience_members.c.email, audience_members.c.name,
-                      audience_members.c.fields, audience_members.c.added_at).where(
-        audience_members.c.audience_id == audience_id)
+    m = audience_members.c
+    query = sa.select(m.email, m.name, m.fields, m.added_at,
+                      _unsubscribed(m.workspace_id, m.email).label("unsubscribed")).where(
+        m.audience_id == audience_id)
     if after is not None:
         query = query.where(audience_members.c.email > after)
     return list((await conn.execute(
@@ -438,6 +454,11 @@ async def release_idempotency_key(
 
 async def record_engagement(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(engagements.insert().values(**values))
+
+
+async def is_unsubscribed(conn: AsyncConnection, workspace_id: uuid.UUID, email: str) -> bool:
+    """Unsubscribing is from the whole workspace, from whichever campaign's link."""
+    return bool((await conn.execute(sa.select(_unsubscribed(workspace_id, email)))).scalar())
 
 
 async def has_engagement(conn: AsyncConnection, **values: Any) -> bool:

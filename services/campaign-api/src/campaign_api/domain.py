@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime, time
+from email.utils import getaddresses
 from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -95,15 +96,24 @@ PLAN_SHOWN = 5
 
 
 def plan_ahead(
-    next_sequence: int | None, send_times: list[datetime], now: datetime
+    next_sequence: int | None, send_times: list[datetime], now: datetime, *, active: bool = True
 ) -> tuple[int | None, list[datetime]]:
     """The scheduler's last plan as of `now`: the sequence and times of the emails still to
-    come. A plan covers many emails and is republished before it runs short, so the times
-    that have passed since are the emails sent meanwhile."""
-    ahead = [t for t in send_times if t > now]
-    if next_sequence is not None:
+    come. A plan covers many emails and is republished before it runs short, so while the
+    campaign is active the times that have passed since are the emails sent meanwhile; while
+    it is paused nothing is sent and nothing moves."""
+    ahead = still_ahead(send_times, now)
+    if next_sequence is not None and active:
         next_sequence += len(send_times) - len(ahead)
     return next_sequence, ahead[:PLAN_SHOWN]
+
+
+def still_ahead(send_times: list[datetime], moment: datetime) -> list[datetime]:
+    """The planned times after `moment`. The scheduler drops the slots that pass while a
+    campaign is paused and numbers on without a gap, so the times of the plan that were still
+    ahead when it paused, and are still ahead when it resumes, are the plan it resumes with:
+    what the campaign shows while paused and right after Resume, until the next plan."""
+    return [t for t in send_times if t > moment]
 
 
 def can_edit(status: str) -> bool:
@@ -158,6 +168,16 @@ def _special_use(address: str) -> bool:
 def field_name(header: str) -> str:
     """A CSV column header as a merge-field name: `First Name` -> `first_name`."""
     return re.sub(r"[^a-z0-9_]+", "_", header.strip().lower()).strip("_")
+
+
+def split_address(raw: str) -> tuple[str, str]:
+    """`Grace Hopper <grace@example.org>` or a bare address, as (display name, address):
+    RFC 5322 as the standard library parses it, quoted names and comments included."""
+    found = [(name, address) for name, address in getaddresses([raw]) if name or address]
+    if len(found) != 1 or "@" not in found[0][1]:
+        raise InvalidRecipient("email: one address, optionally with a name, "
+                               "like Ada Lovelace <ada@example.com>")
+    return found[0]
 
 
 def recipient(email: str | None, name: str | None, fields: dict[str, str]) -> Recipient:

@@ -31,9 +31,27 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _syntax_error(err: dict[str, Any], document: Any) -> FieldError:
+    """FastAPI puts the character offset of a JSON syntax error where a field name goes: the
+    body itself is what is wrong, at a line and column."""
+    loc = tuple(err.get("loc", ()))
+    position = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+    reason = str((err.get("ctx") or {}).get("error", "not valid JSON"))
+    if position is None:
+        return FieldError(field="body", message=f"The body is not valid JSON: {reason}.")
+    text = document if isinstance(document, str) else ""
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    return FieldError(field="body", message=f"The body is not valid JSON: {reason} at line "
+                      f"{line}, column {column} (character {position + 1}).")
+
+
 def _field_errors(exc: RequestValidationError) -> list[FieldError]:
     errors = []
     for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            errors.append(_syntax_error(err, exc.body))
+            continue
         message = str(err.get("msg", "invalid"))
         field = _field_name(tuple(err.get("loc", ())))
         if err.get("type") == "value_error" and ": " in message:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from campaign_api import db
+from campaign_api.domain import still_ahead
 from contracts import (
     CampaignCompleted,
     CampaignScheduled,
@@ -53,6 +56,12 @@ async def on_campaign_scheduled(event: CampaignScheduled, uow: UnitOfWork) -> No
     """The scheduler's plan (N of "k of N", next send times); the status stays the API's,
     which changes it first and would otherwise see it flicker back."""
     p = event.payload
+    times = p.next_send_times
+    if p.state == "paused":
+        # A paused plan carries no times; the active plan's times still ahead at the pause
+        # are what the campaign resumes with (domain.still_ahead), so they are kept.
+        previous = await db.planned_times(uow.conn, p.campaign_id)
+        times = still_ahead([datetime.fromisoformat(t) for t in previous], event.occurred_at)
     await db.set_plan(uow.conn, p.campaign_id, planned_emails=p.total_emails,
                       next_sequence=p.next_sequence,
-                      next_send_times=[t.isoformat() for t in p.next_send_times])
+                      next_send_times=[t.isoformat() for t in times])

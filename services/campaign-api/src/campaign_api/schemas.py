@@ -8,17 +8,20 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
+    PlainSerializer,
     StringConstraints,
     WithJsonSchema,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from campaign_api.domain import weekday_number
+from campaign_api.domain import InvalidRecipient, recipient, split_address, weekday_number
 from contracts.events import TimeZoneName
 
 OneLine = Annotated[str, StringConstraints(pattern=r"^[^\r\n\x00]*$", strip_whitespace=True)]
@@ -27,7 +30,28 @@ ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200,
                                              pattern=r"^[A-Za-z0-9._:/@-]+$")]
 
 
+# Costs as plain fixed-point text: str() of a Decimal writes zero to 8 places as "0E-8".
+Money = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str,
+                                           when_used="json")]
+
 FieldName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+
+
+def _named_address(value: str) -> str:
+    try:
+        name, address = split_address(value)
+        recipient(address, name, {})
+    except InvalidRecipient as exc:
+        raise PydanticCustomError("recipient", "{reason}",
+                                  {"reason": str(exc).partition(": ")[2]}) from exc
+    return value
+
+
+# The name is kept as the recipient's name; the use case splits it off the same way.
+NamedAddress = Annotated[str, Field(max_length=520), AfterValidator(_named_address),
+                         WithJsonSchema({"type": "string", "maxLength": 520, "description":
+                                         "An address, optionally with a display name: "
+                                         "`Grace Hopper <grace@example.org>`"})]
 
 
 class RecipientIn(BaseModel):
@@ -67,7 +91,7 @@ class CampaignCreate(BaseModel):
     timezone: TimeZoneName = "UTC"
     ai_agent_id: ModelName = Field(description="The OpenRouter model that writes the emails")
     fallback_models: list[ModelName] = Field(default_factory=list, max_length=5)
-    recipient_emails: list[EmailStr] = Field(default_factory=list, max_length=10_000)
+    recipient_emails: list[NamedAddress] = Field(default_factory=list, max_length=10_000)
     recipients: list[RecipientIn] = Field(
         default_factory=list, max_length=10_000,
         description="Recipients with a name and merge fields; may be given with or instead of "
@@ -132,6 +156,7 @@ class Recipient(BaseModel):
     name: str
     fields: dict[str, str]
     added_at: datetime
+    unsubscribed: bool = Field(description="Unsubscribed from this workspace: gets no email")
 
 
 class RecipientPage(BaseModel):
@@ -192,7 +217,7 @@ class CampaignEmail(BaseModel):
     failure: str | None
     prompt_tokens: int
     completion_tokens: int
-    cost: Decimal
+    cost: Money
 
 
 # A wall-clock time without offset: JSON Schema's "time" format would demand one.
@@ -220,7 +245,7 @@ class CampaignDetail(CampaignSummary):
         description="How many emails the scheduler plans in all (null until it has planned)")
     next_sequence: int | None
     next_send_times: list[datetime]
-    cost: Decimal = Field(description="Spent on generating this campaign's emails so far")
+    cost: Money = Field(description="Spent on generating this campaign's emails so far")
     emails: list[CampaignEmail]
 
 
@@ -286,7 +311,7 @@ class PreviewEmail(BaseModel):
     model: str
     provider: str
     structure: str
-    cost: Decimal
+    cost: Money
 
 
 class ApiKeyCreate(BaseModel):

@@ -32,7 +32,7 @@ async def list_recipients(
                                        limit=limit, cursor=cursor)
 
 
-@router.post("", response_model=MembershipChange)
+@router.post("", response_model=MembershipChange, responses=problems(409))
 async def add_recipients(campaign_id: uuid.UUID, body: RecipientsAdd, workspace_id: Workspace,
                          request: Request) -> MembershipChange:
     """Add recipients (with name and merge fields); addresses already there are kept as
@@ -48,7 +48,8 @@ async def remove_recipients(campaign_id: uuid.UUID, body: RecipientsRemove,
                                          [str(e) for e in body.emails])
 
 
-@router.post("/import", response_model=ImportReport, openapi_extra={"requestBody": {
+@router.post("/import", response_model=ImportReport, responses=problems(409),
+             openapi_extra={"requestBody": {
     "required": True,
     "description": "A CSV file: a header with an `email` column, optionally `name`; every "
                    "other column becomes a merge field.",

@@ -89,6 +89,10 @@ async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
         claims = usecases.unsubscribe_claims(_signer(request), token)
     except InvalidLink:
         return _not_found()
+    if await usecases.already_unsubscribed(request.app.state.engine, claims):
+        return _page("Already unsubscribed", f"<p><strong>{escape(claims.email)}</strong> is "
+                     "already unsubscribed and gets no more emails from this sender. There is "
+                     "nothing more to do.</p>")
     return _page("Unsubscribe", f"<p>Stop emails to <strong>{escape(claims.email)}</strong>?"
                  "</p><form method=\"post\"><button type=\"submit\">Unsubscribe</button></form>")
 

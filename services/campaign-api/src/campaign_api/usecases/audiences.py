@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import db
 from campaign_api.csv_rows import BadFile, RecordSplitter, RowReader, parse_record
-from campaign_api.domain import InvalidRecipient, Recipient, recipient
-from campaign_api.failures import Invalid
+from campaign_api.domain import InvalidRecipient, Recipient, can_edit, recipient
+from campaign_api.failures import Conflict, Invalid
 from campaign_api.schemas import (
     ImportReport,
     MembershipChange,
@@ -31,9 +31,13 @@ MAX_REPORTED_REJECTIONS = 10_000
 
 
 async def _audience_of(engine: AsyncEngine, workspace_id: uuid.UUID,
-                       campaign_id: uuid.UUID) -> uuid.UUID:
+                       campaign_id: uuid.UUID, *, adding: bool = False) -> uuid.UUID:
     async with engine.connect() as conn:
         row = await require_campaign(conn, workspace_id, campaign_id)
+    if adding and not can_edit(row.status):
+        # Nobody would ever be mailed: say so instead of answering as if it mattered.
+        raise Conflict(f"status: a {row.status} campaign sends no more email, so it takes no "
+                       "new recipients")
     audience_id: uuid.UUID = row.audience_id
     return audience_id
 
@@ -58,7 +62,7 @@ async def add_members(
     except InvalidRecipient as exc:
         field, _, message = str(exc).partition(": ")
         raise Invalid.field(f"recipients.{field}", message) from exc
-    audience_id = await _audience_of(engine, workspace_id, campaign_id)
+    audience_id = await _audience_of(engine, workspace_id, campaign_id, adding=True)
     added = await _add(engine, workspace_id, audience_id, given, uuid.uuid4())
     return MembershipChange(requested=len(given), changed=added)
 
@@ -100,7 +104,7 @@ async def import_csv(
 ) -> ImportReport:
     """Stream a CSV (header: email, name, any merge fields) into the audience. Each batch of
     valid rows commits with its audience event; only the current batch is held in memory."""
-    audience_id = await _audience_of(engine, workspace_id, campaign_id)
+    audience_id = await _audience_of(engine, workspace_id, campaign_id, adding=True)
     correlation_id = uuid.uuid4()
     splitter = RecordSplitter()
     reader: RowReader | None = None

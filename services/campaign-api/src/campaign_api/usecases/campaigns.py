@@ -24,7 +24,9 @@ from campaign_api.domain import (
     next_status,
     plan_ahead,
     recipient,
+    split_address,
     starts_now,
+    still_ahead,
 )
 from campaign_api.failures import Conflict, Invalid, NotFound
 from campaign_api.schemas import (
@@ -58,7 +60,10 @@ _NULLABLE = frozenset({"weekly_emails", "total_months", "total_emails", "from_em
 
 
 def _definition(body: CampaignCreate, now: datetime) -> CampaignDefinition:
-    start = localise(body.start_at, body.timezone) if body.start_at else now
+    given = localise(body.start_at, body.timezone) if body.start_at else None
+    # A start that is not in the future is now: kept as given, the scheduler would plan (and
+    # skip as missed) the slots between it and now, and the plan would count them as sent.
+    start = now if given is None or starts_now(given, now) else given
     try:
         schedule = Schedule(
             schedule_type=body.schedule_type, weekly_days=body.weekly_days,
@@ -83,7 +88,8 @@ async def create_campaign(
     *, now: datetime | None = None,
 ) -> CampaignDetail:
     definition = _definition(body, now or datetime.now(UTC))
-    given = [recipient(str(e), "", {}) for e in body.recipient_emails]
+    given = [recipient(address, name, {})
+             for name, address in map(split_address, body.recipient_emails)]
     given += [recipient(str(r.email), r.name, dict(r.fields)) for r in body.recipients]
     recipients = first_of_each(given)
     correlation_id = uuid.uuid4()
@@ -192,7 +198,13 @@ async def change_status(
             if row.archived_at is None:
                 await db.update_campaign(uow.conn, campaign_id, archived_at=datetime.now(UTC))
         elif status is not None:
-            await db.update_campaign(uow.conn, campaign_id, status=status)
+            changes: dict[str, Any] = {"status": status}
+            if action == "resume":
+                # What the scheduler resumes with, shown until its new plan arrives.
+                changes["next_send_times"] = [t.isoformat() for t in still_ahead(
+                    [datetime.fromisoformat(t) for t in row.next_send_times],
+                    datetime.now(UTC))]
+            await db.update_campaign(uow.conn, campaign_id, **changes)
             event = _EVENTS[action]
             uow.publish(event.create(CampaignRef(campaign_id=campaign_id),
                                      workspace_id=workspace_id))
@@ -276,7 +288,7 @@ def _detail(row: AnyRow, emails: list[AnyRow]) -> CampaignDetail:
     s = d.schedule
     next_sequence, ahead = plan_ahead(
         row.next_sequence, [datetime.fromisoformat(t) for t in row.next_send_times],
-        datetime.now(UTC))
+        datetime.now(UTC), active=row.status == "active")
     return CampaignDetail(
         **_summary(row).model_dump(),
         description=d.description, brand_voice=d.brand_voice,

@@ -74,6 +74,12 @@ def unsubscribe_claims(signer: LinkSigner, token: str) -> LinkClaims:
     return _claims(signer, "unsubscribe", token)
 
 
+async def already_unsubscribed(engine: AsyncEngine, claims: LinkClaims) -> bool:
+    """Whether the link's address is unsubscribed from its workspace already (by any link)."""
+    async with engine.connect() as conn:
+        return await db.is_unsubscribed(conn, claims.workspace_id, claims.email.lower())
+
+
 async def unsubscribe(engine: AsyncEngine, signer: LinkSigner, token: str) -> LinkClaims:
     """Unsubscribe the token's address from the workspace. Repeating it changes nothing."""
     claims = _claims(signer, "unsubscribe", token)
