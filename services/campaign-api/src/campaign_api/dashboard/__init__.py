@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from campaign_api.dashboard.auth import CsrfRejected, SignInRequired
+from campaign_api.dashboard.outbox_pages import outbox_router
 from campaign_api.dashboard.router import STATIC_DIR, router, templates
 from campaign_api.dashboard.settings import DashboardSettings
 
@@ -15,6 +16,7 @@ def install(app: FastAPI, settings: DashboardSettings | None = None) -> None:
     """Serve the dashboard under /dashboard/ with its own static files and error pages."""
     app.state.dashboard_settings = settings or DashboardSettings()
     app.include_router(router)
+    app.include_router(outbox_router)
     app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
 
     async def sign_in_first(request: Request, exc: Exception) -> Response:

@@ -1,13 +1,17 @@
 """The development SMTP sink's Maildir, read for the outbox page.
 
 Only present when `DEV_MAILDIR` is set (the development stack): it shows what the mailer really
-sent, headers and parts as received.
+sent, headers and parts as received. A workspace sees only the mail of its own campaigns (the
+List-Id names the campaign): the messages hold live unsubscribe and tracking links.
 """
 
 from __future__ import annotations
 
 import mailbox
+import os
 import re
+import threading
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -16,9 +20,13 @@ from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-MAX_LISTED = 200
+PAGE_SIZE = 50
 # Maildir keys are "<time>.<unique>.<host>"; anything else never names a message of ours.
 _KEY = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+# The mailer's List-Id is "<campaign id>.<domain>" (RFC 2919), with an optional phrase before.
+_LIST_ID = re.compile(r"<([0-9a-fA-F-]{36})\.[^>]*>\s*$")
+# Headers end at the first blank line; no header block of ours comes near this size.
+_HEAD_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,8 @@ class Envelope:
     to: str
     sender: str
     date: datetime | None
+    campaign_id: uuid.UUID | None = None
+    received_ns: int = 0  # when the sink stored it (the file's mtime)
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,12 @@ class Message:
     html: str | None
     text: str | None
     headers: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Page:
+    messages: list[Envelope]
+    older: str | None  # the key to page on from, when there are older messages
 
 
 def _date(value: str | None) -> datetime | None:
@@ -48,10 +64,22 @@ def _date(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _envelope(key: str, headers: EmailMessage | mailbox.Message) -> Envelope:
+def campaign_of(list_id: object) -> uuid.UUID | None:
+    found = _LIST_ID.search(str(list_id or ""))
+    if found is None:
+        return None
+    try:
+        return uuid.UUID(found.group(1))
+    except ValueError:
+        return None
+
+
+def _envelope(key: str, headers: EmailMessage | mailbox.Message,
+              received_ns: int = 0) -> Envelope:
     return Envelope(key=key, subject=str(headers.get("Subject", "(no subject)")),
                     to=str(headers.get("To", "")), sender=str(headers.get("From", "")),
-                    date=_date(headers.get("Date")))
+                    date=_date(headers.get("Date")),
+                    campaign_id=campaign_of(headers.get("List-Id")), received_ns=received_ns)
 
 
 def _box(maildir: Path) -> mailbox.Maildir | None:
@@ -60,19 +88,76 @@ def _box(maildir: Path) -> mailbox.Maildir | None:
     return mailbox.Maildir(maildir, create=False)
 
 
-def list_messages(maildir: Path, limit: int = MAX_LISTED) -> list[Envelope]:
-    """The newest messages first, headers only."""
-    box = _box(maildir)
-    if box is None:
-        return []
-    parser = BytesHeaderParser(policy=policy.default)
-    found = []
-    for key in box.iterkeys():
-        with box.get_file(key) as file:
-            found.append(_envelope(key, parser.parse(file)))  # type: ignore[arg-type]
-    oldest = datetime.min.replace(tzinfo=UTC)
-    found.sort(key=lambda e: (e.date or oldest, e.key), reverse=True)
-    return found[:limit]
+class OutboxIndex:
+    """The envelopes of a Maildir, newest first, each file read once.
+
+    A delivered Maildir file never changes (it is only renamed from new/ to cur/, keeping its
+    key), so a key seen before needs no second look: a listing costs a directory scan plus the
+    headers of what arrived since the last one, not a parse of every message.
+    """
+
+    def __init__(self, maildir: Path) -> None:
+        self.maildir = maildir
+        self._known: dict[str, Envelope] = {}
+        self._newest_first: list[Envelope] = []
+        self._position: dict[str, int] = {}
+        self._lock = threading.Lock()  # listings run in worker threads
+
+    def _scan(self) -> dict[str, Path]:
+        found: dict[str, Path] = {}
+        for sub in ("new", "cur"):
+            try:
+                entries = list(os.scandir(self.maildir / sub))
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                if not entry.name.startswith("."):
+                    found[entry.name.split(":", 1)[0]] = Path(entry.path)  # ":2,S" flags
+        return found
+
+    def _read(self, key: str, path: Path) -> Envelope | None:
+        try:
+            with path.open("rb") as file:
+                received = os.fstat(file.fileno()).st_mtime_ns
+                head = file.read(_HEAD_BYTES)
+        except FileNotFoundError:  # moved to cur/ meanwhile: found there next time
+            return None
+        end = min((i for i in (head.find(b"\r\n\r\n"), head.find(b"\n\n")) if i >= 0),
+                  default=len(head))
+        headers = BytesHeaderParser(policy=policy.default).parsebytes(head[:end + 2])
+        return _envelope(key, headers, received)
+
+    def refresh(self) -> tuple[list[Envelope], dict[str, int]]:
+        """Every envelope, newest first, and each key's position in that list."""
+        with self._lock:
+            present = self._scan()
+            changed = False
+            for gone in self._known.keys() - present.keys():
+                del self._known[gone]
+                changed = True
+            for key, path in present.items():
+                if key not in self._known and (envelope := self._read(key, path)) is not None:
+                    self._known[key] = envelope
+                    changed = True
+            if changed:
+                self._newest_first = sorted(self._known.values(),
+                                            key=lambda e: (e.received_ns, e.key), reverse=True)
+                self._position = {e.key: i for i, e in enumerate(self._newest_first)}
+            return self._newest_first, self._position
+
+    def page(self, campaigns: set[uuid.UUID], before: str | None = None,
+             limit: int = PAGE_SIZE) -> Page:
+        """The newest `limit` messages of these campaigns, older than the message `before`
+        (from the start when it is unknown)."""
+        listed, position = self.refresh()
+        start = position.get(before, -1) + 1 if before else 0
+        shown: list[Envelope] = []
+        for envelope in listed[start:]:
+            if envelope.campaign_id in campaigns:
+                if len(shown) == limit:
+                    return Page(shown, older=shown[-1].key)
+                shown.append(envelope)
+        return Page(shown, older=None)
 
 
 def read_message(maildir: Path, key: str) -> Message | None:

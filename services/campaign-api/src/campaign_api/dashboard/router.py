@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import UploadFile
 
 from campaign_api.auth import TooManyFailures
-from campaign_api.dashboard import charts, outbox
+from campaign_api.dashboard import charts
 from campaign_api.dashboard.auth import (
     CSRF_FIELD,
     Session,
@@ -402,28 +402,6 @@ async def schedule_preview(request: Request, viewer: SignedIn) -> JSONResponse:
 def _day_label(moment: datetime, now: datetime) -> str:
     # A campaign starting now sends its first email at once, not at a time worth reading.
     return "Right away" if moment.astimezone(UTC) == now else f"{moment:%a %d %b %Y}"
-
-
-# --- outbox of the development SMTP sink -----------------------------------------------------
-
-
-@router.get("/outbox")
-async def outbox_page(request: Request, viewer: SignedIn) -> HTMLResponse:
-    maildir = _maildir(request)
-    if maildir is None:
-        return _not_found(request, viewer, "outbox")
-    return _page(request, "outbox.html", viewer, section="outbox",
-                 messages=outbox.list_messages(maildir), maildir=maildir)
-
-
-@router.get("/outbox/{key}")
-async def outbox_message(request: Request, viewer: SignedIn, key: str) -> HTMLResponse:
-    maildir = _maildir(request)
-    message = outbox.read_message(maildir, key) if maildir is not None else None
-    if message is None:
-        return _not_found(request, viewer, "message")
-    return _page(request, "message.html", viewer, section="outbox", m=message,
-                 img_src="data:")
 
 
 __all__ = ["CSRF_FIELD", "STATIC_DIR", "router"]
