@@ -25,6 +25,7 @@ PAGE_SIZE = 50
 _KEY = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 # The mailer's List-Id is "<campaign id>.<domain>" (RFC 2919), with an optional phrase before.
 _LIST_ID = re.compile(r"<([0-9a-fA-F-]{36})\.[^>]*>\s*$")
+_LIST_ID_LINE = re.compile(rb"^List-Id:(.*(?:\r?\n[ \t].*)*)", re.MULTILINE | re.IGNORECASE)
 # Headers end at the first blank line; no header block of ours comes near this size.
 _HEAD_BYTES = 64 * 1024
 
@@ -37,7 +38,7 @@ class Envelope:
     sender: str
     date: datetime | None
     campaign_id: uuid.UUID | None = None
-    received_ns: int = 0  # when the sink stored it (the file's mtime)
+    received_ns: int = 0
 
 
 @dataclass(frozen=True)
@@ -88,18 +89,28 @@ def _box(maildir: Path) -> mailbox.Maildir | None:
     return mailbox.Maildir(maildir, create=False)
 
 
+@dataclass
+class _Entry:
+    key: str
+    path: Path
+    received_ns: int  # when the sink stored it (the file's mtime)
+    campaign_id: uuid.UUID | None
+    envelope: Envelope | None = None  # parsed when first shown
+
+
 class OutboxIndex:
-    """The envelopes of a Maildir, newest first, each file read once.
+    """The messages of a Maildir, newest first, each file read once.
 
     A delivered Maildir file never changes (it is only renamed from new/ to cur/, keeping its
     key), so a key seen before needs no second look: a listing costs a directory scan plus the
-    headers of what arrived since the last one, not a parse of every message.
+    List-Id of what arrived since the last one; the full headers are parsed only for the
+    messages a page shows, and kept.
     """
 
     def __init__(self, maildir: Path) -> None:
         self.maildir = maildir
-        self._known: dict[str, Envelope] = {}
-        self._newest_first: list[Envelope] = []
+        self._known: dict[str, _Entry] = {}
+        self._newest_first: list[_Entry] = []
         self._position: dict[str, int] = {}
         self._lock = threading.Lock()  # listings run in worker threads
 
@@ -115,49 +126,63 @@ class OutboxIndex:
                     found[entry.name.split(":", 1)[0]] = Path(entry.path)  # ":2,S" flags
         return found
 
-    def _read(self, key: str, path: Path) -> Envelope | None:
+    @staticmethod
+    def _head(path: Path) -> tuple[bytes, int] | None:
+        """The header block and the file's mtime; None when the file moved meanwhile."""
         try:
             with path.open("rb") as file:
                 received = os.fstat(file.fileno()).st_mtime_ns
                 head = file.read(_HEAD_BYTES)
-        except FileNotFoundError:  # moved to cur/ meanwhile: found there next time
+        except FileNotFoundError:  # moved to cur/: found there by the next scan
             return None
         end = min((i for i in (head.find(b"\r\n\r\n"), head.find(b"\n\n")) if i >= 0),
                   default=len(head))
-        headers = BytesHeaderParser(policy=policy.default).parsebytes(head[:end + 2])
-        return _envelope(key, headers, received)
+        return head[:end + 2], received
 
-    def refresh(self) -> tuple[list[Envelope], dict[str, int]]:
-        """Every envelope, newest first, and each key's position in that list."""
-        with self._lock:
-            present = self._scan()
-            changed = False
-            for gone in self._known.keys() - present.keys():
-                del self._known[gone]
+    def _refresh(self) -> None:
+        present = self._scan()
+        changed = False
+        for gone in self._known.keys() - present.keys():
+            del self._known[gone]
+            changed = True
+        for key, path in present.items():
+            entry = self._known.get(key)
+            if entry is not None:
+                entry.path = path
+            elif (read := self._head(path)) is not None:
+                head, received = read
+                found = _LIST_ID_LINE.search(head)
+                campaign = campaign_of(found.group(1).decode("ascii", "replace")) if found else None
+                self._known[key] = _Entry(key, path, received, campaign)
                 changed = True
-            for key, path in present.items():
-                if key not in self._known and (envelope := self._read(key, path)) is not None:
-                    self._known[key] = envelope
-                    changed = True
-            if changed:
-                self._newest_first = sorted(self._known.values(),
-                                            key=lambda e: (e.received_ns, e.key), reverse=True)
-                self._position = {e.key: i for i, e in enumerate(self._newest_first)}
-            return self._newest_first, self._position
+        if changed:
+            self._newest_first = sorted(self._known.values(),
+                                        key=lambda e: (e.received_ns, e.key), reverse=True)
+            self._position = {e.key: i for i, e in enumerate(self._newest_first)}
+
+    def _envelope(self, entry: _Entry) -> Envelope:
+        if entry.envelope is None:
+            read = self._head(entry.path)
+            headers = BytesHeaderParser(policy=policy.default).parsebytes(read[0] if read else b"")
+            entry.envelope = _envelope(entry.key, headers, entry.received_ns)
+        return entry.envelope
 
     def page(self, campaigns: set[uuid.UUID], before: str | None = None,
              limit: int = PAGE_SIZE) -> Page:
         """The newest `limit` messages of these campaigns, older than the message `before`
         (from the start when it is unknown)."""
-        listed, position = self.refresh()
-        start = position.get(before, -1) + 1 if before else 0
-        shown: list[Envelope] = []
-        for envelope in listed[start:]:
-            if envelope.campaign_id in campaigns:
-                if len(shown) == limit:
-                    return Page(shown, older=shown[-1].key)
-                shown.append(envelope)
-        return Page(shown, older=None)
+        with self._lock:
+            self._refresh()
+            start = self._position.get(before, -1) + 1 if before else 0
+            shown: list[_Entry] = []
+            older = None
+            for entry in self._newest_first[start:]:
+                if entry.campaign_id in campaigns:
+                    if len(shown) == limit:
+                        older = shown[-1].key
+                        break
+                    shown.append(entry)
+            return Page([self._envelope(e) for e in shown], older=older)
 
 
 def read_message(maildir: Path, key: str) -> Message | None:
