@@ -6,7 +6,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-PACKAGES := contracts servicekit campaign_api scheduler content_generator mailer devstack testkit
+PACKAGES := contracts rules servicekit campaign_api scheduler content_generator mailer devstack testkit
 
 .PHONY: install up test lint typecheck imports browser pytest bench asyncapi clean
 

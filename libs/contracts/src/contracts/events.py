@@ -5,10 +5,8 @@ Payloads are bounded: nothing here can grow with the size of an audience.
 
 from __future__ import annotations
 
-import re
 import uuid
 import zoneinfo
-from datetime import time
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -23,12 +21,20 @@ from pydantic import (
 )
 
 from contracts.envelope import Event, Payload
+from rules.headers import HeaderText
+from rules.schedule import (
+    DEFAULT_SEND_TIME,
+    EmailCount,
+    IsoWeekday,
+    LocalTime,
+    Months,
+    PerWeek,
+    check_schedule,
+)
 
 MAX_MEMBERS_PER_EVENT = 500
 # Well under NATS's default 1 MB message limit, envelope included.
 MAX_PAYLOAD_BYTES = 512 * 1024
-
-_HEADER_SAFE = re.compile(r"^[^\r\n\x00]*$")
 
 
 def _valid_timezone(name: str) -> str:
@@ -41,33 +47,28 @@ def _valid_timezone(name: str) -> str:
 
 TimeZoneName = Annotated[str, AfterValidator(_valid_timezone)]
 # A single line of text: safe to put in a mail header or a subject. Lengths are per field.
-OneLine = Annotated[str, StringConstraints(pattern=_HEADER_SAFE.pattern)]
-ShortText = Annotated[str, StringConstraints(max_length=200, pattern=_HEADER_SAFE.pattern)]
-Weekday = Annotated[int, Field(ge=1, le=7)]
+OneLine = HeaderText
+ShortText = Annotated[HeaderText, StringConstraints(max_length=200)]
 
 
 class Schedule(Payload):
     """When a campaign's emails go out; the scheduler owns what this means in dates."""
 
     schedule_type: Literal["daily", "weekly"]
-    weekly_days: list[Weekday] = Field(default_factory=list, max_length=7)
-    weekly_emails: int | None = Field(default=None, ge=1, le=7)
-    total_months: int | None = Field(default=None, ge=1, le=120)
-    total_emails: int | None = Field(default=None, ge=1, le=10_000)
+    weekly_days: list[IsoWeekday] = Field(default_factory=list, max_length=7)
+    weekly_emails: PerWeek | None = None
+    total_months: Months | None = None
+    total_emails: EmailCount | None = None
     start_at: AwareDatetime
     # Email 1 goes at start_at itself ("start now"); the rest follow the cadence.
     start_immediately: bool = False
-    send_time: time = time(9, 0)
+    send_time: LocalTime = DEFAULT_SEND_TIME
     timezone: TimeZoneName = "UTC"
 
     @model_validator(mode="after")
     def _check(self) -> Schedule:
-        if self.schedule_type == "weekly" and not self.weekly_days:
-            raise ValueError("weekly_days: a weekly schedule needs at least one weekday")
-        if len(set(self.weekly_days)) != len(self.weekly_days):
-            raise ValueError("weekly_days: weekdays must not repeat")
-        if self.total_months is None and self.total_emails is None:
-            raise ValueError("total_months or total_emails: one of them is required")
+        check_schedule(schedule_type=self.schedule_type, weekly_days=self.weekly_days,
+                       total_months=self.total_months, total_emails=self.total_emails)
         return self
 
 

@@ -1,5 +1,6 @@
-"""Pure rules of the gateway: API keys, campaign requests, status transitions, recipients.
-No I/O."""
+"""Pure rules of the gateway: API keys, campaign requests, status changes, recipients.
+No I/O. The rules other services share (schedules, the lifecycle, header values) are in
+`rules`."""
 
 from __future__ import annotations
 
@@ -9,20 +10,19 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from datetime import datetime, time
+from datetime import datetime
 from email.utils import getaddresses
 from typing import Literal, TypeVar
-from zoneinfo import ZoneInfo
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+
+from rules import lifecycle
+from rules.headers import is_header_safe
+from rules.lifecycle import FINISHED, TransitionRefused
 
 T = TypeVar("T")
 
 KEY_PREFIX = "cb_"
-
-STATUSES = ("active", "paused", "cancelled", "completed")
-
-WEEKDAY_NAMES = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
 
 
 def new_api_key() -> str:
@@ -34,61 +34,19 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def weekday_number(value: int | str) -> int:
-    """ISO weekday from 1..7 or a name such as "tue" / "Tuesday"."""
-    if isinstance(value, int):
-        return value
-    key = value.strip().lower()[:3]
-    if key not in WEEKDAY_NAMES:
-        raise ValueError(f"{value!r} is not a weekday; use 1-7 or mon..sun")
-    return WEEKDAY_NAMES[key]
-
-
-def localise(moment: datetime, zone: str) -> datetime:
-    """A start given without an offset means wall-clock time in the campaign's zone."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(zone))
-
-
-def starts_now(start_at: datetime | None, now: datetime) -> bool:
-    """A campaign whose start is not in the future sends its first email right away."""
-    return start_at is None or start_at <= now
-
-
-def default_send_time() -> time:
-    return time(9, 0)
-
-
 # --- lifecycle -----------------------------------------------------------------------------
 
 Action = Literal["pause", "resume", "cancel", "archive"]
 
-# Which statuses each action may start from, and where it leads.
-_TRANSITIONS: dict[Action, tuple[frozenset[str], str]] = {
-    "pause": (frozenset({"active"}), "paused"),
-    "resume": (frozenset({"paused"}), "active"),
-    "cancel": (frozenset({"active", "paused"}), "cancelled"),
-    "archive": (frozenset({"completed", "cancelled"}), ""),  # archiving keeps the status
-}
-FINISHED = frozenset({"completed", "cancelled"})
-
-
-class TransitionRefused(ValueError):  # noqa: N818 - reads as what it is
-    pass
-
 
 def next_status(action: Action, status: str) -> str | None:
-    """The status after `action`; None when the campaign already is there (nothing to do)."""
-    allowed, target = _TRANSITIONS[action]
-    if target and status == target:
-        return None
-    if status not in allowed:
-        raise TransitionRefused(f"status: a {status} campaign cannot be {_past(action)}")
-    return target or status
-
-
-def _past(action: Action) -> str:
-    return {"pause": "paused", "resume": "resumed", "cancel": "cancelled",
-            "archive": "archived"}[action]
+    """The status after `action`; None when the campaign already is there (nothing to do).
+    Archiving is the API's own: it hides a finished campaign and keeps its status."""
+    if action != "archive":
+        return lifecycle.request(status, action)
+    if status not in FINISHED:
+        raise TransitionRefused(f"status: a {status} campaign cannot be archived")
+    return status
 
 
 # How many upcoming send times a campaign's detail shows.
@@ -117,7 +75,7 @@ def still_ahead(send_times: list[datetime], moment: datetime) -> list[datetime]:
 
 
 def can_edit(status: str) -> bool:
-    return status not in FINISHED
+    return lifecycle.is_running(status)
 
 
 # --- recipients ----------------------------------------------------------------------------
@@ -125,7 +83,6 @@ def can_edit(status: str) -> bool:
 MAX_FIELDS = 50
 MAX_FIELD_LENGTH = 1_000
 MAX_NAME_LENGTH = 200
-_UNSAFE = re.compile(r"[\r\n\x00]")
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -185,7 +142,7 @@ def recipient(email: str | None, name: str | None, fields: dict[str, str]) -> Re
         raise InvalidRecipient("email: missing")
     address = normalise_email(email)
     clean_name = (name or "").strip()
-    if len(clean_name) > MAX_NAME_LENGTH or _UNSAFE.search(clean_name):
+    if len(clean_name) > MAX_NAME_LENGTH or not is_header_safe(clean_name):
         raise InvalidRecipient(f"name: at most {MAX_NAME_LENGTH} characters on one line")
     if len(fields) > MAX_FIELDS:
         raise InvalidRecipient(f"fields: at most {MAX_FIELDS}")

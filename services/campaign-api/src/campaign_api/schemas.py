@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -21,11 +20,21 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from campaign_api.domain import InvalidRecipient, recipient, split_address, weekday_number
+from campaign_api.domain import InvalidRecipient, recipient, split_address
 from contracts.events import TimeZoneName
+from rules.headers import HeaderInput
+from rules.schedule import (
+    EmailCount,
+    LocalTime,
+    Months,
+    PerWeek,
+    StartAt,
+    Weekday,
+    check_schedule,
+)
 
-OneLine = Annotated[str, StringConstraints(pattern=r"^[^\r\n\x00]*$", strip_whitespace=True)]
-Weekday = Annotated[int, BeforeValidator(weekday_number), Field(ge=1, le=7)]
+# What goes into a mail header (a name, a sender name): one line, as `rules.headers` says.
+OneLine = HeaderInput
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200,
                                              pattern=r"^[A-Za-z0-9._:/@-]+$")]
 
@@ -80,14 +89,17 @@ class CampaignCreate(BaseModel):
     brand_voice: str = Field(default="", max_length=5_000)
     audience_description: str = Field(default="", max_length=5_000)
     schedule_type: Literal["daily", "weekly"]
-    weekly_emails: int | None = Field(default=None, ge=1, le=7)
+    weekly_emails: PerWeek | None = Field(
+        default=None, description="Emails a week when fewer than `weekly_days`: sent on the "
+        "days spread most evenly around the week (see `send_days` in the campaign's detail)")
     weekly_days: list[Weekday] = Field(default_factory=list, max_length=7)
-    total_months: int | None = Field(default=None, ge=1, le=120)
-    total_emails: int | None = Field(default=None, ge=1, le=10_000)
-    start_at: datetime | None = Field(
+    total_months: Months | None = None
+    total_emails: EmailCount | None = None
+    start_at: StartAt | None = Field(
         default=None, description="Without an offset: wall-clock time in `timezone`. "
         "Omitted or not in the future: the first email goes out now.")
-    send_time: time | None = Field(default=None, description="Local send time, default 09:00")
+    send_time: LocalTime | None = Field(
+        default=None, description="Local send time without an offset, default 09:00")
     timezone: TimeZoneName = "UTC"
     ai_agent_id: ModelName = Field(description="The OpenRouter model that writes the emails")
     fallback_models: list[ModelName] = Field(default_factory=list, max_length=5)
@@ -102,12 +114,8 @@ class CampaignCreate(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> CampaignCreate:
-        if self.schedule_type == "weekly" and not self.weekly_days:
-            raise ValueError("weekly_days: a weekly schedule needs at least one weekday")
-        if len(set(self.weekly_days)) != len(self.weekly_days):
-            raise ValueError("weekly_days: weekdays must not repeat")
-        if self.total_months is None and self.total_emails is None:
-            raise ValueError("total_months: give total_months or total_emails")
+        check_schedule(schedule_type=self.schedule_type, weekly_days=self.weekly_days,
+                       total_months=self.total_months, total_emails=self.total_emails)
         if not self.recipient_emails and not self.recipients:
             raise ValueError("recipient_emails: at least one recipient is required")
         return self
@@ -126,11 +134,11 @@ class CampaignUpdate(BaseModel):
     brand_voice: str | None = Field(default=None, max_length=5_000)
     audience_description: str | None = Field(default=None, max_length=5_000)
     schedule_type: Literal["daily", "weekly"] | None = None
-    weekly_emails: int | None = Field(default=None, ge=1, le=7)
+    weekly_emails: PerWeek | None = None
     weekly_days: list[Weekday] | None = Field(default=None, max_length=7)
-    total_months: int | None = Field(default=None, ge=1, le=120)
-    total_emails: int | None = Field(default=None, ge=1, le=10_000)
-    send_time: time | None = None
+    total_months: Months | None = None
+    total_emails: EmailCount | None = None
+    send_time: LocalTime | None = None
     timezone: TimeZoneName | None = None
     ai_agent_id: ModelName | None = None
     fallback_models: list[ModelName] | None = Field(default=None, max_length=5)
@@ -220,18 +228,15 @@ class CampaignEmail(BaseModel):
     cost: Money
 
 
-# A wall-clock time without offset: JSON Schema's "time" format would demand one.
-LocalTime = Annotated[time, WithJsonSchema({
-    "type": "string", "pattern": r"^[0-2][0-9]:[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$",
-    "description": "Local time of day in the campaign's time zone"})]
-
-
 class CampaignDetail(CampaignSummary):
     description: str
     brand_voice: str
     audience_description: str
     weekly_emails: int | None
     weekly_days: list[int]
+    send_days: list[int] = Field(
+        description="The ISO weekdays emails go out on: `weekly_days`, or of them the "
+        "`weekly_emails` spread most evenly around the week; every day for a daily schedule")
     total_months: int | None
     total_emails: int | None
     start_at: datetime

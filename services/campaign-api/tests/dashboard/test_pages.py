@@ -287,6 +287,44 @@ async def test_the_schedule_preview_follows_the_form(engine: AsyncEngine) -> Non
         assert incomplete.json() == {"times": [], "complete": False}
 
 
+async def test_the_preview_shows_the_days_fewer_weekly_emails_than_days_use(
+    engine: AsyncEngine,
+) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        csrf = await _sign_in(client, key)
+        # The design's example: 2 emails a week on Monday, Wednesday and Friday.
+        fields = {**CAMPAIGN_FORM, "weekly_days": ["1", "3", "5"], "weekly_emails": "2",
+                  "start_date": "2099-03-02", "timezone": "UTC"}
+        response = await client.get("/dashboard/api/schedule-preview", params=fields)
+        body = response.json()
+        assert (body["send_days"], body["days"]) == ([1, 5], "Sends on Mon and Fri")
+        assert [t["date"][:3] for t in body["times"]] == ["Mon", "Fri", "Mon", "Fri", "Mon"]
+        # Refused for its missing name, the form comes back with the same preview.
+        page = await client.post("/dashboard/campaigns/new",
+                                 data={**fields, "name": "", "csrf_token": csrf})
+        assert 'id="schedule-days"' in page.text
+        assert "Sends on Mon and Fri" in page.text
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("send_time", "09:00+02:00"), ("send_time", "9am"), ("weekly_emails", "2.5"),
+    ("weekly_emails", "two"), ("duration", "1e3"),
+])
+async def test_a_form_with_a_field_read_strictly_is_shown_again_with_its_error(
+    engine: AsyncEngine, field: str, value: str
+) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        csrf = await _sign_in(client, key)
+        response = await client.post("/dashboard/campaigns/new",
+                                     data={**CAMPAIGN_FORM, field: value, "csrf_token": csrf})
+        assert response.status_code == 422, response.text[:300]
+        assert f'id="{field}-error"' in response.text, field
+        listing = await client.get("/dashboard/campaigns")
+        assert "Spring launch" not in listing.text
+
+
 async def test_csv_import_reports_rejected_rows(engine: AsyncEngine) -> None:
     key = await _key(engine, "acme")
     async with _client(engine) as client:

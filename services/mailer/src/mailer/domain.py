@@ -23,13 +23,14 @@ from email.headerregistry import Address
 from email.policy import default as default_policy
 from typing import Literal
 
+from rules import lifecycle
+from rules.headers import is_header_safe
+
 CampaignState = Literal["active", "paused", "cancelled", "completed"]
 LifecycleEvent = Literal["paused", "resumed", "cancelled", "completed"]
 SuppressionReason = Literal["unsubscribed", "bounced", "complained", "failed"]
 SmtpStage = Literal["connect", "mail", "rcpt", "data"]
 
-# NUL, and whatever str.splitlines (so Python's email package, folding) takes for a line end.
-_HEADER_BREAK = re.compile("[\0\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 # RFC 3463: class.subject.detail at the start of the reply text.
 _ENHANCED_CODE = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")
 # X.1.7 and X.1.8 are about our sender address, not the recipient's.
@@ -41,8 +42,9 @@ class InvalidMessage(ValueError):  # noqa: N818 - a verdict on the message, not 
 
 
 def header_safe(name: str, value: str) -> str:
-    """`value` unchanged, or InvalidMessage when it could smuggle another header in."""
-    if _HEADER_BREAK.search(value):
+    """`value` unchanged, or InvalidMessage when it could smuggle another header in: the API
+    refuses such values already (`rules.headers`), and this is the same rule at the last step."""
+    if not is_header_safe(value):
         raise InvalidMessage(f"{name}: line breaks are not allowed in a header value")
     return value
 
@@ -93,20 +95,16 @@ class Content:
 
 # --- campaigns ------------------------------------------------------------------------------
 
-_TRANSITIONS: dict[tuple[str, LifecycleEvent], CampaignState] = {
-    ("active", "paused"): "paused",
-    ("paused", "resumed"): "active",
-    ("active", "cancelled"): "cancelled",
-    ("paused", "cancelled"): "cancelled",
-    ("completed", "cancelled"): "cancelled",
-    # Completed means no more sequence numbers; deliveries already made still go out.
-    ("active", "completed"): "completed",
+_CHANGE: dict[LifecycleEvent, lifecycle.Change] = {
+    "paused": "pause", "resumed": "resume", "cancelled": "cancel", "completed": "complete",
 }
 
 
 def campaign_transition(current: str, event: LifecycleEvent) -> CampaignState | None:
-    """The campaign's next state, or None when the event changes nothing (e.g. a repeat)."""
-    return _TRANSITIONS.get((current, event))
+    """The campaign's next state after a lifecycle event, as `rules.lifecycle` says, or None
+    when the event changes nothing (e.g. a repeat). Completed means no more sequence numbers;
+    deliveries already made still go out."""
+    return lifecycle.follow(current, _CHANGE[event])
 
 
 # --- before sending -------------------------------------------------------------------------

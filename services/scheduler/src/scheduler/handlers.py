@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 from opentelemetry.trace import SpanKind
@@ -27,25 +27,24 @@ from contracts import (
     deterministic_id,
 )
 from contracts.events import CampaignCompletedPayload, CampaignScheduledPayload, EmailDuePayload
-from scheduler import db
-from scheduler.domain import (
-    PLAN_WINDOW,
+from rules.cadence import (
     Rule,
-    advance,
     first_slot_from,
-    needs_new_plan,
     slot_from,
     slot_time,
     total_emails,
     upcoming,
 )
+from rules.lifecycle import Status, follow, is_running
+from scheduler import db
+from scheduler.domain import PLAN_WINDOW, advance, needs_new_plan
 from servicekit.db import UnitOfWork
 from servicekit.tracing import current_trace_headers, span_from_headers
 
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
-State = Literal["active", "paused", "cancelled", "completed"]
+State = Status
 
 DUE_LAG = Histogram(
     "scheduler_due_lag_seconds", "How late an email.due was emitted after its due time",
@@ -136,7 +135,7 @@ async def on_created(event: CampaignCreated, uow: UnitOfWork, *, lead: timedelta
 
 async def on_paused(event: CampaignPaused, uow: UnitOfWork) -> None:
     row = await db.get_for_update(uow.conn, event.payload.campaign_id)
-    if row and row.state == "active":
+    if row and follow(row.state, "pause") == "paused":
         await db.update_schedule(uow.conn, row.campaign_id, state="paused", due_at=None,
                                  planned_until=-1)
         uow.publish(_scheduled(_plan_of(row, state="paused", total=row.total_emails,
@@ -145,7 +144,8 @@ async def on_paused(event: CampaignPaused, uow: UnitOfWork) -> None:
 
 async def on_cancelled(event: CampaignCancelled, uow: UnitOfWork) -> None:
     row = await db.get_for_update(uow.conn, event.payload.campaign_id)
-    if row and row.state in ("active", "paused"):
+    # A completed schedule has nothing left to stop: its last email.due went out already.
+    if row and is_running(row.state):
         await db.update_schedule(
             uow.conn, row.campaign_id, state="cancelled", due_at=None, next_send_at=None,
             planned_until=-1,
@@ -159,7 +159,7 @@ async def on_resumed(
 ) -> None:
     """Slots that passed during the pause are dropped; numbering goes on without a gap."""
     row = await db.get_for_update(uow.conn, event.payload.campaign_id)
-    if row is None or row.state != "paused":
+    if row is None or follow(row.state, "resume") != "active":
         return
     rule = Rule.from_schedule(Schedule.model_validate(row.schedule))
     now = clock()
@@ -175,7 +175,7 @@ async def on_updated(
     event: CampaignUpdated, uow: UnitOfWork, *, lead: timedelta, clock: Clock = utc_now
 ) -> None:
     row = await db.get_for_update(uow.conn, event.payload.campaign_id)
-    if row is None or row.state not in ("active", "paused"):
+    if row is None or not is_running(row.state):
         return
     schedule = event.payload.schedule
     rule = Rule.from_schedule(schedule)

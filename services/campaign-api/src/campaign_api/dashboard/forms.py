@@ -10,15 +10,16 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime
 from email.utils import getaddresses
 from functools import lru_cache
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import pydantic
 
-from campaign_api.dashboard.schedule_preview import Cadence
 from campaign_api.schemas import CampaignCreate, CampaignDetail, CampaignUpdate, FieldError
+from rules.cadence import Draft
+from rules.schedule import DEFAULT_SEND_TIME, local_time
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -90,9 +91,9 @@ class CampaignForm:
         return {
             "schedule_type": self.schedule_type,
             "weekly_days": [int(d) for d in self.weekly_days] if weekly else [],
-            "weekly_emails": (self.weekly_emails or None) if weekly else None,
-            "total_months": (self.duration or None) if by_months else None,
-            "total_emails": None if by_months else (self.duration or None),
+            "weekly_emails": _number(self.weekly_emails) if weekly else None,
+            "total_months": _number(self.duration) if by_months else None,
+            "total_emails": None if by_months else _number(self.duration),
             "send_time": self.send_time or None,
             "timezone": self.timezone or "UTC",
         }
@@ -152,25 +153,34 @@ class CampaignForm:
             emails.extend({"email": addr, "name": name} for name, addr in found)
         return emails
 
-    def cadence(self) -> Cadence | None:
+    def cadence(self) -> Draft | None:
         """The schedule as the preview needs it, or None while it is incomplete."""
         try:
-            zone = zoneinfo.ZoneInfo(self.timezone or "UTC")
-            at = time.fromisoformat(self.send_time) if self.send_time else time(9, 0)
+            zone = self.timezone or "UTC"
+            zoneinfo.ZoneInfo(zone)
+            at = local_time(self.send_time) if self.send_time else DEFAULT_SEND_TIME
             start = datetime.fromisoformat(self.start_date) if self.start_date else None
             count = int(self.duration) if self.duration else None
             per_week = int(self.weekly_emails) if self.weekly_emails else None
         except (ValueError, zoneinfo.ZoneInfoNotFoundError):
             return None
-        kind: Literal["daily", "weekly"] = "daily" if self.schedule_type == "daily" else "weekly"
+        kind = "daily" if self.schedule_type == "daily" else "weekly"
         days = tuple(int(d) for d in self.weekly_days)
-        if (kind == "weekly" and not days) or (count is not None and count < 1):
+        if ((kind == "weekly" and not days) or (count is not None and count < 1)
+                or (per_week is not None and not 1 <= per_week <= 7)):
             return None
         months = self.duration_unit == "months"
-        return Cadence(schedule_type=kind, weekly_days=days, weekly_emails=per_week,
-                       total_emails=None if months else count,
-                       total_months=count if months else None,
-                       start_at=start, send_time=at, zone=zone)
+        return Draft(schedule_type=kind, weekly_days=days, weekly_emails=per_week,
+                     total_emails=None if months else count,
+                     total_months=count if months else None,
+                     start_at=start, send_time=at, timezone=zone)
+
+
+def _number(text: str) -> int | str | None:
+    """A count as typed: the number, or the text itself for the API's check to refuse."""
+    if not text:
+        return None
+    return int(text) if text.isascii() and text.isdigit() else text
 
 
 def _api_field(err: Mapping[str, Any]) -> str:

@@ -35,12 +35,13 @@ from campaign_api.dashboard.auth import (
     write_session,
 )
 from campaign_api.dashboard.forms import MODELS, WEEKDAYS, CampaignForm, time_zones
-from campaign_api.dashboard.schedule_preview import next_send_times
 from campaign_api.failures import Failure, NotFound
 from campaign_api.schemas import CampaignDetail, CampaignStats, PreviewEmail
 from campaign_api.usecases import audiences, preview, stats
 from campaign_api.usecases import campaigns as campaign_cases
 from campaign_api.usecases.preview import DEFAULT_TIMEOUT_SECONDS
+from rules import cadence as cadences
+from rules.weekdays import ABBREVIATIONS
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -181,11 +182,12 @@ def _form_page(request: Request, viewer: Viewer, form: CampaignForm, *,
                campaign: CampaignDetail | None = None, status_code: int = 200) -> HTMLResponse:
     cadence = form.cadence()
     now = datetime.now(UTC)
-    preview_times = [(_day_label(t, now), t) for t in next_send_times(cadence, now)
+    preview_times = [(_day_label(t, now), t) for t in cadences.preview(cadence, now)
                      ] if cadence else []
     return _page(request, "campaign_form.html", viewer, status_code=status_code,
                  section="campaigns", form=form, campaign=campaign, weekdays=WEEKDAYS,
-                 models=MODELS, zones=time_zones(), preview_times=preview_times)
+                 models=MODELS, zones=time_zones(), preview_times=preview_times,
+                 preview_days=_days_label(cadence.rule(now).weekdays) if cadence else "")
 
 
 @router.get("/campaigns/new")
@@ -394,9 +396,20 @@ async def schedule_preview(request: Request, viewer: SignedIn) -> JSONResponse:
     if cadence is None:
         return JSONResponse({"times": [], "complete": False})
     now = datetime.now(UTC)
-    return JSONResponse({"complete": True, "times": [
+    days = cadence.rule(now).weekdays
+    return JSONResponse({"complete": True, "send_days": list(days), "days": _days_label(days),
+                         "times": [
         {"iso": t.isoformat(), "date": _day_label(t, now), "time": f"{t:%H:%M}",
-         "zone": t.tzname() or ""} for t in next_send_times(cadence, now)]})
+         "zone": t.tzname() or ""} for t in cadences.preview(cadence, now)]})
+
+
+def _days_label(days: tuple[int, ...]) -> str:
+    """"Sends every day", or the days a weekly cadence uses: "Sends on Mon and Fri"."""
+    if len(days) == 7:
+        return "Sends every day"
+    names = [ABBREVIATIONS[d - 1] for d in days]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"Sends on {listed}"
 
 
 def _day_label(moment: datetime, now: datetime) -> str:

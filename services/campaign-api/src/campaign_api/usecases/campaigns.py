@@ -17,15 +17,11 @@ from campaign_api import db
 from campaign_api.db import AnyRow
 from campaign_api.domain import (
     Action,
-    TransitionRefused,
     can_edit,
-    default_send_time,
-    localise,
     next_status,
     plan_ahead,
     recipient,
     split_address,
-    starts_now,
     still_ahead,
 )
 from campaign_api.failures import Conflict, Invalid, NotFound
@@ -49,6 +45,9 @@ from contracts import (
     Event,
 )
 from contracts.events import CampaignRef, Schedule
+from rules.lifecycle import TransitionRefused
+from rules.schedule import DEFAULT_SEND_TIME, campaign_start
+from rules.weekdays import cadence_days
 from servicekit.db import UnitOfWork
 
 # Definition fields the API names differently.
@@ -60,17 +59,13 @@ _NULLABLE = frozenset({"weekly_emails", "total_months", "total_emails", "from_em
 
 
 def _definition(body: CampaignCreate, now: datetime) -> CampaignDefinition:
-    given = localise(body.start_at, body.timezone) if body.start_at else None
-    # A start that is not in the future is now: kept as given, the scheduler would plan (and
-    # skip as missed) the slots between it and now, and the plan would count them as sent.
-    start = now if given is None or starts_now(given, now) else given
+    start, immediate = campaign_start(body.start_at, body.timezone, now)
     try:
         schedule = Schedule(
             schedule_type=body.schedule_type, weekly_days=body.weekly_days,
             weekly_emails=body.weekly_emails, total_months=body.total_months,
-            total_emails=body.total_emails, start_at=start,
-            start_immediately=starts_now(start, now),
-            send_time=body.send_time or default_send_time(), timezone=body.timezone,
+            total_emails=body.total_emails, start_at=start, start_immediately=immediate,
+            send_time=body.send_time or DEFAULT_SEND_TIME, timezone=body.timezone,
         )
         return CampaignDefinition(
             campaign_id=uuid.uuid4(), audience_id=uuid.uuid4(), name=body.name,
@@ -293,7 +288,9 @@ def _detail(row: AnyRow, emails: list[AnyRow]) -> CampaignDetail:
         **_summary(row).model_dump(),
         description=d.description, brand_voice=d.brand_voice,
         audience_description=d.audience_description, weekly_emails=s.weekly_emails,
-        weekly_days=s.weekly_days, total_months=s.total_months, total_emails=s.total_emails,
+        weekly_days=s.weekly_days,
+        send_days=list(cadence_days(s.schedule_type, s.weekly_days, s.weekly_emails)),
+        total_months=s.total_months, total_emails=s.total_emails,
         start_at=s.start_at, send_time=s.send_time, timezone=s.timezone,
         fallback_models=d.fallback_models, from_name=d.from_name,
         from_email=d.from_email, reply_to=d.reply_to,

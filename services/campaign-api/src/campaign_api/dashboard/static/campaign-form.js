@@ -4,6 +4,7 @@
   "use strict";
   const form = document.getElementById("campaign-form");
   const list = document.getElementById("schedule-preview");
+  const days = document.getElementById("schedule-days");
   if (!form || !list) return;
   const weekly = document.getElementById("weekly-options");
   const zone = document.getElementById("timezone");
@@ -39,6 +40,8 @@
 
   function render(body) {
     list.replaceChildren();
+    // Which weekdays are used: with fewer emails a week than days, the most evenly spread.
+    if (days) days.textContent = body.complete ? body.days : "";
     if (!body.complete || body.times.length === 0) {
       list.appendChild(item([el("span", "muted small",
         body.complete ? "No email falls in this schedule." :

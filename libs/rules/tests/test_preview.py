@@ -1,4 +1,4 @@
-"""The form's preview of send times follows the scheduler's documented rules."""
+"""The preview of a campaign not yet created: the send times the scheduler would plan."""
 
 from __future__ import annotations
 
@@ -8,19 +8,23 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from campaign_api.dashboard.schedule_preview import Cadence, next_send_times
+from rules.cadence import Draft, preview
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday
 
 
-def cadence(**changes: object) -> Cadence:
+def cadence(**changes: object) -> Draft:
     values: dict[str, object] = {
         "schedule_type": "weekly", "weekly_days": (1, 3, 5), "weekly_emails": None,
         "total_emails": None, "total_months": None, "start_at": None,
-        "send_time": time(9, 0), "zone": BERLIN,
+        "send_time": time(9, 0), "timezone": "Europe/Berlin",
     }
-    return Cadence(**(values | changes))  # type: ignore[arg-type]
+    return Draft(**(values | changes))  # type: ignore[arg-type]
+
+
+def next_send_times(draft: Draft, now: datetime, count: int = 5) -> list[datetime]:
+    return preview(draft, now, count)
 
 
 def local(times: list[datetime]) -> list[str]:
@@ -34,12 +38,17 @@ def test_starting_now_sends_at_once_then_never_twice_that_day() -> None:
                                 "Mon 2026-03-09 09:00 CET", "Wed 2026-03-11 09:00 CET"]
 
 
-def test_weekly_emails_take_the_first_of_the_sorted_days() -> None:
-    # The design's own example: 2 emails a week on [5, 1, 3] sends Monday and Wednesday.
+def test_weekly_emails_take_the_most_evenly_spread_days() -> None:
+    # The design's own example: 2 emails a week on [5, 1, 3] sends Monday and Friday.
     times = next_send_times(cadence(weekly_days=(5, 1, 3), weekly_emails=2,
                                     start_at=datetime(2026, 3, 9)), NOW)
-    assert [t.strftime("%a %d") for t in times] == ["Mon 09", "Wed 11", "Mon 16", "Wed 18",
+    assert [t.strftime("%a %d") for t in times] == ["Mon 09", "Fri 13", "Mon 16", "Fri 20",
                                                     "Mon 23"]
+
+
+def test_a_start_in_the_past_starts_now() -> None:
+    times = next_send_times(cadence(start_at=datetime(2026, 2, 1)), NOW)
+    assert times[0] == NOW
 
 
 def test_a_future_start_waits_for_its_first_slot() -> None:
@@ -74,11 +83,12 @@ def test_length_in_emails_or_months_ends_the_list() -> None:
 def test_times_are_increasing_on_allowed_days_at_most_one_a_day(
         days: set[int], per_week: int | None, hour: int, zone: str) -> None:
     c = cadence(weekly_days=tuple(days), weekly_emails=per_week, send_time=time(hour),
-                zone=ZoneInfo(zone))
+                timezone=zone)
     times = next_send_times(c, NOW)
     assert len(times) == 5
     assert times == sorted(times)
-    dates = [t.astimezone(c.zone).date() for t in times]
+    dates = [t.astimezone(ZoneInfo(zone)).date() for t in times]
     assert len(set(dates)) == len(dates)
     for t in times[1:]:
-        assert t.astimezone(c.zone).isoweekday() in c.allowed_weekdays()
+        assert t.astimezone(ZoneInfo(zone)).isoweekday() in c.rule(NOW).weekdays
+    assert set(c.rule(NOW).weekdays) <= days
