@@ -117,11 +117,12 @@ class Merge:
 
 
 def list_id(campaign_id: uuid.UUID, campaign_name: str, domain: str) -> str:
-    """RFC 2919 List-Id: one list per campaign. The name is kept only where it is plain ASCII,
-    because the phrase is a quoted string and must not hold encoded words."""
+    """RFC 2919 List-Id: one list per campaign. The name is kept only where it is plain ASCII
+    and reads as no encoded word, because the phrase is a quoted string and must not hold
+    encoded words (clients decode them even there)."""
     label = f"<{campaign_id}.{domain}>"
     name = campaign_name.strip()
-    if not name or _LIST_PHRASE_UNSAFE.search(name):
+    if not name or _LIST_PHRASE_UNSAFE.search(name) or _looks_encoded(name):
         return label
     return f'"{name}" {label}'
 
@@ -287,12 +288,20 @@ def _header(name: str, value: str) -> bytes:
 
 
 def _subject_header(subject: str) -> bytes:
-    if subject.isascii() and len(subject) <= _PLAIN_SUBJECT and "=?" not in subject:
+    if subject.isascii() and len(subject) <= _PLAIN_SUBJECT and not _looks_encoded(subject):
         # What Header would make of it: short plain ASCII needs neither folding nor encoding.
         return f"Subject: {subject}\r\n".encode("ascii")
-    charset = "us-ascii" if subject.isascii() else "utf-8"
+    # Plain ASCII is only folded, unless it holds what reads as an encoded word: then it is
+    # encoded itself, so that clients show "=?utf-8?q?...?=" as written instead of decoding
+    # it into whatever it says (line breaks and a Bcc header among them).
+    charset = "us-ascii" if subject.isascii() and not _looks_encoded(subject) else "utf-8"
     folded = Header(subject, charset, header_name="Subject").encode(linesep="\r\n")
     return f"Subject: {folded}\r\n".encode("ascii")
+
+
+def _looks_encoded(text: str) -> bool:
+    """Whether a mail client could read part of `text` as an RFC 2047 encoded word."""
+    return "=?" in text
 
 
 @lru_cache(maxsize=8)
@@ -303,8 +312,13 @@ def _date_header(at: datetime) -> bytes:
 def _mailbox(role: str, name: str, address: str) -> str:
     header_safe(f"{role} name", name)
     local, domain = _ascii_parts(role, address)
+    name = name.strip()
+    if _looks_encoded(name):
+        # Clients decode encoded words even inside a quoted name: encode the name itself.
+        phrase = Header(name, "utf-8").encode(linesep="\r\n")
+        return f"{phrase} <{local}@{domain}>"
     # formataddr quotes specials and encodes a non-ASCII name as an RFC 2047 encoded word.
-    return formataddr((name.strip(), f"{local}@{domain}"), charset="utf-8")
+    return formataddr((name, f"{local}@{domain}"), charset="utf-8")
 
 
 def _ascii_parts(role: str, address: str) -> tuple[str, str]:

@@ -249,6 +249,37 @@ def test_addresses_that_cannot_be_sent_safely_are_rejected() -> None:
         render_message(SENDER, Recipient("nobody"), CONTENT, META, list_id=LIST_ID)
 
 
+# What a mail client decodes into a line break and a header of its own, if sent verbatim.
+ENCODED_BCC = "=?utf-8?q?Hi=0D=0ABcc:_all@example.net?="
+
+
+@pytest.mark.parametrize("subject", [
+    ENCODED_BCC, f"News {ENCODED_BCC} today", "=?us-ascii?B?SGkNCkJjYzogYWxsQGV4YW1wbGUubmV0?=",
+    "x" * 80 + ENCODED_BCC, f"Grüße {ENCODED_BCC}",
+])
+def test_text_that_looks_like_an_encoded_word_shows_literally_in_the_subject(
+    subject: str,
+) -> None:
+    message = render(content=Content(subject, "", "<p>x</p>", "x"))
+    assert message["Subject"] == subject
+    assert message["Bcc"] is None
+    assert "\n" not in str(message["Subject"])
+
+
+@pytest.mark.parametrize("name", [ENCODED_BCC, f"Shop {ENCODED_BCC}", '=?utf-8?q?"Shop"?='])
+def test_a_display_name_that_looks_like_an_encoded_word_shows_literally(name: str) -> None:
+    message = render(sender=Sender(name, "news@flowers.example"),
+                     recipient=Recipient("ann@example.com", name))
+    assert message["From"].addresses[0].display_name == name
+    assert message["From"].addresses[0].addr_spec == "news@flowers.example"
+    assert message["To"].addresses[0].display_name == name
+    assert message["Bcc"] is None
+
+
+def test_a_campaign_name_that_looks_like_an_encoded_word_is_left_out_of_the_list_id() -> None:
+    assert list_id(CAMPAIGN, ENCODED_BCC, "x.example") == f"<{CAMPAIGN}.x.example>"
+
+
 def test_list_id_keeps_only_a_plain_ascii_name() -> None:
     assert list_id(CAMPAIGN, "Spring news", "x.example") == (
         f'"Spring news" <{CAMPAIGN}.x.example>'
