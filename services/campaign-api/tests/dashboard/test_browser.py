@@ -5,6 +5,7 @@ the delivered mail in the outbox. Every page is saved as a screenshot."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from devstack.stack import Stack
 from testkit.fake_openrouter import FakeOpenRouter
-from testkit.system import running_system
+from testkit.system import api_client, running_system
 
 pytestmark = pytest.mark.e2e
 
@@ -139,3 +140,61 @@ def _wait_for_text(page: Page, selector: str, text: str, *, attempts: int) -> No
         page.wait_for_timeout(500)
         page.reload()
     expect(page.locator(selector)).to_contain_text(text)
+
+
+def _sign_in(page: Page, stack: Stack) -> None:
+    page.goto(f"{stack.base_url}/dashboard/signin")
+    page.fill("#api_key", stack.api_key)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/dashboard/campaigns$"))
+
+
+def test_a_daily_cadence_hides_the_weekday_options(stack: Stack, page: Page,
+                                                   screenshots: Path) -> None:
+    _sign_in(page, stack)
+    page.goto(f"{stack.base_url}/dashboard/campaigns/new")
+    days = page.locator("#weekly-options")
+    expect(days).to_be_visible()
+    page.check("input[name=schedule_type][value=daily]", force=True)
+    expect(days).to_be_hidden()
+    expect(page.locator("label", has_text="Mon")).to_be_hidden()
+    _shot(page, screenshots, "10-daily-form")
+    page.check("input[name=schedule_type][value=weekly]", force=True)
+    expect(days).to_be_visible()
+    # A daily form the server sends back (here with every error at once) starts hidden too.
+    page.check("input[name=schedule_type][value=daily]", force=True)
+    page.fill("#name", "")
+    page.get_by_role("button", name="Create campaign").click()
+    expect(page.locator("#name-error")).to_have_text("Required.")
+    expect(page.locator("#recipients-error")).to_have_text("At least one recipient is required.")
+    expect(days).to_be_hidden()
+    _shot(page, screenshots, "11-form-errors")
+
+
+def test_a_start_in_the_past_starts_now_and_shows_email_1(stack: Stack, page: Page,
+                                                          screenshots: Path) -> None:
+    with api_client(stack) as api:
+        created = api.post("/api/campaigns", json={
+            "name": "Started last year", "schedule_type": "daily", "total_emails": 3,
+            "start_at": "2025-01-06T09:00:00", "timezone": "Europe/Berlin",
+            "ai_agent_id": "openai/gpt-4o-mini", "recipient_emails": ["late@example.com"]})
+        assert created.status_code == 201, created.text
+        cid = created.json()["id"]
+        deadline = time.monotonic() + 90
+        while True:
+            detail = api.get(f"/api/campaigns/{cid}").json()
+            # Never the count of slots since the given start, planned and skipped as missed.
+            assert detail["next_sequence"] in (None, 1, 2), detail
+            if detail["emails"] and detail["emails"][0]["sent"]:
+                break
+            assert time.monotonic() < deadline, detail
+            time.sleep(0.25)
+        assert [e["sequence"] for e in detail["emails"]] == [1]
+        assert detail["planned_total_emails"] == 3
+    _sign_in(page, stack)
+    page.goto(f"{stack.base_url}/dashboard/campaigns/{cid}")
+    numbers = page.locator("#timeline .num")
+    expect(numbers).to_have_count(3)
+    expect(numbers).to_have_text(["1", "2", "3"])
+    expect(page.locator("#timeline")).to_contain_text("1 sent")
+    _shot(page, screenshots, "12-started-in-the-past")

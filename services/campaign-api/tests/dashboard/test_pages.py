@@ -7,6 +7,7 @@ import os
 import re
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -14,11 +15,15 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from campaign_api import db, handlers, usecases
 from campaign_api.app import create_app
 from campaign_api.dashboard.auth import COOKIE
 from campaign_api.dashboard.settings import DashboardSettings
 from campaign_api.usecases import accounts
-from servicekit.db import create_engine
+from contracts import CampaignScheduled
+from contracts.events import CampaignScheduledPayload
+from contracts.links import LinkClaims, LinkSigner
+from servicekit.db import UnitOfWork, create_engine
 from testkit.fixtures import CreateDatabase
 
 CAMPAIGN_FORM = {
@@ -443,3 +448,161 @@ async def test_without_the_sink_there_is_no_outbox(engine: AsyncEngine) -> None:
         await _sign_in(client, key)
         assert (await client.get("/dashboard/outbox")).status_code == 404
         assert ">Outbox<" not in (await client.get("/dashboard/campaigns")).text
+
+
+async def test_an_invalid_form_shows_every_error_at_once_in_plain_words(
+    engine: AsyncEngine,
+) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        csrf = await _sign_in(client, key)
+        # Field errors (name, length, time, model, sender) and the cross-field checks behind
+        # them (no weekday, no recipient), in one answer.
+        response = await client.post("/dashboard/campaigns/new", data={
+            **CAMPAIGN_FORM, "csrf_token": csrf, "name": "", "duration": "0",
+            "send_time": "25:00", "model": "not a model!", "from_email": "nobody",
+            "weekly_days": [], "recipients": ""})
+        assert response.status_code == 422
+        shown = dict(re.findall(r'<span class="error-text" id="([a-z_]+)-error">([^<]*)</span>',
+                                response.text))
+        assert shown == {
+            "name": "Required.", "duration": "At least 1.",
+            "send_time": "Enter a time such as 09:30.",
+            "model": "Use a model name such as openai/gpt-4o-mini: letters, digits and "
+                     ". _ : / @ - only.",
+            "from_email": "Enter an email address such as ada@example.com.",
+            "weekly_days": "A weekly schedule needs at least one weekday.",
+            "recipients": "At least one recipient is required.",
+        }
+        for raw in ("Input should", "String should", "Value error", "total_emails"):
+            assert raw not in response.text, raw
+
+
+async def test_a_malformed_id_or_a_path_to_nothing_is_the_not_found_page(
+    engine: AsyncEngine,
+) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        assert (await client.get("/dashboard/campaigns/not-an-id")).headers[
+            "location"] == "/dashboard/signin"  # signed out: sign in first, as everywhere
+        await _sign_in(client, key)
+        for path in ("/dashboard/campaigns/not-an-id", "/dashboard/campaigns/123/audience",
+                     "/dashboard/campaigns/not-an-id/edit", "/dashboard/nothing-here"):
+            response = await client.get(path)
+            assert response.status_code == 404, path
+            assert response.headers["content-type"].startswith("text/html"), path
+            assert "No such" in response.text
+            assert "Back to campaigns" in response.text
+        assert "No such campaign" in (await client.get("/dashboard/campaigns/x")).text
+        api = await client.get("/api/campaigns/not-an-id")  # the API keeps its problems
+        assert api.headers["content-type"] == "application/problem+json"
+
+
+async def test_counts_have_separators_and_plurals_are_right(engine: AsyncEngine) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        csrf = await _sign_in(client, key)
+        one = await client.post("/dashboard/campaigns/new", data={
+            **CAMPAIGN_FORM, "csrf_token": csrf, "recipients": "ada@example.com",
+            "duration": "1"})
+        page = (await client.get(one.headers["location"])).text
+        assert "1 recipient<" in page or "1 recipient " in page
+        assert "1 recipients" not in page
+        assert "1 emails" not in page
+        many = "\n".join(f"r{i}@example.com" for i in range(1_234))
+        created = await client.post("/dashboard/campaigns/new", data={
+            **CAMPAIGN_FORM, "csrf_token": csrf, "name": "Big", "recipients": many})
+        base = created.headers["location"].split("?")[0]
+        assert "1,234 recipients" in (await client.get(base)).text
+        assert "1,234 recipients." in (await client.get(f"{base}/audience")).text
+        assert "<td class=\"hide-sm\">1,234</td>" in (await client.get("/dashboard/campaigns")).text
+
+
+async def test_a_finished_campaign_offers_no_next_email_and_no_import(
+    engine: AsyncEngine,
+) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        csrf = await _sign_in(client, key)
+        base = (await _create(client, csrf)).split("?")[0]
+        running = (await client.get(base)).text
+        assert 'id="next-email"' in running
+        assert "Import a CSV" in (await client.get(f"{base}/audience")).text
+        async with engine.begin() as conn:
+            await db.mark_completed(conn, uuid.UUID(base.rsplit("/", 1)[1]))
+        done = (await client.get(base)).text
+        assert '<span class="badge completed">' in done
+        assert 'id="next-email"' not in done
+        assert "Preview" not in done
+        audience = (await client.get(f"{base}/audience")).text
+        assert "Import a CSV" not in audience
+        assert "takes no new recipients" in audience
+        refused = await client.post(f"{base}/recipients/import", data={"csrf_token": csrf},
+                                    files={"file": ("late.csv", b"email\nl@example.com\n")})
+        assert refused.status_code == 409
+        assert "takes no new recipients" in refused.text
+
+
+async def test_the_audience_marks_who_unsubscribed(engine: AsyncEngine) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        csrf = await _sign_in(client, key)
+        base = (await _create(client, csrf)).split("?")[0]
+        workspace = await accounts.authenticate(engine, key)
+        assert workspace is not None
+        signer = LinkSigner("k" * 40)
+        await usecases.unsubscribe(engine, signer, signer.sign("unsubscribe", LinkClaims(
+            workspace_id=workspace, campaign_id=uuid.UUID(base.rsplit("/", 1)[1]), sequence=1,
+            email="grace@example.org")))
+        rows = re.findall(r"<tr( class=\"unsubscribed\")?><td>([^<\s]+)",
+                          (await client.get(f"{base}/audience")).text)
+        assert rows == [("", "ada@example.com"), (' class="unsubscribed"', "grace@example.org")]
+
+
+async def _plan(engine: AsyncEngine, campaign_id: uuid.UUID, state: str, next_sequence: int,
+                times: list[datetime]) -> None:
+    """The scheduler's plan, as campaign-api projects it from campaign.scheduled."""
+    async with UnitOfWork(engine) as uow:
+        await handlers.on_campaign_scheduled(CampaignScheduled.create(CampaignScheduledPayload(
+            campaign_id=campaign_id, state=state, total_emails=6,  # type: ignore[arg-type]
+            next_sequence=next_sequence, next_send_times=times), workspace_id=uuid.uuid4()), uow)
+        await uow.commit()
+
+
+async def test_the_planned_emails_stay_through_pause_and_resume(engine: AsyncEngine) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        csrf = await _sign_in(client, key)
+        base = (await _create(client, csrf)).split("?")[0]
+        cid = uuid.UUID(base.rsplit("/", 1)[1])
+        now = datetime.now(UTC)
+        await _plan(engine, cid, "active", 2, [now + timedelta(days=d) for d in range(1, 6)])
+        assert (await client.get(base)).text.count('<li class="planned">') == 5
+        await client.post(f"{base}/pause", data={"csrf_token": csrf})
+        await _plan(engine, cid, "paused", 2, [])
+        paused = (await client.get(base)).text
+        assert paused.count('<li class="planned">') == 5
+        assert "On hold" in paused
+        resumed = await client.post(f"{base}/resume", data={"csrf_token": csrf})
+        page = (await client.get(resumed.headers["location"])).text  # before any new plan
+        assert "Campaign resumed" in page
+        assert page.count('<li class="planned">') == 5
+        assert "On hold" not in page
+
+
+async def test_an_email_due_but_not_yet_written_has_its_place_in_the_timeline(
+    engine: AsyncEngine,
+) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        csrf = await _sign_in(client, key)
+        base = (await _create(client, csrf)).split("?")[0]
+        now = datetime.now(UTC)
+        # Email 1 went due at the start a moment ago; the writer has not reported it yet.
+        await _plan(engine, uuid.UUID(base.rsplit("/", 1)[1]), "active", 1,
+                    [now - timedelta(seconds=1)] + [now + timedelta(days=d) for d in (1, 2)])
+        page = (await client.get(base)).text
+        timeline = page[page.index('id="timeline"'):]
+        numbers = re.findall(r'<span class="num">(\d+)</span>', timeline)
+        assert numbers == ["1", "2", "3"]
+        assert "Being written…" in timeline

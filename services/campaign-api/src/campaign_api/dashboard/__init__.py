@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import cast
+
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
-from campaign_api.dashboard.auth import CsrfRejected, SignInRequired
+from campaign_api.dashboard.audience_pages import audience_router
+from campaign_api.dashboard.auth import CsrfRejected, SignInRequired, signed_in
 from campaign_api.dashboard.outbox_pages import outbox_router
-from campaign_api.dashboard.router import STATIC_DIR, router, templates
+from campaign_api.dashboard.router import STATIC_DIR, _not_found, router, templates
 from campaign_api.dashboard.settings import DashboardSettings
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 def install(app: FastAPI, settings: DashboardSettings | None = None) -> None:
@@ -17,6 +25,7 @@ def install(app: FastAPI, settings: DashboardSettings | None = None) -> None:
     app.state.dashboard_settings = settings or DashboardSettings()
     app.include_router(router)
     app.include_router(outbox_router)
+    app.include_router(audience_router)
     app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
 
     async def sign_in_first(request: Request, exc: Exception) -> Response:
@@ -27,6 +36,50 @@ def install(app: FastAPI, settings: DashboardSettings | None = None) -> None:
 
     app.add_exception_handler(SignInRequired, sign_in_first)
     app.add_exception_handler(CsrfRejected, csrf_rejected)
+    _pages_for_what_is_not_there(app)
+
+
+def _pages_for_what_is_not_there(app: FastAPI) -> None:
+    """Under /dashboard/, a path that leads nowhere (no route, or a malformed id in it) is the
+    dashboard's own not-found page, not the API's problem document; elsewhere the handlers
+    installed before (the API's) answer as they do."""
+    api_handlers = {kind: cast(Handler, app.exception_handlers[kind])
+                    for kind in (RequestValidationError, HTTPException)
+                    if kind in app.exception_handlers}
+
+    async def page(request: Request, what: str) -> Response:
+        try:
+            viewer = await signed_in(request)
+        except SignInRequired:
+            return RedirectResponse("/dashboard/signin", status_code=303)
+        return _not_found(request, viewer, what)
+
+    async def on_invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        where = {tuple(e.get("loc", ()))[:2] for e in exc.errors()}
+        if _on_dashboard(request) and any(loc[:1] == ("path",) for loc in where):
+            return await page(request, "campaign" if ("path", "campaign_id") in where
+                              else "page")
+        return await _delegate(api_handlers.get(RequestValidationError), request, exc)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if _on_dashboard(request) and exc.status_code in (404, 405):
+            return await page(request, "page")
+        return await _delegate(api_handlers.get(HTTPException), request, exc)
+
+    app.add_exception_handler(RequestValidationError, on_invalid)
+    app.add_exception_handler(HTTPException, on_http)
+
+
+def _on_dashboard(request: Request) -> bool:
+    return request.url.path == "/dashboard" or request.url.path.startswith("/dashboard/")
+
+
+async def _delegate(handler: Handler | None, request: Request, exc: Exception) -> Response:
+    if handler is None:
+        raise exc
+    return await handler(request, exc)
 
 
 __all__ = ["install", "router"]

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from campaign_api.dashboard.numbers import number
+
 WIDTH, HEIGHT = 720, 240
 LEFT, RIGHT, TOP, BOTTOM = 44, 12, 12, 28
 MAX_DAYS = 60  # the most recent days shown; older activity is summarised by the totals
@@ -89,7 +91,7 @@ def bar_chart(series: Mapping[str, Counter[date]]) -> BarChart:
             h = plot_h * value / top
             bars.append(Bar(series=name, x=round(group_x + j * bar_w, 1), y=round(baseline - h, 1),
                             width=round(bar_w - 1, 1), height=round(h, 1), value=value,
-                            label=f"{day:%d %b}: {value} {name}"))
+                            label=f"{day:%d %b}: {number(value, name[:-1], name)}"))
     # Whole counts only: halfway is labelled when it is a whole number.
     steps = (0, 0.5, 1) if top % 2 == 0 else (0, 1)
     y_ticks = [Tick(round(baseline - plot_h * f, 1), _count_label(top * f)) for f in steps]

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import pydantic
 
+from campaign_api.dashboard.wording import plain
 from campaign_api.schemas import CampaignCreate, CampaignDetail, CampaignUpdate, FieldError
 from rules.cadence import Draft
 from rules.schedule import DEFAULT_SEND_TIME, local_time
@@ -33,6 +34,17 @@ MAX_RECIPIENT_LINES = 10_000
 _INPUT_OF = {"description": "brief", "ai_agent_id": "model", "recipient_emails": "recipients",
              "recipients": "recipients", "total_emails": "duration", "total_months": "duration",
              "start_at": "start_date", "weekly_days": "weekly_days"}
+
+
+# Valid values put in place of a field that failed, so that the checks behind it run too.
+_STAND_INS: dict[str, Any] = {
+    "name": "-", "schedule_type": "daily", "weekly_days": [1], "weekly_emails": None,
+    "total_emails": 1, "total_months": 1, "send_time": None, "timezone": "UTC",
+    "ai_agent_id": MODELS[0], "from_name": "", "from_email": None, "start_at": None,
+    "recipients": [{"email": "stand-in@example.com"}],
+    "recipient_emails": ["stand-in@example.com"], "description": "", "brand_voice": "",
+    "audience_description": "",
+}
 
 
 @lru_cache(maxsize=1)
@@ -114,26 +126,43 @@ class CampaignForm:
         return self._validate(CampaignUpdate, self._content() | self._schedule())
 
     def _validate(self, model: type[M], body: dict[str, Any]) -> M | None:
-        try:
-            result = model.model_validate(body)
-        except pydantic.ValidationError as exc:
-            for err in exc.errors():
-                self._error(_api_field(err), str(err.get("msg", "invalid")))
-            return None
+        """Every error at once. pydantic runs a model's cross-field checks only once its fields
+        are valid, and stops at the first one that fails: each pass puts a valid stand-in where
+        a field failed, so the next pass reaches the checks behind it. The rules stay the
+        request model's; only the stand-ins are the form's."""
+        attempt = dict(body)
+        result: M | None = None
+        for _ in range(len(_STAND_INS)):
+            try:
+                result = model.model_validate(attempt)
+            except pydantic.ValidationError as exc:
+                failed = {self._error(_api_field(err), err) for err in exc.errors()}
+                stand_ins = {f: _STAND_INS[f] for f in failed
+                             if f in _STAND_INS and attempt.get(f) != _STAND_INS[f]}
+                if not stand_ins:
+                    break
+                attempt |= stand_ins
+            else:
+                break
         return None if self.errors else result
 
     def show_errors(self, errors: list[FieldError]) -> None:
         """Errors the use case found (the ones a request model cannot see)."""
         for error in errors:
-            self._error(error.field, error.message)
+            self._error(error.field, {"msg": error.message})
 
-    def _error(self, api_field: str, message: str) -> None:
-        message = message.removeprefix("Value error, ")
-        named, sep, rest = message.partition(": ")
+    def _error(self, api_field: str, error: Mapping[str, Any]) -> str:
+        """Record `error` under its input; returns the API field it belongs to."""
+        named, sep, rest = str(error.get("msg", "")).removeprefix("Value error, ").partition(": ")
         if sep and named.replace("_", "").isalnum() and api_field in ("", "body"):
-            api_field, message = named, rest  # a model-level check names its own field
+            # A model-level check names its own field.
+            api_field, error = named, {"msg": rest}
         head = api_field.split(".")[0]
-        self.errors.setdefault(_INPUT_OF.get(head, head if head else "form"), message)
+        field = _INPUT_OF.get(head, head)
+        if field not in _INPUTS:
+            field = "form"
+        self.errors.setdefault(field, plain(error, api_field))
+        return head
 
     def _recipients(self) -> list[dict[str, str]]:
         """One per address: `ada@example.com`, `Ada <ada@example.com>`, or several per line."""
@@ -181,6 +210,10 @@ def _number(text: str) -> int | str | None:
     if not text:
         return None
     return int(text) if text.isascii() and text.isdigit() else text
+
+
+# Where an error can show: every input of the form, and the form as a whole.
+_INPUTS = frozenset(CampaignForm.__dataclass_fields__) - {"errors"} | {"form"}
 
 
 def _api_field(err: Mapping[str, Any]) -> str:

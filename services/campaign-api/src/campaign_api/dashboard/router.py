@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +14,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from nats.aio.client import Client as Nats
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.datastructures import UploadFile
 
 from campaign_api.auth import TooManyFailures
 from campaign_api.dashboard import charts
@@ -35,10 +33,12 @@ from campaign_api.dashboard.auth import (
     write_session,
 )
 from campaign_api.dashboard.forms import MODELS, WEEKDAYS, CampaignForm, time_zones
+from campaign_api.dashboard.numbers import number
+from campaign_api.domain import can_edit
 from campaign_api.failures import Failure, NotFound
 from campaign_api.schemas import CampaignDetail, CampaignStats, PreviewEmail
-from campaign_api.usecases import audiences, preview, stats
 from campaign_api.usecases import campaigns as campaign_cases
+from campaign_api.usecases import preview, stats
 from campaign_api.usecases.preview import DEFAULT_TIMEOUT_SECONDS
 from rules import cadence as cadences
 from rules.weekdays import ABBREVIATIONS
@@ -47,6 +47,8 @@ HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["static"] = lambda path: f"/dashboard/static/{path}"
+templates.env.globals["can_edit"] = can_edit  # the lifecycle's one rule of what takes changes
+templates.env.filters["number"] = number
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
@@ -244,7 +246,17 @@ async def _campaign_page(request: Request, viewer: Viewer, campaign_id: uuid.UUI
                  img_src="data:",  # the preview's frame: nothing fetched, no pixel fired
                  stats=counts, chart=_activity_chart(campaign, counts),
                  zone=ZoneInfo(campaign.timezone), draft=draft, preview_error=preview_error,
+                 due=_due_unreported(campaign),
                  days=", ".join(dict(WEEKDAYS)[str(d)] for d in sorted(campaign.weekly_days)))
+
+
+def _due_unreported(campaign: CampaignDetail) -> list[int]:
+    """Emails the plan says are due (before `next_sequence`) that no service has reported
+    yet: being written or sent now, shown so that the timeline has no hole."""
+    if campaign.next_sequence is None or not can_edit(campaign.status):
+        return []
+    known = {e.sequence for e in campaign.emails}
+    return [s for s in range(1, campaign.next_sequence) if s not in known]
 
 
 def _activity_chart(campaign: CampaignDetail, counts: CampaignStats) -> charts.BarChart:
@@ -313,53 +325,6 @@ def _friendly(exc: Failure) -> str:
                 "is safe: emails are written ahead of their send time and retried. "
                 f"({exc.detail})")
     return exc.detail
-
-
-# --- audience --------------------------------------------------------------------------------
-
-
-@router.get("/campaigns/{campaign_id}/audience")
-async def audience_page(request: Request, viewer: SignedIn, campaign_id: uuid.UUID,
-                        after: Annotated[str | None, Query(max_length=320)] = None,
-                        ) -> HTMLResponse:
-    return await _audience_page(request, viewer, campaign_id, after=after)
-
-
-async def _audience_page(request: Request, viewer: Viewer, campaign_id: uuid.UUID, *,
-                         after: str | None = None, status_code: int = 200,
-                         **context: Any) -> HTMLResponse:
-    campaign = await _campaign(request, viewer, campaign_id)
-    if campaign is None:
-        return _not_found(request, viewer, "campaign")
-    members = await audiences.list_members(_engine(request), viewer.workspace_id, campaign_id,
-                                           limit=50, cursor=after)
-    return _page(request, "audience.html", viewer, status_code=status_code,
-                 section="campaigns", c=campaign, members=members, **context)
-
-
-async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
-    while chunk := await upload.read(64 * 1024):
-        yield chunk
-
-
-# Named like the API's import, so the larger body limit for imports applies.
-@router.post("/campaigns/{campaign_id}/recipients/import")
-async def import_audience(request: Request, viewer: SignedInForm,
-                          campaign_id: uuid.UUID) -> HTMLResponse:
-    upload = (await request.form()).get("file")
-    if not isinstance(upload, UploadFile) or not upload.filename:
-        return await _audience_page(request, viewer, campaign_id, status_code=422,
-                                    upload_error="Choose a CSV file to import.")
-    try:
-        report = await audiences.import_csv(_engine(request), viewer.workspace_id, campaign_id,
-                                            _chunks(upload))
-    except NotFound:
-        return _not_found(request, viewer, "campaign")
-    except Failure as exc:
-        return await _audience_page(request, viewer, campaign_id, status_code=422,
-                                    upload_error=exc.detail)
-    return await _audience_page(request, viewer, campaign_id, report=report,
-                                filename=upload.filename)
 
 
 _ACTIONS = {"pause": (campaign_cases.pause_campaign, "paused"),
