@@ -467,7 +467,7 @@ async def test_an_invalid_form_shows_every_error_at_once_in_plain_words(
                                 response.text))
         assert shown == {
             "name": "Required.", "duration": "At least 1.",
-            "send_time": "Enter a time such as 09:30.",
+            "send_time": "A time of day such as 09:00 or 09:00:00, without an offset.",
             "model": "Use a model name such as openai/gpt-4o-mini: letters, digits and "
                      ". _ : / @ - only.",
             "from_email": "Enter an email address such as ada@example.com.",

@@ -37,13 +37,14 @@ def plain(error: Mapping[str, Any], api_field: str) -> str:
     """One pydantic error (`ValidationError.errors()` item) for the form field `api_field`."""
     kind = str(error.get("type", ""))
     ctx = error.get("ctx") or {}
-    if kind == "string_too_short":
+    # A text checked after its own validator reports as "too_short" of a "Value", a list as
+    # one of a "List": characters for the one, items for the other.
+    unit = "" if ctx.get("field_type") == "List" else "character"
+    if kind in ("string_too_short", "too_short"):
         limit = int(ctx.get("min_length", 1))
-        return "Required." if limit <= 1 else f"At least {number(limit, 'character')}."
-    if kind == "string_too_long":
-        return f"At most {number(int(ctx.get('max_length', 0)), 'character')}."
-    if kind == "too_long":
-        return f"At most {number(int(ctx.get('max_length', 0)))}."
+        return "Required." if limit <= 1 else f"At least {number(limit, unit)}."
+    if kind in ("string_too_long", "too_long"):
+        return f"At most {number(int(ctx.get('max_length', 0)), unit)}."
     if kind in ("greater_than_equal", "greater_than"):
         return f"At least {ctx.get('ge', ctx.get('gt'))}."
     if kind in ("less_than_equal", "less_than"):
