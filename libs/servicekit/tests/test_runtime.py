@@ -155,6 +155,58 @@ async def test_serves_health_readiness_and_metrics_runs_its_loops_and_stops_on_c
     assert signal.getsignal(signal.SIGTERM) == sigterm_before
 
 
+@pytest.mark.usefixtures("quiet_streams")
+async def test_sigterm_lets_loops_finish_then_publishes_what_they_wrote_and_cancels_the_rest(
+    monkeypatch: pytest.MonkeyPatch, settings: DemoSettings, eventually: Eventually
+) -> None:
+    monkeypatch.setenv("SHUTDOWN_GRACE_SECONDS", "3")
+    settings = DemoSettings()
+    ended: list[str] = []
+    last = EmailOpened.create(
+        DeliveryRef(campaign_id=uuid.uuid4(), sequence=1, recipient="reader@example.com"),
+        workspace_id=uuid.uuid4(),
+        event_id=deterministic_id("servicekit.test.drain", uuid.uuid4()),
+    )
+
+    async def build(runtime: Runtime) -> ServiceParts:
+        async def cooperative() -> None:
+            # Sleeps far longer than the grace, unless the stop wakes it; then writes its
+            # last work on its way out.
+            while not await runtime.shutdown.sleep(3600):
+                pass
+            async with runtime.uow() as uow:
+                uow.publish(last)
+                await uow.commit()
+            ended.append("returned")
+
+        async def stubborn() -> None:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                ended.append("cancelled")
+                raise
+
+        return ServiceParts(loops=[cooperative(), stubborn()])
+
+    service = asyncio.create_task(serve(settings, build))
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        await eventually(lambda: answers(settings), seconds=10, what="/healthz answers")
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(service, 20)  # a clean stop: no SystemExit
+        async with engine.connect() as conn:
+            published = await conn.scalar(sa.select(outbox.c.published_at.is_not(None))
+                                          .where(outbox.c.event_id == last.event_id))
+    finally:
+        service.cancel()
+        await asyncio.gather(service, return_exceptions=True)
+        await engine.dispose()
+    # The loop that heeds the stop ended by itself at once; the one that does not, at the
+    # end of the grace; and the relay published the last event before the service stopped.
+    assert ended == ["returned", "cancelled"]
+    assert published is True
+
+
 async def _ready(http: httpx.AsyncClient) -> bool:
     return (await http.get("/readyz")).status_code == 200
 

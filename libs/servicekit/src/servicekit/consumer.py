@@ -5,13 +5,17 @@ inbox has seen it, run the handler, commit, and only then ack. A failing handler
 the consumer's backoff; after `max_deliver` attempts the event is parked for an operator.
 A handler registered with `Handlers.outside_transaction` does its slow part (a call to another
 system) first, holding no connection, and returns the step written in the unit of work.
+
+On an orderly stop (servicekit.shutdown) a consumer fetches no more; the events in hand are
+handled, committed and acked within the grace, or nak'ed without delay when it ends first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -27,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts import Event, parse_event
 from contracts.streams import ConsumerSpec
 from servicekit.db import UnitOfWork, parked_events
+from servicekit.shutdown import Shutdown
 from servicekit.tracing import span_from_headers
 
 log = structlog.get_logger(__name__)
@@ -43,6 +48,10 @@ CONSUMED = Counter(
 HANDLE_SECONDS = Histogram("event_handle_seconds", "Time to handle one event", ["consumer", "type"])
 # See Consumer._commits.
 COMMITS_AT_ONCE = 4
+# Seconds a fetch waits for a message. A stop waits for the fetch under way rather than
+# cancelling it (the message it would still bring would then wait out its ack wait), so this
+# is also how long stopping a consumer can take.
+_FETCH_WAIT = 2.0
 
 
 def log_context(event: Event) -> dict[str, str]:
@@ -149,16 +158,36 @@ class Consumer:
         # the event loop and the pool and all end late (holding every slot meanwhile).
         self._commits = asyncio.Semaphore(COMMITS_AT_ONCE)
 
-    async def run(self) -> None:
+    async def run(self, shutdown: Shutdown | None = None) -> None:
+        """Until `shutdown` is requested: then no more fetches, the events in hand are
+        handled (or handed back, if the grace ends first), and it returns."""
+        stopping = shutdown or Shutdown(0)  # without one, never requested
         sub = await self._js.pull_subscribe_bind(self.spec.durable, stream=self.spec.stream)
-        if self._ordered:
-            while True:
-                for msg in await self._fetch(sub, self.spec.batch_size):
-                    await self._handle_safely(msg)
-        else:
-            await self._run_concurrently(sub)
+        try:
+            if self._ordered:
+                await self._run_in_order(sub, stopping)
+            else:
+                await self._run_concurrently(sub, stopping)
+        finally:
+            await _unsubscribe(sub)
 
-    async def _run_concurrently(self, sub: JetStreamContext.PullSubscription) -> None:
+    async def _run_in_order(
+        self, sub: JetStreamContext.PullSubscription, stopping: Shutdown
+    ) -> None:
+        while not stopping.requested:
+            msgs = collections.deque(await self._fetch(sub, self.spec.batch_size))
+            try:
+                while msgs and not stopping.requested:
+                    await self._handle_safely(msgs[0])
+                    msgs.popleft()
+            finally:
+                # Stopping, or cancelled when the grace ended: the events not yet handled go
+                # back at once, to be delivered to the next consumer.
+                await self._hand_back(msgs)
+
+    async def _run_concurrently(
+        self, sub: JetStreamContext.PullSubscription, stopping: Shutdown
+    ) -> None:
         free = asyncio.Semaphore(self._limit)
         running: set[asyncio.Task[None]] = set()
         try:
@@ -168,9 +197,14 @@ class Consumer:
                 while not free.locked():  # take every other free slot too
                     await free.acquire()
                     slots += 1
+                if stopping.requested:
+                    break
                 # Never fetch more than can be worked on at once, or the rest would wait out
                 # their ack wait.
                 msgs = await self._fetch(sub, min(slots, self.spec.batch_size))
+                if stopping.requested:  # fetched while the stop began
+                    await self._hand_back(msgs)
+                    break
                 for _ in range(slots - len(msgs)):
                     free.release()
                 for msg in msgs:
@@ -178,10 +212,25 @@ class Consumer:
                     running.add(task)
                     task.add_done_callback(running.discard)
                     task.add_done_callback(lambda _: free.release())
+            # The events in hand are finished; cancelled when the grace ends first.
+            await asyncio.gather(*running)
         finally:
+            if running:
+                # Before the events in hand are handed back: a fetch cut short leaves its pull
+                # request waiting at the server, which would take one of them to an inbox no
+                # one reads any more, to wait out its ack wait there. Without the
+                # subscription's interest, the server drops that request.
+                await _unsubscribe(sub)
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+
+    @staticmethod
+    async def _hand_back(msgs: Iterable[Msg]) -> None:
+        """Nak without delay: redelivered at once, not after their ack wait."""
+        for msg in msgs:
+            with contextlib.suppress(Exception):  # already settled, or the broker is away
+                await msg.nak()
 
     async def _fetch(self, sub: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
         """Up to `batch` messages; none when there is nothing to fetch right now."""
@@ -198,7 +247,7 @@ class Consumer:
     async def _next_batch(sub: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
         # A batch fetch that waits for messages holds the first one until the batch fills
         # or the wait ends; so wait for one, then take whatever else is already there.
-        first = await sub.fetch(1, timeout=5.0)
+        first = await sub.fetch(1, timeout=_FETCH_WAIT)
         if batch == 1:
             return first
         try:
@@ -211,6 +260,10 @@ class Consumer:
         consumer: the message is simply redelivered once its ack wait has passed."""
         try:
             await self.handle(msg)
+        except asyncio.CancelledError:
+            # The stop's grace ended while handling it (its unit of work is rolled back).
+            await self._hand_back([msg])
+            raise
         except Exception as exc:
             log.warning("consumer.settle_failed", consumer=self.spec.durable,
                         subject=msg.subject, error=repr(exc))
@@ -292,3 +345,8 @@ class Consumer:
                     reason=reason[:4000], attempts=attempts,
                 )
             )
+
+
+async def _unsubscribe(sub: JetStreamContext.PullSubscription) -> None:
+    with contextlib.suppress(Exception):  # unsubscribed already, or the connection is gone
+        await sub.unsubscribe()

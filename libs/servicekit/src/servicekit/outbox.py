@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import time
 import uuid
 from datetime import timedelta
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.streams import STREAMS
 from servicekit.db import OUTBOX_CHANNEL, inbox, outbox
 from servicekit.settings import asyncpg_dsn
+from servicekit.shutdown import Shutdown
 from servicekit.tracing import current_trace_headers, recorded, span_from_headers
 
 log = structlog.get_logger(__name__)
@@ -70,10 +72,12 @@ class OutboxRelay:
         self._ack_timeout = ack_timeout
         self._wake = asyncio.Event()
 
-    async def run(self) -> None:
+    async def run(self, until: Shutdown | None = None) -> None:
+        """Publishes until `until` is requested, then publishes what is left and returns."""
         listener: asyncpg.Connection | None = None
+        woken = None if until is None else asyncio.create_task(self._wake_on(until))
         try:
-            while True:
+            while until is None or not until.requested:
                 # A restarted database closes the LISTEN connection (which wakes this loop):
                 # without a new one, every commit would wait for the poll.
                 if listener is None or listener.is_closed():
@@ -96,9 +100,20 @@ class OutboxRelay:
                         await self._observe()
                     except _DATABASE_ERRORS as exc:  # the database may be briefly away
                         log.warning("outbox.observe_failed", error=str(exc))
+            # Stopping: what the service's last work committed goes out now, not at the next
+            # start.
+            with contextlib.suppress(*_DATABASE_ERRORS):
+                while await self.publish_batch() == self._batch_size:
+                    pass
         finally:
+            if woken is not None:
+                woken.cancel()
             if listener is not None:
                 await listener.close()
+
+    async def _wake_on(self, until: Shutdown) -> None:
+        await until.wait()
+        self._wake.set()
 
     async def _listen(self) -> asyncpg.Connection | None:
         """A connection that LISTENs for committed outbox rows; None while the database is

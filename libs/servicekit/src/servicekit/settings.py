@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from servicekit.shutdown import DEFAULT_GRACE_SECONDS
+
 
 class ServiceSettings(BaseSettings):
     """`<PREFIX>_DATABASE_URL` names the service's own database; failing that, `DATABASE_URL`
@@ -50,6 +52,12 @@ class ServiceSettings(BaseSettings):
     # Outbox rows claimed and published per pass of the relay.
     outbox_batch_size: int = Field(default=1000, ge=1, le=10_000,
                                    validation_alias="OUTBOX_BATCH_SIZE")
+    # After SIGTERM or SIGINT: how long work in progress gets to finish (see
+    # servicekit.shutdown). The relay then has up to FLUSH_SECONDS more to publish what was
+    # written: the deployment's own grace (Kubernetes' terminationGracePeriodSeconds,
+    # compose's stop_grace_period) must exceed both together.
+    shutdown_grace_seconds: float = Field(default=DEFAULT_GRACE_SECONDS, ge=0, le=600,
+                                          validation_alias="SHUTDOWN_GRACE_SECONDS")
 
     @field_validator("forwarded_allow_ips")
     @classmethod

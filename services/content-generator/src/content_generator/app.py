@@ -133,6 +133,6 @@ async def build(runtime: Runtime) -> ServiceParts:
         handlers=handler_table(ports),
         # Several emails are written at once; campaign events stay in order (default 1).
         concurrency={"SCHEDULE": settings.email_concurrency},
-        loops=[serve_previews(runtime.nc, runtime.engine, ports)],
+        loops=[serve_previews(runtime.nc, runtime.engine, ports, runtime.shutdown)],
         on_stop=[*(c.aclose for c in clients), database.dispose],
     )

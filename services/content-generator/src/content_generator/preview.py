@@ -7,6 +7,7 @@ stored as content and not published; the calls it made are billed (llm_calls, `p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pydantic
 import structlog
@@ -25,6 +26,7 @@ from contracts.preview import (
     PreviewReply,
     PreviewRequest,
 )
+from servicekit.shutdown import Shutdown
 
 log = structlog.get_logger(__name__)
 
@@ -77,8 +79,11 @@ async def answer(msg: Msg, engine: AsyncEngine, ports: Ports) -> None:
         await msg.respond(reply.model_dump_json().encode())
 
 
-async def serve_previews(nc: Client, engine: AsyncEngine, ports: Ports) -> None:
-    """Answers preview requests until cancelled; one replica of the queue group answers each.
+async def serve_previews(
+    nc: Client, engine: AsyncEngine, ports: Ports, shutdown: Shutdown
+) -> None:
+    """Answers preview requests until the service stops (the drafts under way are finished
+    within the stop's grace); one replica of the queue group answers each.
     Each request is handled in its own task (nats-py runs a subscription's callbacks one at a
     time), so a slow draft does not hold up the next request."""
 
@@ -92,8 +97,11 @@ async def serve_previews(nc: Client, engine: AsyncEngine, ports: Ports) -> None:
     sub = await nc.subscribe(PREVIEW_SUBJECT, queue=PREVIEW_QUEUE, cb=on_request)
     log.info("preview.listening", subject=PREVIEW_SUBJECT, queue=PREVIEW_QUEUE)
     try:
-        await asyncio.Event().wait()
-    finally:
+        await shutdown.wait()
         await sub.unsubscribe()
+        await asyncio.gather(*running)
+    finally:
+        with contextlib.suppress(Exception):  # unsubscribed already, or NATS is away
+            await sub.unsubscribe()
         for task in running:
             task.cancel()

@@ -15,6 +15,7 @@ from content_generator import db
 from content_generator.preview import serve_previews
 from contracts import CampaignCreated, EmailDue
 from contracts.preview import PREVIEW_SUBJECT, PreviewReply, PreviewRequest
+from servicekit.shutdown import Shutdown
 from testkit.fake_openrouter import Error, FakeOpenRouter
 
 MakeCampaign = Callable[..., CampaignCreated]
@@ -23,7 +24,8 @@ MakeDue = Callable[..., EmailDue]
 
 @pytest.fixture
 async def responder(service, nats_client: Client) -> AsyncIterator[None]:
-    task = asyncio.create_task(serve_previews(nats_client, service.engine, service.ports))
+    task = asyncio.create_task(serve_previews(nats_client, service.engine, service.ports,
+                                                Shutdown(0)))
     await asyncio.sleep(0.1)  # subscribed
     yield
     task.cancel()

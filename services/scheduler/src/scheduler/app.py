@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from functools import partial
 
 import structlog
@@ -28,7 +27,8 @@ DUE_HANDLED = Counter("scheduler_due_handled_total", "Due schedules handled by t
 async def tick_loop(
     runtime: Runtime, settings: Settings, clock: handlers.Clock = handlers.utc_now
 ) -> None:
-    while True:
+    """Until the service stops: a tick in progress commits, then the loop returns."""
+    while not runtime.shutdown.requested:
         try:
             async with runtime.uow() as uow:
                 handled = await handlers.emit_due(
@@ -41,7 +41,7 @@ async def tick_loop(
             handled = 0
         DUE_HANDLED.inc(handled)
         if handled < settings.batch_size:
-            await asyncio.sleep(await _until_next_due(runtime, settings, clock))
+            await runtime.shutdown.sleep(await _until_next_due(runtime, settings, clock))
 
 
 async def _until_next_due(
