@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import partial
 
+import structlog
+
 from contracts import (
     AudienceMembersAdded,
     AudienceMembersRemoved,
@@ -20,6 +22,8 @@ from mailer import handlers, processes
 from mailer.settings import Settings
 from servicekit.consumer import Handlers
 from servicekit.runtime import Runtime, ServiceParts
+
+log = structlog.get_logger(__name__)
 
 
 def handler_table(settings: Settings) -> Handlers:
@@ -42,9 +46,14 @@ def handler_table(settings: Settings) -> Handlers:
 async def build(runtime: Runtime) -> ServiceParts:
     settings = runtime.settings
     assert isinstance(settings, Settings)
-    pool, loops = processes.sending(runtime.engine, settings, 0)
+    # What a crash can leave in doubt, for whoever checks a run against it.
+    log.info("mailer.crash_window", record_max_delay_seconds=settings.record_max_delay,
+             max_in_doubt_per_process=settings.max_in_doubt, lease_seconds=settings.lease_seconds,
+             sender_processes=settings.sender_processes)
+    pool, sending = processes.sending(runtime.engine, settings, 0, runtime.shutdown)
+    loops = [sending]
     if settings.sender_processes > 1:
         supervisor = processes.Supervisor(settings.sender_processes)
         runtime.readiness.append(supervisor.readiness)
-        loops.append(supervisor.run())
+        loops.append(supervisor.run(runtime.shutdown))
     return ServiceParts(handlers=handler_table(settings), loops=loops, on_stop=[pool.close])

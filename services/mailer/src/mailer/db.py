@@ -92,6 +92,8 @@ deliveries = sa.Table(
     # Claims so far; also the fencing token an outcome must match to be recorded.
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("first_attempt_at", sa.DateTime(timezone=True)),
+    # When the claim was made or its holder's heartbeat last renewed it: a `sending` row
+    # older than the lease has no live holder and is claimed again.
     sa.Column("sending_since", sa.DateTime(timezone=True)),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
     sa.Column("smtp_code", sa.Integer),
@@ -473,12 +475,28 @@ async def record_outcomes(
     return set(result.scalars())
 
 
-async def release(conn: AsyncConnection, delivery_id: uuid.UUID, *, attempts: int) -> None:
-    """Hand back a claimed delivery that was never attempted, uncounted."""
-    await conn.execute(
-        sa.update(deliveries)
-        .where(deliveries.c.id == delivery_id, deliveries.c.state == "sending",
-               deliveries.c.attempts == attempts)
-        .values(state="pending", sending_since=None, **_UNCOUNTED)
-    )
+def _held(held: Sequence[tuple[uuid.UUID, int]]) -> sa.ColumnElement[bool]:
+    """The claims `held`, (id, attempts) pairs: a claim is its delivery's row while it is still
+    `sending` on that attempt (a newer claim of it is not ours any more)."""
+    return sa.and_(deliveries.c.state == "sending",
+                   sa.tuple_(deliveries.c.id, deliveries.c.attempts).in_(held))
 
+
+async def release(conn: AsyncConnection, held: Sequence[tuple[uuid.UUID, int]]) -> None:
+    """Hand back claimed deliveries, (id, attempts) pairs, that were never attempted:
+    `pending` again at once, the claim's attempt not counted."""
+    if held:
+        await conn.execute(sa.update(deliveries).where(_held(held))
+                           .values(state="pending", sending_since=None, **_UNCOUNTED))
+
+
+async def renew_leases(
+    conn: AsyncConnection, held: Sequence[tuple[uuid.UUID, int]], *, now: datetime
+) -> int:
+    """The heartbeat: the lease of each claim still held starts again at `now` (on the same
+    clock as the claims); returns how many were renewed."""
+    if not held:
+        return 0
+    result = await conn.execute(sa.update(deliveries).where(_held(held))
+                                .values(sending_since=now))
+    return result.rowcount

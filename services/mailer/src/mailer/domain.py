@@ -9,8 +9,9 @@ A delivery is one (campaign, sequence, recipient). Its states:
 
 A 4xx or a lost connection sends it back to `pending` with a later `due_at` (RETRY_STEPS) until
 the retry policy's maximum age, then it fails. A delivery left in `sending` past its lease (the
-process died between claim and outcome) is claimed again and sent with the same Message-ID: at
-most one lease of doubt per crash, the duplicate window of an at-least-once sender.
+process died between claim and outcome; a live one renews its leases) is claimed again and sent
+with the same Message-ID: the duplicate window of an at-least-once sender, which ends with the
+commit of the outcome.
 """
 
 from __future__ import annotations

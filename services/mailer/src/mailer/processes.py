@@ -10,7 +10,6 @@ mailer uses more than one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import sys
@@ -21,31 +20,48 @@ import structlog
 from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mailer.leases import Leases
 from mailer.sender import sender_loop
 from mailer.settings import Settings
 from mailer.smtp import SmtpPool
 from servicekit.db import create_engine
 from servicekit.logging import configure_logging
+from servicekit.shutdown import Shutdown
 from servicekit.tracing import configure_tracing
 
 log = structlog.get_logger(__name__)
 
 _RESTART_DELAY = 1.0  # seconds before a sender process that exited is started again
-_STOP_GRACE = 15.0  # seconds a sender process gets to stop before it is killed
+# Seconds a sender process gets beyond the grace before it is killed: it heard of the stop
+# a moment after this process.
+_KILL_AFTER = 3.0
 _STARTED = b"started"  # what a sender process writes to its `--started-fd` once it runs
 
 
 def sending(
-    engine: AsyncEngine, settings: Settings, process: int
-) -> tuple[SmtpPool, list[Coroutine[Any, Any, None]]]:
+    engine: AsyncEngine, settings: Settings, process: int, shutdown: Shutdown
+) -> tuple[SmtpPool, Coroutine[Any, Any, None]]:
     """Sender process `process`'s share of the SMTP sessions (0 is the `run` process), and its
-    sender loops: several claim batches side by side, so a batch is claimed and rendered while
-    another one is on the wire; SKIP LOCKED keeps them apart."""
+    sending: several sender loops claim batches side by side, so a batch is claimed and
+    rendered while another one is on the wire (SKIP LOCKED keeps them apart), and a heartbeat
+    renews the leases of what they hold. It returns once the loops have drained."""
     pool = SmtpPool(settings.smtp_config(), size=settings.smtp_sessions(process))
     options = settings.send_options()
-    loops = [sender_loop(engine, pool, options, settings.poll_interval)
-             for _ in range(settings.pipeline_depth)]
-    return pool, loops
+    leases = Leases(engine, options.lease)
+
+    async def send() -> None:
+        heartbeat = asyncio.create_task(leases.heartbeat())
+        try:
+            await asyncio.gather(*(
+                sender_loop(engine, pool, options, settings.poll_interval, shutdown=shutdown,
+                            leases=leases)
+                for _ in range(settings.pipeline_depth)))
+        finally:
+            # Only now: a send finishing during the drain still has its lease renewed.
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+
+    return pool, send()
 
 
 class Supervisor:
@@ -63,12 +79,13 @@ class Supervisor:
         waiting = [index for index, started in self._started.items() if not started]
         return f"sender processes {waiting} not started" if waiting else None
 
-    async def run(self) -> None:
-        """Until cancelled, then stops the children."""
+    async def run(self, shutdown: Shutdown) -> None:
+        """Until `shutdown` is requested; then the children are asked to stop (they drain as
+        this process does, with the same grace) and waited for."""
         children: dict[int, asyncio.subprocess.Process] = {}
         watchers: set[asyncio.Task[None]] = set()
         try:
-            while True:
+            while not shutdown.requested:
                 for index in range(1, self._count):
                     child = children.get(index)
                     if child is not None and child.returncode is None:
@@ -81,16 +98,22 @@ class Supervisor:
                     watcher = asyncio.create_task(self._watch(index, started))
                     watchers.add(watcher)
                     watcher.add_done_callback(watchers.discard)
-                await asyncio.sleep(_RESTART_DELAY)
+                await shutdown.sleep(_RESTART_DELAY)
+            running = [c for c in children.values() if c.returncode is None]
+            for child in running:
+                child.terminate()
+            await asyncio.gather(*(child.wait() for child in running))
         finally:
             for watcher in list(watchers):
                 watcher.cancel()
+            # Cancelled (the grace is over, or no orderly stop): the children get a moment
+            # more, as they heard of the stop a little later, then are killed.
             running = [c for c in children.values() if c.returncode is None]
             for child in running:
                 child.terminate()
             for child in running:
                 try:
-                    await asyncio.wait_for(child.wait(), _STOP_GRACE)
+                    await asyncio.wait_for(child.wait(), _KILL_AFTER)
                 except TimeoutError:
                     child.kill()
                     await child.wait()
@@ -133,26 +156,31 @@ async def run_sender_process(settings: Settings, index: int, started_fd: int | N
     if metrics_port is not None:
         # Its own sends, counted where it counts them: the `run` process serves only its own.
         start_http_server(metrics_port, addr=settings.http_host)
-    pool, work = sending(engine, settings, index)
+    shutdown = Shutdown(settings.shutdown_grace_seconds)
+    pool, work = sending(engine, settings, index, shutdown)
     parent = os.getppid()
-    loops = [asyncio.create_task(loop) for loop in work]
-    stop = asyncio.Event()
+    senders = asyncio.create_task(work)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, shutdown.request)
     log.info("mailer.sender_process_started", process=index, sessions=pool.concurrency)
     if started_fd is not None:
         os.write(started_fd, _STARTED)
         os.close(started_fd)
     try:
         # A parent killed outright cannot stop us: a new parent means it is gone.
-        while not stop.is_set() and os.getppid() == parent:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
-    finally:
-        for task in loops:
+        while not await shutdown.sleep(1.0) and not senders.done():
+            if os.getppid() != parent:
+                shutdown.request()
+        # Drained as a service is (servicekit.shutdown): the sends under way finish and are
+        # recorded, the rest is released; what outlasts the grace is cut off.
+        _, late = await asyncio.wait([senders], timeout=shutdown.remaining())
+        for task in late:
             task.cancel()
-        await asyncio.gather(*loops, return_exceptions=True)
+        await asyncio.gather(senders, return_exceptions=True)
+    finally:
+        senders.cancel()
+        await asyncio.gather(senders, return_exceptions=True)
         await pool.close()
         tracing.force_flush(timeout_millis=5000)
         await engine.dispose()

@@ -71,11 +71,14 @@ class Settings(ServiceSettings):
     batch_size: int = Field(default=100, ge=1, le=5_000)
     # Batches in progress at once: one is claimed and rendered while another is being sent.
     pipeline_depth: int = Field(default=2, ge=1, le=8)
-    # Outcomes written per transaction.
+    # Outcomes written per transaction, and the most seconds one waits for the others: what
+    # a crash leaves in doubt is bounded by both (docs/architecture.md, "The crash window").
     record_batch: int = Field(default=100, ge=1, le=5_000)
+    record_max_delay: float = Field(default=0.2, gt=0, le=5)
     poll_interval: float = Field(default=1.0, gt=0, le=60)
-    # A delivery left in `sending` longer than this is presumed orphaned and sent again.
-    lease_seconds: int = Field(default=300, ge=10)
+    # A delivery left in `sending` this long without its holder's heartbeat (every third of
+    # it) is presumed orphaned and sent again: after a crash, the rest resumes within this.
+    lease_seconds: int = Field(default=20, ge=10, le=3600)
     max_retry_age_seconds: int = Field(default=3 * 24 * 3600, ge=60)
 
     @field_validator("mail_from")
@@ -104,10 +107,6 @@ class Settings(ServiceSettings):
             raise ValueError("DKIM_SELECTOR, DKIM_DOMAIN and DKIM_PRIVATE_KEY: all or none")
         if self.unsubscribe_mailto and "@" not in self.unsubscribe_mailto:
             raise ValueError("UNSUBSCRIBE_MAILTO must be an address")
-        if 2 * self.smtp_timeout * 2 >= self.lease_seconds:
-            # New sends start only during the first half of a lease, and each one ends within
-            # 2 x SMTP_TIMEOUT: the lease must cover both or a live send could be reclaimed.
-            raise ValueError("MAILER_LEASE_SECONDS must exceed 4 x SMTP_TIMEOUT")
         first = self.sender_metrics_port
         ports = range(first, first + self.sender_processes - 1)
         if first and self.http_port in ports:
@@ -140,6 +139,12 @@ class Settings(ServiceSettings):
             rate=self.smtp_rate / self.sender_processes or None,
             ca_file=self.smtp_ca_file or None,
         )
+
+    @property
+    def max_in_doubt(self) -> int:
+        """The most deliveries a killed sender process can leave sent but unrecorded: the
+        claims it holds (docs/architecture.md, "The crash window")."""
+        return self.batch_size * self.pipeline_depth
 
     def metrics_port(self, process: int) -> int | None:
         """Where sender process `process` (1 ..) serves /metrics, if anywhere."""
@@ -177,6 +182,7 @@ class Settings(ServiceSettings):
             unsubscribe_mailto=self.unsubscribe_mailto or None,
             dkim=self.dkim_signer(),
             record_batch=self.record_batch,
+            record_max_delay=self.record_max_delay,
             batch_size=self.batch_size,
             lease=timedelta(seconds=self.lease_seconds),
             retry=RetryPolicy(max_age=timedelta(seconds=self.max_retry_age_seconds)),

@@ -38,7 +38,9 @@ def test_defaults(env: pytest.MonkeyPatch) -> None:
     assert settings.default_sender.address == "campaigns@localhost"
     options = settings.send_options()
     assert options.public_base_url == "http://127.0.0.1:8000"
-    assert options.lease == timedelta(minutes=5)
+    # Short, as the heartbeat renews what a live process holds.
+    assert options.lease == timedelta(seconds=20)
+    assert options.record_max_delay == 0.2
     assert options.retry.max_age == timedelta(days=3)
 
 
@@ -69,7 +71,8 @@ def test_global_smtp_names(env: pytest.MonkeyPatch) -> None:
         ("SMTP_TLS", "ssl", "SMTP_TLS"),
         ("MAIL_FROM", "not an address", r"MAIL_FROM|mail_from"),
         ("SMTP_USERNAME", "only-a-user", "set both or neither"),
-        ("SMTP_TIMEOUT", "120", "4 x SMTP_TIMEOUT"),
+        ("MAILER_LEASE_SECONDS", "5", "MAILER_LEASE_SECONDS|lease_seconds"),
+        ("MAILER_RECORD_MAX_DELAY", "0", "MAILER_RECORD_MAX_DELAY|record_max_delay"),
     ],
 )
 def test_refuses(env: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
