@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from servicekit.shutdown import DEFAULT_GRACE_SECONDS, FLUSH_SECONDS
+
 from .tools import ROOT, run, tool
 
 yaml = pytest.importorskip("yaml", reason="add pyyaml to the root dev dependency group")
@@ -72,3 +74,11 @@ def test_campaign_api_believes_forwarded_headers_from_nginx_alone(
     assert services["nginx"]["networks"] == ["edge"]
     on_edge = {name for name, s in services.items() if "edge" in s.get("networks", [])}
     assert on_edge == {"nginx", "campaign-api"}
+
+
+def test_each_service_gets_longer_to_stop_than_its_drain_takes(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in SERVICES:
+        period = services[name]["stop_grace_period"]
+        assert period.endswith("s"), name
+        assert float(period.removesuffix("s")) > DEFAULT_GRACE_SECONDS + FLUSH_SECONDS, name

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from campaign_api.settings import Settings
+from servicekit.shutdown import DEFAULT_GRACE_SECONDS, FLUSH_SECONDS
 
 from .tools import K8S, OVERLAYS, ROOT, by_kind, render
 
@@ -158,3 +159,12 @@ def test_campaign_api_believes_forwarded_headers_from_the_pod_network(
     networks = [ipaddress.ip_network(n) for n in trusted.split(",")]
     assert networks
     assert all(n.is_private for n in networks)
+
+
+def test_each_service_gets_longer_to_stop_than_its_drain_takes(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, objects = rendered
+    for name, deployment in by_kind(objects, "Deployment").items():
+        grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        assert grace > DEFAULT_GRACE_SECONDS + FLUSH_SECONDS, name

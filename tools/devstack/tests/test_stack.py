@@ -22,7 +22,7 @@ from devstack.ports import free_port, is_listening
 from devstack.stack import SERVICES, Stack, StackConfig, StackError
 
 STAND_IN = """
-import http.server, json, os, signal, sys
+import http.server, json, os, signal, smtplib, sys, time
 
 module, command = __package__, sys.argv[1]
 reports = os.environ["STAND_IN_REPORTS"]
@@ -37,7 +37,14 @@ with open(os.path.join(reports, module + ".json"), "w") as report:
     json.dump({**os.environ, "STAND_IN_PID": str(os.getpid())}, report)
 port = int(os.environ["PORT" if module == "campaign_api" else module.upper() + "_HTTP_PORT"])
 server = http.server.HTTPServer(("127.0.0.1", port), http.server.BaseHTTPRequestHandler)
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+def drain(*_):
+    # As the mailer drains: a moment to finish, then the outcome goes where it is recorded.
+    if os.environ.get("STAND_IN_DRAIN") == module:
+        time.sleep(1)
+        with smtplib.SMTP(os.environ["SMTP_HOST"], int(os.environ["SMTP_PORT"])) as client:
+            client.sendmail("a@example.com", ["b@example.com"], b"Subject: drained\\r\\n\\r\\n")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, drain)
 server.serve_forever()
 """
 
@@ -126,6 +133,27 @@ async def test_starts_services_on_embedded_infrastructure_and_restarts_with_its_
         assert stack.api_key == key
         assert stack.maildir is not None
         assert len(list((stack.maildir / "new").iterdir())) == 1
+
+
+def test_services_stop_first_and_drain_within_their_grace_while_the_infrastructure_runs(
+    short_tmp: Path, stand_ins: dict[str, str]
+) -> None:
+    config = StackConfig(
+        data_dir=short_tmp / "data",
+        api_port=free_port(),
+        environ={**stand_ins, "STAND_IN_DRAIN": "mailer"},
+        services=("mailer",),
+        stop_grace=7,
+    )
+    with Stack(config, console=Console(file=io.StringIO())) as stack:
+        assert report(stack, "mailer")["SHUTDOWN_GRACE_SECONDS"] == "7"
+        maildir = stack.maildir
+        assert maildir is not None
+    # The mailer's last message, sent a second after its SIGTERM, reached the sink: it was
+    # neither killed nor left without the infrastructure it finishes its work with.
+    assert [m.read_text().startswith("Subject: drained") for m in (maildir / "new").iterdir()] \
+        == [True]
+    assert config.stop_timeout > config.stop_grace
 
 
 def test_a_service_that_dies_is_reported(short_tmp: Path, stand_ins: dict[str, str]) -> None:

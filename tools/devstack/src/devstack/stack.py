@@ -145,6 +145,7 @@ def service_environ(
     *,
     inherited: Mapping[str, str],
     extra: Mapping[str, str],
+    stop_grace: float = 20.0,
 ) -> dict[str, str]:
     """The environment of one service's processes: `inherited` less `STACK_VARIABLES`, then
     the stack's values for this service, then `extra` (which wins)."""
@@ -157,6 +158,8 @@ def service_environ(
         "SMTP_PORT": str(endpoints.smtp_port),
         # Children write into a pipe: unbuffered, their lines are relayed as they happen.
         "PYTHONUNBUFFERED": "1",
+        # What the stack waits for before it kills a service that is stopping.
+        "SHUTDOWN_GRACE_SECONDS": f"{stop_grace:g}",
     }
     if module == API_SERVICE:
         env["PORT"] = str(endpoints.api_port)
@@ -179,9 +182,17 @@ class StackConfig:
     # Added to every service's environment last, e.g. OPENROUTER_BASE_URL of a fake.
     extra_env: Mapping[str, str] = field(default_factory=dict)
     services: tuple[str, ...] = SERVICES
-    # How long services get to listen on their HTTP port, and to exit after SIGTERM.
+    # How long services get to listen on their HTTP port.
     ready_timeout: float = 60.0
-    stop_timeout: float = 10.0
+    # Each service's SHUTDOWN_GRACE_SECONDS: after SIGTERM it finishes the work in hand (the
+    # mailer its SMTP transactions) within this, while NATS, PostgreSQL and the sink still run.
+    stop_grace: float = 20.0
+
+    @property
+    def stop_timeout(self) -> float:
+        """How long a service gets to exit after SIGTERM before it is killed: its grace, then
+        the relay's last publishing (up to 10 s), and a margin."""
+        return self.stop_grace + 15.0
 
 
 @dataclass(frozen=True)
@@ -353,7 +364,8 @@ class Stack:
         self._exit.callback(self._stop_services)
         for module in plan.services:
             env = service_environ(
-                module, self._endpoints, inherited=config.environ, extra=config.extra_env
+                module, self._endpoints, inherited=config.environ, extra=config.extra_env,
+                stop_grace=config.stop_grace,
             )
             self._migrate(module, env)
             if module == API_SERVICE:
@@ -463,6 +475,8 @@ class Stack:
                 time.sleep(0.1)
 
     def _stop_services(self) -> None:
+        # First of all (the ExitStack's last callback): the services drain while NATS,
+        # PostgreSQL and the sink still run, so what they finish is recorded and published.
         # All get SIGTERM at once so they shut down in parallel, within one shared deadline.
         running, self._running = self._running[::-1], []
         for service in running:
