@@ -99,6 +99,13 @@ async def test_starts_services_on_embedded_infrastructure_and_restarts_with_its_
         key_file = stack.data_dir / "api-key"
         assert key_file.read_text() == key + "\n"
         assert key_file.stat().st_mode & 0o777 == 0o600
+        secret = report(stack, "campaign_api")["CAMPAIGN_API_SESSION_SECRET"]
+        assert len(secret) >= 32
+        # campaign-api's own commands, run beside the stack, find its database here.
+        api_env = stack.data_dir / "campaign-api.env"
+        assert api_env.read_text() == (
+            f"CAMPAIGN_API_DATABASE_URL='{stack.database_url('campaign_api')}'\n")
+        assert api_env.stat().st_mode & 0o777 == 0o600
 
         for module in SERVICES:
             env = report(stack, module)
@@ -128,9 +135,11 @@ async def test_starts_services_on_embedded_infrastructure_and_restarts_with_its_
     assert "     campaign-api | campaign_api migrate" in relayed
     assert "content-generator | content_generator run" in relayed
 
-    # Started again, the stack keeps its data: same key, same mail.
+    # Started again, the stack keeps its data: same key, same mail, and the same session
+    # secret, so that nobody is signed out of the dashboard by a restart.
     with stack:
         assert stack.api_key == key
+        assert report(stack, "campaign_api")["CAMPAIGN_API_SESSION_SECRET"] == secret
         assert stack.maildir is not None
         assert len(list((stack.maildir / "new").iterdir())) == 1
 

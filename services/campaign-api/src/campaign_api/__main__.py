@@ -2,9 +2,13 @@
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
+from urllib.parse import unquote
 
 import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import usecases
@@ -17,16 +21,47 @@ app = service_cli("campaign_api", Settings, build)
 
 T = TypeVar("T")
 
+# `make up` writes where its database is into this file (relative to where it runs), so that
+# these commands, run beside it, need no configuration; the environment still wins.
+DEVELOPMENT_STACK_ENV = Path(".data") / "campaign-api.env"
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"campaign-api: {message}", err=True)
+    return typer.Exit(1)
+
+
+def _settings() -> Settings:
+    stack_file = DEVELOPMENT_STACK_ENV
+    stack = stack_file if stack_file.is_file() else None
+    try:
+        return Settings(_env_file=stack)
+    except ValidationError as exc:
+        reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        hint = "" if stack else f" (or run it where `make up` runs: it writes {stack_file})"
+        raise _fail(f"{reasons}{hint}") from None
+
 
 def _with_engine(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    settings = _settings()
+
     async def run() -> T:
-        engine = create_engine(Settings().database_url, pool_size=1)
+        engine = create_engine(settings.database_url, pool_size=1)
         try:
             return await work(engine)
         finally:
             await engine.dispose()
 
-    return asyncio.run(run())
+    where = unquote(settings.database_url.rsplit("@", 1)[-1])  # no credentials in the message
+    try:
+        return asyncio.run(run())
+    except ProgrammingError as exc:  # e.g. no such table: the database was never migrated
+        raise _fail(f"the database at {where} is not ready ({exc.orig}): "
+                    "run `campaign-api migrate` first") from None
+    except (OSError, DBAPIError) as exc:
+        running = " Is `make up` running?" if DEVELOPMENT_STACK_ENV.is_file() else ""
+        raise _fail(f"cannot reach the database at {where}: "
+                    f"{getattr(exc, 'orig', None) or exc}.{running}") from None
 
 
 @app.command("create-workspace")
@@ -41,7 +76,8 @@ def create_key(
     workspace: str = typer.Option("default", help="Workspace name; created if missing"),
     name: str = typer.Option("cli", help="A label for the key"),
 ) -> None:
-    """Create an API key for a workspace and print it (only once: just its hash is stored)."""
+    """Create an API key for a workspace and print it (only once: just its hash is stored).
+    Beside a running `make up`, it finds the development stack's database by itself."""
 
     async def store(engine: AsyncEngine) -> str:
         found = await usecases.create_workspace(engine, workspace)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import fcntl
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -38,6 +39,11 @@ log = structlog.get_logger(__name__)
 API_SERVICE = "campaign_api"
 SERVICES: tuple[str, ...] = (API_SERVICE, "scheduler", "content_generator", "mailer")
 API_KEY_FILE = "api-key"
+# Kept across restarts, so that a restart does not sign everyone out of the dashboard.
+SESSION_SECRET_FILE = "session-secret"
+# Where the API's database is, for campaign-api's own commands (`campaign-api create-key`) run
+# beside a running stack: they read it from this folder.
+API_ENV_FILE = "campaign-api.env"
 DEFAULT_WORKSPACE = "default"
 
 _COLOURS: Mapping[str, str] = {
@@ -66,6 +72,15 @@ STACK_VARIABLES: frozenset[str] = frozenset(
     | {f"{env_prefix(m)}_DATABASE_URL" for m in SERVICES}
     | {f"{env_prefix(m)}_HTTP_PORT" for m in SERVICES}
 )
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Written whole under a temporary name, readable by the owner only: a credential."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+    tmp.replace(path)
 
 
 class StackError(DevstackError):
@@ -367,6 +382,11 @@ class Stack:
                 module, self._endpoints, inherited=config.environ, extra=config.extra_env,
                 stop_grace=config.stop_grace,
             )
+            if module == API_SERVICE:
+                if not env.get("CAMPAIGN_API_SESSION_SECRET"):
+                    env["CAMPAIGN_API_SESSION_SECRET"] = self._session_secret()
+                _write_private(self.data_dir / API_ENV_FILE,
+                               f"CAMPAIGN_API_DATABASE_URL='{database_urls[module]}'\n")
             self._migrate(module, env)
             if module == API_SERVICE:
                 self._api_key = self._load_or_create_api_key(env)
@@ -431,13 +451,16 @@ class Stack:
                 f" and printed no key\n{result.stdout}{result.stderr}"
             )
         key = lines[-1]
-        # Written whole under a temporary name, readable by the owner only: it is a credential.
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as file:
-            file.write(key + "\n")
-        tmp.replace(path)
+        _write_private(path, key + "\n")
         return key
+
+    def _session_secret(self) -> str:
+        path = self.data_dir / SESSION_SECRET_FILE
+        if path.exists() and len(secret := path.read_text().strip()) >= 32:
+            return secret
+        secret = secrets.token_urlsafe(32)
+        _write_private(path, secret + "\n")
+        return secret
 
     def _spawn(self, module: str, env: Mapping[str, str]) -> None:
         process = self._popen(module, env, "run")
