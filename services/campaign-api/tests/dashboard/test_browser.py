@@ -39,19 +39,33 @@ def browser(chromium_path: Path, launch_args: list[str]) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def console(browser: Browser) -> list[str]:
+    """What the pages wrote to the browser console (a blocked load is reported there)."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, console: list[str]) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+def _refused(console: list[str], base_url: str) -> list[str]:
+    """The dashboard's own files the Content Security Policy refused (a shown email's pixel is
+    refused on purpose: a developer's look is no open)."""
+    return [line for line in console
+            if "Content Security Policy" in line and f"'{base_url}/dashboard/" in line]
 
 
 def _shot(page: Page, folder: Path, name: str) -> None:
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
-def test_a_campaign_from_sign_in_to_the_outbox(stack: Stack, page: Page,
+def test_a_campaign_from_sign_in_to_the_outbox(stack: Stack, page: Page, console: list[str],
                                                screenshots: Path) -> None:
     page.goto(f"{stack.base_url}/dashboard/")
     expect(page).to_have_url(re.compile(r"/dashboard/signin$"))
@@ -130,6 +144,10 @@ def test_a_campaign_from_sign_in_to_the_outbox(stack: Stack, page: Page,
     expect(page.locator("iframe.mail")).to_have_attribute("sandbox", "")
     expect(page.locator("#text-part")).not_to_be_empty()
     _shot(page, screenshots, "09-outbox-message")
+    # Every page above loaded whole: its own icon, styles and scripts, nothing refused ...
+    assert _refused(console, stack.base_url) == []
+    # ... while the email's open pixel was.
+    assert any("Content Security Policy" in line and "/o/" in line for line in console)
 
 
 def _wait_for_text(page: Page, selector: str, text: str, *, attempts: int) -> None:

@@ -393,6 +393,31 @@ async def test_the_outbox_lists_and_shows_received_mail(engine: AsyncEngine,
         assert missing.status_code == 404
 
 
+def _image_sources(response: httpx.Response) -> list[str]:
+    policy = dict(d.strip().split(" ", 1) for d in
+                  response.headers["content-security-policy"].split(";"))
+    return policy["img-src"].split()
+
+
+async def test_every_page_may_load_its_own_icon_and_a_shown_email_nothing_else(
+        engine: AsyncEngine, tmp_path: Path) -> None:
+    async with _client(engine, maildir=tmp_path) as client:
+        signin = await client.get("/dashboard/signin")
+        campaign_page = await _create(client, await _sign_in(client, await _key(engine, "acme")))
+        key = _deliver(tmp_path, "Hi", "ada@example.com", _campaign_id(campaign_page))
+        pages = [signin, await client.get("/dashboard/campaigns"),
+                 await client.get(campaign_page), await client.get(f"/dashboard/outbox/{key}")]
+        for page in pages:
+            icon = re.search(r'<link rel="icon" href="([^"]+)"', page.text)
+            assert icon, page.url
+            sources = _image_sources(page)
+            assert "'self'" in sources or any(
+                f"http://dash{icon.group(1)}".startswith(s) for s in sources), (page.url, sources)
+        # Where an email is shown, only data: and the static files: no pixel, no tracked link.
+        assert _image_sources(pages[-1]) == ["data:", "http://dash/dashboard/static/"]
+        assert _image_sources(pages[2]) == ["data:", "http://dash/dashboard/static/"]
+
+
 async def test_each_workspace_sees_only_the_mail_of_its_own_campaigns(
         engine: AsyncEngine, tmp_path: Path) -> None:
     async with (_client(engine, maildir=tmp_path) as acme,

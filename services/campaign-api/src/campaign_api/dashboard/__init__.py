@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from campaign_api.dashboard.audience_pages import audience_router
 from campaign_api.dashboard.auth import CsrfRejected, SignInRequired, signed_in
 from campaign_api.dashboard.outbox_pages import outbox_router
-from campaign_api.dashboard.router import STATIC_DIR, _not_found, router, templates
+from campaign_api.dashboard.router import STATIC_DIR, STATIC_PATH, _not_found, router, templates
 from campaign_api.dashboard.settings import DashboardSettings
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -26,7 +26,7 @@ def install(app: FastAPI, settings: DashboardSettings | None = None) -> None:
     app.include_router(router)
     app.include_router(outbox_router)
     app.include_router(audience_router)
-    app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="dashboard-static")
 
     async def sign_in_first(request: Request, exc: Exception) -> Response:
         return RedirectResponse("/dashboard/signin", status_code=303)

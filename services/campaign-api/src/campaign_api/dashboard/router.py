@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
 from datetime import UTC, date, datetime
@@ -46,7 +47,8 @@ from rules.weekdays import ABBREVIATIONS
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.globals["static"] = lambda path: f"/dashboard/static/{path}"
+STATIC_PATH = "/dashboard/static"
+templates.env.globals["static"] = lambda path: f"{STATIC_PATH}/{path}"
 templates.env.globals["can_edit"] = can_edit  # the lifecycle's one rule of what takes changes
 templates.env.filters["number"] = number
 
@@ -86,6 +88,16 @@ def _maildir(request: Request) -> Path | None:
 _CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
         "img-src {img}; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; "
         "base-uri 'none'; object-src 'none'")
+_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+
+
+def _images(request: Request, img_src: str) -> str:
+    """`img_src`, plus the dashboard's own static files: the page's icon loads even where a
+    shown email may fetch nothing. Its frame inherits the policy, and no tracking link lives
+    under /dashboard/static/. Only a plain host is named in the policy."""
+    if not _HOST.match(request.url.netloc):
+        return img_src
+    return f"{img_src} {request.url.scheme}://{request.url.netloc}{STATIC_PATH}/"
 
 
 def _page(request: Request, template: str, viewer: Viewer | None, *, status_code: int = 200,
@@ -97,7 +109,7 @@ def _page(request: Request, template: str, viewer: Viewer | None, *, status_code
                                                         status_code=status_code)
     # Pages show workspace data: never from a shared cache.
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = _CSP.format(img=img_src)
+    response.headers["Content-Security-Policy"] = _CSP.format(img=_images(request, img_src))
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
