@@ -41,6 +41,7 @@ from contracts import (
 from contracts.envelope import Payload
 from contracts.events import (
     MAX_MEMBERS_PER_EVENT,
+    SUPPRESSED_REASON,
     AudienceMembersAddedPayload,
     AudienceMembersRemovedPayload,
     CampaignCompletedPayload,
@@ -350,3 +351,25 @@ def test_an_audience_event_stays_under_the_message_limit() -> None:
         {"audience_id": "5b0c7c9e-3a4f-4d2b-9a57-1f2f3c6f8e10", "members": [lean] * 500}
     )
     assert len(payload.model_dump_json()) < MAX_PAYLOAD_BYTES
+
+
+# --- Why a delivery failed ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fields", "kind"), [
+    ({"permanent": True, "smtp_code": 550, "enhanced_code": "5.1.1", "reason": "no user"},
+     "bounced"),
+    ({"permanent": True, "smtp_code": 552, "reason": "too big"}, "bounced"),
+    ({"permanent": True, "reason": "to name: line breaks are not allowed"}, "invalid"),
+    ({"permanent": True, "reason": SUPPRESSED_REASON}, "suppressed"),
+    ({"permanent": False, "smtp_code": 451, "reason": "gave up after 6 attempts"}, "expired"),
+    ({"permanent": False, "reason": "gave up after 6 attempts: no answer"}, "expired"),
+    # A kind the sender names is kept.
+    ({"permanent": True, "reason": "suppressed", "kind": "invalid"}, "invalid"),
+])
+def test_a_failure_says_what_kind_it_is(fields: dict[str, Any], kind: str) -> None:
+    payload = EmailFailedPayload(campaign_id=uuid.uuid4(), sequence=1,
+                                 recipient="ann@example.com", **fields)
+    assert payload.kind == kind
+    # And the kind travels with it.
+    assert EmailFailedPayload.model_validate_json(payload.model_dump_json()) == payload

@@ -188,9 +188,10 @@ async def test_stats_per_campaign_email_and_structure(
             events.append(EmailSent.create(EmailSentPayload(
                 campaign_id=cid, sequence=seq, recipient=person, message_id="<m@x>"),
                 workspace_id=ws))
+        # Refused by the receiving server on email 1 (a bounce), given up on after 4xx later.
         events.append(EmailFailed.create(EmailFailedPayload(
             campaign_id=cid, sequence=seq, recipient=people[3], permanent=seq == 1,
-            reason="no"), workspace_id=ws))
+            smtp_code=550 if seq == 1 else 451, reason="no"), workspace_id=ws))
     apply = {ContentGenerated: handlers.on_content_generated, EmailSent: handlers.on_email_sent,
              EmailFailed: handlers.on_email_failed}
     async with UnitOfWork(api_engine) as uow:

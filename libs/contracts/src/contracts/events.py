@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 import zoneinfo
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -194,11 +194,47 @@ class EmailSentPayload(DeliveryRef):
     smtp_reply: str = Field(default="", max_length=2_000)
 
 
+# Why a delivery will not be made:
+# - bounced: the receiving server refused it (an SMTP 5xx reply);
+# - invalid: no safe message could be built from the campaign's or the recipient's data;
+# - suppressed: the address is on the workspace's suppression list (unsubscribed, bounced);
+# - expired: temporary failures (4xx, no answer) went on past the retry policy's age.
+FailureKind = Literal["bounced", "invalid", "suppressed", "expired"]
+# The reason the mailer gives for a suppressed address.
+SUPPRESSED_REASON = "suppressed"
+
+
+def failure_kind(*, permanent: bool, smtp_code: int | None, reason: str) -> FailureKind:
+    """What a failure's other fields say its kind is (for events that do not name it)."""
+    if smtp_code is not None and 500 <= smtp_code < 600:
+        return "bounced"
+    if not permanent:
+        return "expired"
+    return "suppressed" if reason == SUPPRESSED_REASON else "invalid"
+
+
 class EmailFailedPayload(DeliveryRef):
+    """A delivery that will not be made, and why; final for the delivery."""
+
     permanent: bool
     smtp_code: int | None = None
     enhanced_code: str | None = Field(default=None, max_length=20)
     reason: str = Field(max_length=2_000)
+    # Filled in from the fields above when the sender does not name it.
+    kind: FailureKind = "invalid"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") is None:
+            try:
+                kind = failure_kind(permanent=bool(data["permanent"]),
+                                    smtp_code=data.get("smtp_code"),
+                                    reason=str(data["reason"]))
+            except (KeyError, TypeError):
+                return data  # the field checks name what is missing
+            return {**data, "kind": kind}
+        return data
 
 
 class EmailClickedPayload(DeliveryRef):

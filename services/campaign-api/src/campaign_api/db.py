@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.dialects.postgresql import JSONB, UUID, distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 AnyRow = sa.Row[*tuple[Any, ...]]
@@ -96,7 +96,30 @@ campaign_emails = sa.Table(
     sa.Column("failure", sa.Text),
     sa.Column("sent", sa.Integer, nullable=False, server_default="0"),
     sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
+    # Failed deliveries (`failed`) by kind: what the receiving side refused (`bounced`), messages
+    # that could not be built, suppressed addresses, retries given up (contracts' FailureKind).
     sa.Column("bounced", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("invalid", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("suppressed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("expired", sa.Integer, nullable=False, server_default="0"),
+)
+
+# One row per failed delivery, as email.failed reported it.
+delivery_failures = sa.Table(
+    "delivery_failures",
+    metadata,
+    sa.Column("campaign_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("sequence", sa.Integer, primary_key=True),
+    sa.Column("recipient", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("smtp_code", sa.Integer),
+    sa.Column("enhanced_code", sa.Text),
+    sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("kind IN ('bounced', 'invalid', 'suppressed', 'expired')",
+                       name="delivery_failures_kind"),
+    sa.Index("delivery_failures_newest", "campaign_id", sa.text("failed_at DESC"), "sequence",
+             "recipient"),
 )
 
 idempotency_keys = sa.Table(
@@ -515,3 +538,35 @@ async def mark_completed(conn: AsyncConnection, campaign_id: uuid.UUID) -> None:
         .where(campaigns.c.id == campaign_id, campaigns.c.status != "cancelled")
         .values(status="completed", updated_at=sa.func.now())
     )
+
+
+async def record_failure(conn: AsyncConnection, **values: Any) -> bool:
+    """Whether this delivery's failure was new (the inbox already makes each event count once;
+    this keeps a delivery to one row whatever its events)."""
+    stmt = insert(delivery_failures).values(**values).on_conflict_do_nothing()
+    return (await conn.execute(stmt)).rowcount == 1
+
+
+async def failures_of(
+    conn: AsyncConnection, campaign_id: uuid.UUID, *, sequence: int | None = None,
+    limit: int = 100,
+) -> list[AnyRow]:
+    """The campaign's newest failed deliveries first."""
+    query = sa.select(delivery_failures).where(delivery_failures.c.campaign_id == campaign_id)
+    if sequence is not None:
+        query = query.where(delivery_failures.c.sequence == sequence)
+    query = query.order_by(delivery_failures.c.failed_at.desc(), delivery_failures.c.sequence,
+                           delivery_failures.c.recipient).limit(limit)
+    return list((await conn.execute(query)).all())
+
+
+async def last_failures(conn: AsyncConnection, campaign_id: uuid.UUID) -> dict[int, AnyRow]:
+    """Each email's newest failed delivery, by sequence."""
+    query = (
+        sa.select(delivery_failures)
+        .ext(distinct_on(delivery_failures.c.sequence))
+        .where(delivery_failures.c.campaign_id == campaign_id)
+        .order_by(delivery_failures.c.sequence, delivery_failures.c.failed_at.desc(),
+                  delivery_failures.c.recipient)
+    )
+    return {r.sequence: r for r in (await conn.execute(query)).all()}

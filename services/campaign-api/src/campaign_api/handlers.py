@@ -41,11 +41,16 @@ async def on_email_sent(event: EmailSent, uow: UnitOfWork) -> None:
 
 
 async def on_email_failed(event: EmailFailed, uow: UnitOfWork) -> None:
+    """Counted by kind, so that `bounced` is only what the receiving server refused, and kept
+    with its reason and SMTP codes for the API and the campaign page."""
     p = event.payload
-    await db.bump_campaign(uow.conn, p.campaign_id, deliveries_failed=1)
-    # A permanent failure is the receiving side refusing the address: a bounce.
-    await db.bump_email(uow.conn, p.campaign_id, p.sequence, failed=1,
-                        bounced=1 if p.permanent else 0)
+    new = await db.record_failure(
+        uow.conn, campaign_id=p.campaign_id, sequence=p.sequence, recipient=p.recipient,
+        kind=p.kind, reason=p.reason, smtp_code=p.smtp_code, enhanced_code=p.enhanced_code,
+        failed_at=event.occurred_at)
+    if new:
+        await db.bump_campaign(uow.conn, p.campaign_id, deliveries_failed=1)
+        await db.bump_email(uow.conn, p.campaign_id, p.sequence, failed=1, **{p.kind: 1})
 
 
 async def on_campaign_completed(event: CampaignCompleted, uow: UnitOfWork) -> None:

@@ -213,6 +213,24 @@ class CampaignSummary(BaseModel):
     updated_at: datetime
 
 
+FailureKind = Literal["bounced", "invalid", "suppressed", "expired"]
+
+
+class DeliveryFailure(BaseModel):
+    """A delivery that will not be made, as the mailer reported it."""
+
+    sequence: int
+    recipient: str
+    kind: FailureKind = Field(description="bounced: the receiving server refused it (SMTP "
+                              "5xx); invalid: no safe message could be built from the data; "
+                              "suppressed: the address is on the suppression list; expired: "
+                              "temporary failures went on until the mailer gave up")
+    reason: str = Field(description="What the mailer or the receiving server said")
+    smtp_code: int | None
+    enhanced_code: str | None = Field(description="RFC 3463 status, e.g. 5.1.1")
+    failed_at: datetime
+
+
 class CampaignEmail(BaseModel):
     sequence: int
     subject: str | None
@@ -220,12 +238,22 @@ class CampaignEmail(BaseModel):
     structure: str | None
     send_at: datetime | None
     sent: int
-    failed: int
-    bounced: int
-    failure: str | None
+    failed: int = Field(description="Deliveries that will not be made: the four kinds below")
+    bounced: int = Field(description="Refused by the receiving server (SMTP 5xx)")
+    invalid: int = Field(description="No safe message could be built from the data")
+    suppressed: int = Field(description="Addresses on the suppression list")
+    expired: int = Field(description="Given up after temporary failures")
+    failure: str | None = Field(description="Why the email could not be written, if it could "
+                                "not; failed deliveries are in `last_failure`")
+    last_failure: DeliveryFailure | None = Field(
+        default=None, description="The newest failed delivery of this email, with its reason")
     prompt_tokens: int
     completion_tokens: int
     cost: Money
+
+
+class FailurePage(BaseModel):
+    items: list[DeliveryFailure] = Field(description="Newest first")
 
 
 class CampaignDetail(CampaignSummary):
@@ -278,7 +306,10 @@ class Problem(BaseModel):
 class Counts(BaseModel):
     sent: int = 0
     failed: int = 0
-    bounced: int = 0
+    bounced: int = Field(0, description="Refused by the receiving server (SMTP 5xx) only")
+    invalid: int = Field(0, description="Failed: no safe message could be built")
+    suppressed: int = Field(0, description="Failed: the address is on the suppression list")
+    expired: int = Field(0, description="Failed: given up after temporary failures")
     opens: int = 0
     unique_opens: int = 0
     clicks: int = 0

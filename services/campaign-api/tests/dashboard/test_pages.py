@@ -20,8 +20,8 @@ from campaign_api.app import create_app
 from campaign_api.dashboard.auth import COOKIE
 from campaign_api.dashboard.settings import DashboardSettings
 from campaign_api.usecases import accounts
-from contracts import CampaignScheduled
-from contracts.events import CampaignScheduledPayload
+from contracts import CampaignScheduled, EmailFailed
+from contracts.events import CampaignScheduledPayload, EmailFailedPayload
 from contracts.links import LinkClaims, LinkSigner
 from servicekit.db import UnitOfWork, create_engine
 from testkit.fixtures import CreateDatabase
@@ -271,6 +271,33 @@ async def test_another_workspace_sees_nothing(engine: AsyncEngine) -> None:
         assert "Spring launch" not in listing.text
         still = await a.get(base)
         assert '<span class="badge active">' in still.text
+
+
+async def test_the_campaign_page_says_why_deliveries_failed(engine: AsyncEngine) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        csrf = await _sign_in(client, key)
+        page_url = (await _create(client, csrf)).split("?")[0]
+        campaign_id = uuid.UUID(page_url.rstrip("/").rsplit("/", 1)[1])
+        failures = [
+            EmailFailedPayload(campaign_id=campaign_id, sequence=1, recipient=r, **fields)
+            for r, fields in (
+                ("ada@example.com", {"permanent": True, "smtp_code": 550,
+                                     "enhanced_code": "5.1.1", "reason": "550 5.1.1 no such user"}),
+                ("grace@example.org", {"permanent": False, "smtp_code": 421,
+                                       "reason": "gave up after 6 attempts: 421 closing"}))]
+        async with UnitOfWork(engine) as uow:
+            for minute, payload in enumerate(failures):  # the second one is the latest
+                await handlers.on_email_failed(EmailFailed.create(
+                    payload, workspace_id=uuid.uuid4(),
+                    occurred_at=datetime(2026, 5, 4, 9, minute, tzinfo=UTC)), uow)
+            await uow.commit()
+        page = await client.get(page_url)
+        assert page.status_code == 200
+        failure = page.text[page.text.index('class="meta failure"'):][:600]
+        assert "1 bounced, 1 expired" in failure
+        assert "grace@example.org, expired (421): gave up after 6 attempts: 421 closing" in (
+            " ".join(failure.split()))
 
 
 async def test_the_schedule_preview_follows_the_form(engine: AsyncEngine) -> None:

@@ -24,6 +24,7 @@ from email.headerregistry import Address
 from email.policy import default as default_policy
 from typing import Literal
 
+from contracts.events import SUPPRESSED_REASON
 from rules import lifecycle
 from rules.headers import is_header_safe
 
@@ -124,7 +125,8 @@ def precheck(*, campaign_state: str, member_active: bool, suppressed: bool) -> S
     if not member_active:
         return Skip("cancelled", "removed from the audience")
     if suppressed:
-        return Skip("suppressed", "suppressed")
+        # The reason email.failed carries: it tells the API's counts a suppressed address.
+        return Skip("suppressed", SUPPRESSED_REASON)
     return None
 
 

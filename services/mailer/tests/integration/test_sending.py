@@ -151,6 +151,7 @@ async def test_5xx_unknown_user_fails_and_suppresses(world: World, smtp: Scripte
     assert failed["payload"] | {"reason": None} == {
         "campaign_id": str(world.campaign_id), "sequence": 1, "recipient": ANN,
         "permanent": True, "smtp_code": 550, "enhanced_code": "5.1.1", "reason": None,
+        "kind": "bounced",
     }
     assert "Recipient address rejected" in failed["payload"]["reason"]
     assert failed["outbox_event_id"] == str(
@@ -195,6 +196,7 @@ async def test_unsubscribed_address_is_not_sent_to(world: World, smtp: ScriptedS
     assert failed["payload"]["recipient"] == ANN
     assert failed["payload"]["permanent"] is True
     assert failed["payload"]["reason"] == "suppressed"
+    assert failed["payload"]["kind"] == "suppressed"
 
 
 async def test_unsubscribe_in_another_workspace_does_not_suppress(
@@ -228,6 +230,7 @@ async def test_header_injection_through_merge_field_fails_the_delivery(
     (failed,) = await world.events("email.failed")
     assert failed["payload"]["recipient"] == ANN
     assert failed["payload"]["permanent"] is True
+    assert failed["payload"]["kind"] == "invalid"
 
 
 async def test_bad_recipient_name_in_the_database_is_rejected(
@@ -310,6 +313,7 @@ async def test_transient_failures_give_up_after_the_maximum_age(
     assert ann.last_reply.startswith("gave up after 1 attempts")
     (failed,) = await world.events("email.failed")
     assert failed["payload"]["permanent"] is False
+    assert failed["payload"]["kind"] == "expired"
 
 
 async def test_paused_campaign_waits_and_cancelled_campaign_is_not_sent(

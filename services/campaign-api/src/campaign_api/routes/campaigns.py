@@ -17,6 +17,7 @@ from campaign_api.schemas import (
     CampaignPage,
     CampaignStats,
     CampaignUpdate,
+    FailurePage,
     PreviewEmail,
 )
 
@@ -93,6 +94,17 @@ async def campaign_stats(campaign_id: uuid.UUID, workspace_id: Workspace,
     """Sent, failed, bounced, opens, clicks and unsubscribes per campaign, email and
     structure."""
     return await usecases.campaign_stats(request.app.state.engine, workspace_id, campaign_id)
+
+
+@router.get("/{campaign_id}/failures", response_model=FailurePage, responses=problems(404))
+async def list_failures(
+    campaign_id: uuid.UUID, workspace_id: Workspace, request: Request,
+    sequence: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+    limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
+) -> FailurePage:
+    """Failed deliveries, newest first, each with its kind, reason and SMTP codes."""
+    return await usecases.list_failures(request.app.state.engine, workspace_id, campaign_id,
+                                        sequence=sequence, limit=limit)
 
 
 @router.post("/{campaign_id}/preview", response_model=PreviewEmail,

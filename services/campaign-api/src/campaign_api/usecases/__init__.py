@@ -31,13 +31,13 @@ from campaign_api.usecases.engagement import (
     unsubscribe_claims,
 )
 from campaign_api.usecases.preview import preview_next_email
-from campaign_api.usecases.stats import campaign_stats
+from campaign_api.usecases.stats import campaign_stats, list_failures
 
 __all__ = [
     "add_members", "already_unsubscribed", "archive_campaign", "authenticate", "campaign_stats",
     "cancel_campaign", "change_status", "create_api_key", "create_campaign", "create_workspace",
     "get_campaign", "get_workspace", "import_csv", "list_api_keys", "list_campaigns",
-    "list_emails", "list_members", "pause_campaign", "preview_next_email", "record_click",
-    "record_open", "remove_members", "resume_campaign", "revoke_api_key", "unsubscribe",
-    "unsubscribe_claims", "update_campaign",
+    "list_emails", "list_failures", "list_members", "pause_campaign", "preview_next_email",
+    "record_click", "record_open", "remove_members", "resume_campaign", "revoke_api_key",
+    "unsubscribe", "unsubscribe_claims", "update_campaign",
 ]

@@ -32,6 +32,7 @@ from campaign_api.schemas import (
     CampaignPage,
     CampaignSummary,
     CampaignUpdate,
+    DeliveryFailure,
     Progress,
 )
 from campaign_api.usecases._audience_events import first_of_each, publish_added
@@ -119,8 +120,15 @@ async def list_emails(
 ) -> list[CampaignEmail]:
     async with engine.connect() as conn:
         await require_campaign(conn, workspace_id, campaign_id)
-        rows = await db.campaign_emails_of(conn, campaign_id)
-    return [CampaignEmail.model_validate(e, from_attributes=True) for e in rows]
+        return await _emails(conn, campaign_id)
+
+
+async def _emails(conn: AsyncConnection, campaign_id: uuid.UUID) -> list[CampaignEmail]:
+    rows = await db.campaign_emails_of(conn, campaign_id)
+    last = await db.last_failures(conn, campaign_id) if any(e.failed for e in rows) else {}
+    return [CampaignEmail.model_validate(e, from_attributes=True).model_copy(update={
+        "last_failure": DeliveryFailure.model_validate(last[e.sequence], from_attributes=True)
+        if e.sequence in last else None}) for e in rows]
 
 
 async def list_campaigns(
@@ -245,8 +253,7 @@ async def _read_detail(
     conn: AsyncConnection, workspace_id: uuid.UUID, campaign_id: uuid.UUID
 ) -> CampaignDetail:
     row = await require_campaign(conn, workspace_id, campaign_id)
-    emails = await db.campaign_emails_of(conn, campaign_id)
-    return _detail(row, emails)
+    return _detail(row, await _emails(conn, campaign_id))
 
 
 def encode_cursor(created_at: datetime, campaign_id: uuid.UUID) -> str:
@@ -278,7 +285,7 @@ def _summary(row: AnyRow) -> CampaignSummary:
     )
 
 
-def _detail(row: AnyRow, emails: list[AnyRow]) -> CampaignDetail:
+def _detail(row: AnyRow, emails: list[CampaignEmail]) -> CampaignDetail:
     d = CampaignDefinition.model_validate(row.definition)
     s = d.schedule
     next_sequence, ahead = plan_ahead(
@@ -297,5 +304,5 @@ def _detail(row: AnyRow, emails: list[AnyRow]) -> CampaignDetail:
         planned_total_emails=row.planned_emails, next_sequence=next_sequence,
         next_send_times=ahead,
         cost=sum((Decimal(e.cost) for e in emails), Decimal(0)),
-        emails=[CampaignEmail.model_validate(e, from_attributes=True) for e in emails],
+        emails=emails,
     )

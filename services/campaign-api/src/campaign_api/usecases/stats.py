@@ -1,4 +1,5 @@
-"""Delivery and engagement counts per campaign, per email and per content structure."""
+"""Delivery and engagement counts per campaign, per email and per content structure, and the
+failed deliveries with their reasons."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import db
 from campaign_api.db import AnyRow
-from campaign_api.schemas import CampaignStats, Counts, EmailCounts, StructureCounts
+from campaign_api.schemas import (
+    CampaignStats,
+    Counts,
+    DeliveryFailure,
+    EmailCounts,
+    FailurePage,
+    StructureCounts,
+)
 from campaign_api.usecases.campaigns import require_campaign
 
 _ENGAGEMENT = ("opens", "unique_opens", "clicks", "unique_clicks", "unsubscribes")
@@ -20,10 +28,14 @@ def _rate(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
-def _counts(sent: int, failed: int, bounced: int, engagement: AnyRow | None) -> dict[str, Any]:
+_DELIVERY = ("sent", "failed", "bounced", "invalid", "suppressed", "expired")
+
+
+def _counts(delivered: dict[str, int], engagement: AnyRow | None) -> dict[str, Any]:
     e = {k: int(getattr(engagement, k)) if engagement else 0 for k in _ENGAGEMENT}
+    sent, failed, bounced = delivered["sent"], delivered["failed"], delivered["bounced"]
     return {
-        "sent": sent, "failed": failed, "bounced": bounced, **e,
+        **delivered, **e,
         "open_rate": _rate(e["unique_opens"], sent),
         "click_rate": _rate(e["unique_clicks"], sent),
         "unsubscribe_rate": _rate(e["unsubscribes"], sent),
@@ -41,20 +53,30 @@ async def campaign_stats(
         per_email = {r.sequence: r for r in await db.engagement_per_email(conn, campaign_id)}
         per_structure = {r.structure: r
                          for r in await db.engagement_per_structure(conn, campaign_id)}
-    delivered: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    by_structure: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_DELIVERY, 0))
+    totals = dict.fromkeys(_DELIVERY, 0)
     for e in emails:
-        sums = delivered[e.structure or ""]
-        sums[0] += e.sent
-        sums[1] += e.failed
-        sums[2] += e.bounced
+        for name in _DELIVERY:
+            by_structure[e.structure or ""][name] += getattr(e, name)
+            totals[name] += getattr(e, name)
     return CampaignStats(
         campaign_id=campaign_id,
-        totals=Counts(**_counts(sum(e.sent for e in emails), sum(e.failed for e in emails),
-                                sum(e.bounced for e in emails), total)),
+        totals=Counts(**_counts(totals, total)),
         emails=[EmailCounts(sequence=e.sequence, subject=e.subject, structure=e.structure,
-                            **_counts(e.sent, e.failed, e.bounced, per_email.get(e.sequence)))
+                            **_counts({n: getattr(e, n) for n in _DELIVERY},
+                                      per_email.get(e.sequence)))
                 for e in emails],
-        structures=[StructureCounts(structure=s, **_counts(sums[0], sums[1], sums[2],
-                                                           per_structure.get(s)))
-                    for s, sums in sorted(delivered.items())],
+        structures=[StructureCounts(structure=s, **_counts(sums, per_structure.get(s)))
+                    for s, sums in sorted(by_structure.items())],
     )
+
+
+async def list_failures(
+    engine: AsyncEngine, workspace_id: uuid.UUID, campaign_id: uuid.UUID, *,
+    sequence: int | None = None, limit: int = 100,
+) -> FailurePage:
+    async with engine.connect() as conn:
+        await require_campaign(conn, workspace_id, campaign_id)
+        rows = await db.failures_of(conn, campaign_id, sequence=sequence, limit=limit)
+    return FailurePage(items=[DeliveryFailure.model_validate(r, from_attributes=True)
+                              for r in rows])
