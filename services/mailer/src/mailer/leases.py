@@ -17,6 +17,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -25,6 +26,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mailer import db
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(eq=False)
+class Held:
+    """The claims of one batch, (delivery id, attempt) pairs, and when their lease was last
+    confirmed (time.monotonic: at the claim, then by each heartbeat that renewed them)."""
+
+    claims: list[tuple[uuid.UUID, int]]
+    confirmed_at: float
 
 
 class Leases:
@@ -36,36 +46,36 @@ class Leases:
         self._clock = clock  # the claims' clock
         self._lease = lease.total_seconds()
         self.interval = self._lease / 3
-        self._held: dict[uuid.UUID, int] = {}  # delivery id -> the attempt claimed
-        # When the last renewal that covered every claim then held began (monotonic).
-        self._renewed_at = float("-inf")
+        self._held: set[Held] = set()
 
-    def hold(self, claims: Iterable[tuple[uuid.UUID, int]]) -> None:
-        self._held.update(claims)
+    def hold(self, claims: Iterable[tuple[uuid.UUID, int]], *, claimed_at: float) -> Held:
+        """Claims made at `claimed_at` (time.monotonic, taken before the claim began)."""
+        held = Held(list(claims), claimed_at)
+        self._held.add(held)
+        return held
 
-    def drop(self, claims: Iterable[tuple[uuid.UUID, int]]) -> None:
-        for delivery_id, attempts in claims:
-            if self._held.get(delivery_id) == attempts:
-                del self._held[delivery_id]
+    def drop(self, held: Held) -> None:
+        self._held.discard(held)
 
-    def may_start(self, claimed_at: float) -> bool:
-        """Whether a send of a claim made at `claimed_at` (monotonic) may start now."""
-        confirmed = max(claimed_at, self._renewed_at)
-        return time.monotonic() - confirmed < self._lease / 2
+    def may_start(self, held: Held) -> bool:
+        """Whether a send of one of these claims may start now."""
+        return time.monotonic() - held.confirmed_at < self._lease / 2
 
     async def renew(self) -> None:
         """One heartbeat; a failure is logged, and the next one tries again."""
-        began, held = time.monotonic(), list(self._held.items())
-        if not held:
-            self._renewed_at = began
+        began, batches = time.monotonic(), list(self._held)
+        claims = [claim for held in batches for claim in held.claims]
+        if not claims:
             return
         try:
             async with self._engine.begin() as conn:
-                await db.renew_leases(conn, held, now=self._clock())
+                await db.renew_leases(conn, claims, now=self._clock())
         except Exception as exc:  # the database may be briefly away
-            log.warning("mailer.lease_renewal_failed", held=len(held), error=repr(exc))
+            log.warning("mailer.lease_renewal_failed", held=len(claims), error=repr(exc))
             return
-        self._renewed_at = began
+        # Only those renewed: a batch claimed meanwhile keeps the time of its claim.
+        for held in batches:
+            held.confirmed_at = max(held.confirmed_at, began)
 
     async def heartbeat(self) -> None:
         """Renews every `interval` seconds until cancelled (once the process's sender loops,

@@ -128,8 +128,7 @@ async def send_due_batch(
     claimed, jobs = await _claim(engine, options, now)
     if not jobs:
         return claimed
-    claims = [(job.delivery.id, job.attempts) for job in jobs]
-    leases.hold(claims)
+    held = leases.hold(((job.delivery.id, job.attempts) for job in jobs), claimed_at=began)
     recorder = Recorder(engine, options.record_batch, options.record_max_delay)
     unsent: list[Job] = []
     cut_off: list[Job] = []
@@ -151,7 +150,7 @@ async def send_due_batch(
             await recorder.add(_deferred(job, None, None, f"rendering failed: {exc!r}", at(),
                                          options.retry))
             return
-        if stopping.requested or not leases.may_start(began):
+        if stopping.requested or not leases.may_start(held):
             unsent.append(job)
             return
         try:
@@ -192,7 +191,7 @@ async def send_due_batch(
             await release(engine, unsent)
         except Exception as exc:  # their lease runs out instead
             errors.append(exc)
-        leases.drop(claims)
+        leases.drop(held)
     if errors:
         raise errors[0]
     return claimed

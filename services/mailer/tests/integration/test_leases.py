@@ -32,10 +32,12 @@ async def test_renewed_claims_outlive_their_lease_and_dropped_ones_lapse(world: 
     # The heartbeat renews both at the end of their lease; then Bob's send is over.
     renewal = claimed_at + LEASE
     leases = Leases(world.engine, LEASE, clock=lambda: renewal)
-    leases.hold((r.id, r.attempts + 1) for r in rows)
+    ann = leases.hold([(r.id, r.attempts + 1) for r in rows if r.email == "ann@example.com"],
+                      claimed_at=time.monotonic())
+    bob = leases.hold([(r.id, r.attempts + 1) for r in rows if r.email == "bob@example.com"],
+                      claimed_at=time.monotonic())
     await leases.renew()
-    leases.drop((r.id, r.attempts + 1) for r in rows if r.email == "bob@example.com")
-    await leases.renew()
+    leases.drop(bob)
 
     # Past the first lease, nothing is taken over; past the renewed one, only Bob's is,
     # whose holder had let it go (as a process that died would).
@@ -44,17 +46,27 @@ async def test_renewed_claims_outlive_their_lease_and_dropped_ones_lapse(world: 
     await leases.renew()
     taken = await claim(world, claimed_at + 2 * LEASE + timedelta(seconds=1))
     assert [(r.email, r.attempts) for r in taken] == [("bob@example.com", 1)]
+    leases.drop(ann)
 
 
 async def test_a_send_starts_only_within_half_a_lease_of_the_last_confirmation(
     world: Any,
 ) -> None:
-    leases = Leases(world.engine, LEASE)
+    await world.campaign()
+    await world.members(("ann@example.com", "Ann"))
+    await world.content(1)
+    rows = await claim(world, world.send_at)
+    leases = Leases(world.engine, LEASE, clock=lambda: world.send_at)
     half = LEASE.total_seconds() / 2
-    now = time.monotonic()
-    assert leases.may_start(claimed_at=now)
-    assert not leases.may_start(claimed_at=now - half - 1)
-    # A heartbeat that went through confirms every claim held, however old.
+    fresh = leases.hold([], claimed_at=time.monotonic())
+    old = leases.hold([(r.id, r.attempts + 1) for r in rows],
+                      claimed_at=time.monotonic() - half - 1)
+    assert leases.may_start(fresh)
+    assert not leases.may_start(old)
+    # A heartbeat that went through confirms the claims it renewed, however old; one claimed
+    # after the renewal began keeps the time of its claim.
     await leases.renew()
-    assert leases.may_start(claimed_at=now - half - 1)
+    later = leases.hold([], claimed_at=time.monotonic() - half - 1)
+    assert leases.may_start(old)
+    assert not leases.may_start(later)
     assert leases.interval == LEASE.total_seconds() / 3
