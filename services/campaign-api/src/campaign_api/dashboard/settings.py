@@ -18,7 +18,8 @@ class DashboardSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
     # Signs session cookies. Without one, a development process makes up its own: sessions then
-    # end when it restarts, and replicas would not accept each other's cookies.
+    # end when it restarts, and replicas would not accept each other's cookies (`make up` gives
+    # it one it keeps in .data).
     session_secret: SecretStr | None = Field(
         default=None, min_length=32, validation_alias="CAMPAIGN_API_SESSION_SECRET")
     session_max_age_seconds: int = Field(
