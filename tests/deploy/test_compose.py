@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from servicekit.shutdown import DEFAULT_GRACE_SECONDS, FLUSH_SECONDS
 
-from .tools import ROOT, run, tool
+from .tools import ROOT, interpolate, run, tool
 
 yaml = pytest.importorskip("yaml", reason="add pyyaml to the root dev dependency group")
 
@@ -68,9 +69,17 @@ def test_infrastructure_persists_and_tls_is_terminated_in_front(compose: dict[st
 
 def test_campaign_api_believes_forwarded_headers_from_nginx_alone(
         compose: dict[str, Any]) -> None:
-    services = compose["services"]
-    (subnet,) = [c["subnet"] for c in compose["networks"]["edge"]["ipam"]["config"]]
+    env = {name: "x" for name in ("POSTGRES_PASSWORD", "LINK_SIGNING_KEY",
+                                  "CAMPAIGN_API_SESSION_SECRET", "PUBLIC_BASE_URL")}
+    rendered = interpolate(compose, env)
+    services = rendered["services"]
+    (subnet,) = [c["subnet"] for c in rendered["networks"]["edge"]["ipam"]["config"]]
+    assert ipaddress.ip_network(subnet).is_private
     assert services["campaign-api"]["environment"]["FORWARDED_ALLOW_IPS"] == subnet
+    moved = interpolate(compose, {**env, "EDGE_SUBNET": "10.77.0.0/28"})
+    assert moved["services"]["campaign-api"]["environment"]["FORWARDED_ALLOW_IPS"] == (
+        "10.77.0.0/28")
+    services = compose["services"]
     assert services["nginx"]["networks"] == ["edge"]
     on_edge = {name for name, s in services.items() if "edge" in s.get("networks", [])}
     assert on_edge == {"nginx", "campaign-api"}
