@@ -128,7 +128,7 @@ async def test_detail_shows_the_schedulers_plan_and_completion(
     client = await api_client()
     created = await _create(client)
     cid = uuid.UUID(created["id"])
-    assert created["planned_total_emails"] is None
+    assert created["next_sequence"] is not None  # planned by the same rules from the start
     ws = uuid.uuid4()
     # A plan published two days ago: emails 3 to 5 went out since; five of the rest show.
     first = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2, hours=1)
@@ -274,3 +274,18 @@ async def test_a_paused_campaign_keeps_its_plan_and_resumes_with_it(
     again = (await client.get(f"/api/campaigns/{cid}")).json()
     assert again["next_sequence"] == 2
     assert again["next_send_times"] == resumed.json()["next_send_times"]
+
+
+async def test_the_plan_shows_from_the_creates_own_answer(api_client: MakeClient) -> None:
+    client = await api_client()
+    # The design's example from Monday 2 March 2099, Berlin: Mondays and Fridays at 09:00
+    # (08:00 UTC) for three months, 27 emails, before the scheduler has said a word.
+    created = await _create(client, start_at="2099-03-02T00:00:00", timezone="Europe/Berlin")
+    assert created["planned_total_emails"] == 27
+    assert created["progress"]["emails_planned"] == 27
+    assert created["next_sequence"] == 1
+    assert created["next_send_times"] == [
+        "2099-03-02T08:00:00Z", "2099-03-06T08:00:00Z", "2099-03-09T08:00:00Z",
+        "2099-03-13T08:00:00Z", "2099-03-16T08:00:00Z"]
+    detail = (await client.get(f"/api/campaigns/{created['id']}")).json()
+    assert detail["next_send_times"] == created["next_send_times"]

@@ -16,7 +16,7 @@ from typing import Literal, TypeVar
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
-from rules import lifecycle
+from rules import cadence, lifecycle
 from rules.headers import is_header_safe
 from rules.lifecycle import FINISHED, TransitionRefused
 
@@ -64,6 +64,14 @@ def plan_ahead(
     if next_sequence is not None and active:
         next_sequence += len(send_times) - len(ahead)
     return next_sequence, ahead[:PLAN_SHOWN]
+
+
+def first_plan(schedule: cadence.ScheduleFields) -> tuple[int, list[datetime]]:
+    """What the scheduler plans for a new campaign, by the same rules (libs/rules): how many
+    emails and the first send times. Stored with the campaign, it is what the create's own
+    answer and every read show until the scheduler's campaign.scheduled replaces it."""
+    rule = cadence.Rule.from_schedule(schedule)
+    return cadence.total_emails(rule), cadence.planned_send_times(rule, PLAN_SHOWN)
 
 
 def still_ahead(send_times: list[datetime], moment: datetime) -> list[datetime]:

@@ -18,6 +18,7 @@ from campaign_api.db import AnyRow
 from campaign_api.domain import (
     Action,
     can_edit,
+    first_plan,
     next_status,
     plan_ahead,
     recipient,
@@ -89,11 +90,14 @@ async def create_campaign(
     given += [recipient(str(r.email), r.name, dict(r.fields)) for r in body.recipients]
     recipients = first_of_each(given)
     correlation_id = uuid.uuid4()
+    planned, times = first_plan(definition.schedule)
     async with UnitOfWork(engine) as uow:
         await db.insert_campaign(
             uow.conn, id=definition.campaign_id, workspace_id=workspace_id,
             audience_id=definition.audience_id, name=definition.name,
             definition=definition.model_dump(mode="json"), status="active",
+            planned_emails=planned, next_sequence=1,
+            next_send_times=[t.isoformat() for t in times],
         )
         for i in range(0, len(recipients), 1_000):
             await db.add_members(uow.conn, workspace_id, definition.audience_id, [
