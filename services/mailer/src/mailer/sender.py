@@ -181,9 +181,9 @@ async def send_due_batch(
     finally:
         # Also when cancelled: what came back is recorded, what was never sent goes back.
         unsent.extend(remaining)
-        for job in cut_off:
-            await recorder.add(_deferred(job, None, None, _CUT_OFF, at(), options.retry))
         try:
+            for job in cut_off:
+                await recorder.add(_deferred(job, None, None, _CUT_OFF, at(), options.retry))
             await recorder.close()
         except Exception as exc:  # raised below, after the earlier ones
             errors.append(exc)

@@ -76,7 +76,8 @@ def up(
         )
         raise typer.Exit(1)
     except KeyboardInterrupt:
-        console.rule("[bold]Stopping")
+        console.rule(f"[bold]Stopping: the services finish what they are doing (up to "
+                     f"{stack.config.stop_grace:g} s), then NATS, PostgreSQL and the sink")
     except DevstackError as error:
         console.rule("[bold red]Start-up failed", style="red")
         console.print(str(error), style="red", markup=False, highlight=False)
