@@ -72,6 +72,18 @@ async def test_jetstream_file_stream_with_fsync_always_survives_restarts(short_t
         server.stop()
 
 
+def test_a_paused_server_answers_nothing_until_resumed(short_tmp: Path) -> None:
+    with EmbeddedNats(short_tmp / "nats") as server:
+        server.pause()
+        try:
+            with pytest.raises(TimeoutError):
+                urllib.request.urlopen(f"{server.monitor_url}/healthz", timeout=0.5)  # noqa: S310 (loopback)
+        finally:
+            server.resume()
+        with urllib.request.urlopen(f"{server.monitor_url}/healthz", timeout=5) as response:  # noqa: S310 (loopback)
+            assert response.status == 200
+
+
 def test_config_routes_a_cluster_node_to_its_peers(tmp_path: Path) -> None:
     text = render_config(
         server_name="n-1",

@@ -63,3 +63,23 @@ async def test_url_works_with_sqlalchemy(short_tmp: Path) -> None:
                 assert result.scalar_one() == "campaign_api"
         finally:
             await engine.dispose()
+
+
+async def test_an_immediate_shutdown_loses_no_committed_data(short_tmp: Path) -> None:
+    postgres = EmbeddedPostgres(short_tmp / "pg")
+    with postgres:
+        postgres.ensure_database("mailer")
+        url = asyncpg_dsn(postgres.uri("mailer"))
+        conn = await asyncpg.connect(url)
+        await conn.execute("CREATE TABLE t (id int); INSERT INTO t VALUES (1)")
+        postgres.stop(immediate=True)
+        with pytest.raises((asyncpg.PostgresError, OSError)):
+            await conn.fetchval("SELECT 1")
+        await conn.close(timeout=1)
+        postgres.start()
+        assert asyncpg_dsn(postgres.uri("mailer")) == url  # the same socket: clients reconnect
+        again = await asyncpg.connect(url)
+        try:
+            assert await again.fetchval("SELECT count(*) FROM t") == 1
+        finally:
+            await again.close()

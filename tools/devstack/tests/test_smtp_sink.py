@@ -7,8 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from devstack.ports import free_port, is_listening
-from devstack.smtp_sink import SmtpSink
+from devstack.smtp_sink import SinkFault, SmtpSink
 
 # CRLF line ends as on the wire, a line that SMTP must dot-stuff, 8-bit UTF-8 and a long line:
 # everything that a sink which re-encodes or re-parses the message would change.
@@ -44,6 +46,39 @@ def test_stores_received_bytes_exactly(short_tmp: Path) -> None:
         # One stored copy per message, not per recipient.
         assert delivered(maildir) == [RAW, RAW]
     assert not is_listening("127.0.0.1", sink.port)
+
+
+def test_a_421_fault_refuses_every_nth_recipient_and_closes_that_session(
+    short_tmp: Path,
+) -> None:
+    maildir = short_tmp / "maildir"
+    with SmtpSink("127.0.0.1", free_port(), maildir) as sink:
+        sink.set_fault(SinkFault("421", every=2))
+        send(sink.port, ["ada@example.org"])
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+            send(sink.port, ["grace@example.org"])
+        assert refused.value.recipients["grace@example.org"][0] == 421
+        send(sink.port, ["linus@example.org"])
+        sink.set_fault(None)
+        send(sink.port, ["grace@example.org"])
+        send(sink.port, ["ken@example.org"])
+        assert delivered(maildir) == [RAW] * 4
+        assert sink.faults_injected == 1
+
+
+def test_a_drop_fault_closes_the_connection_after_the_data_and_stores_nothing(
+    short_tmp: Path,
+) -> None:
+    maildir = short_tmp / "maildir"
+    with SmtpSink("127.0.0.1", free_port(), maildir) as sink:
+        sink.set_fault(SinkFault("drop", every=1))
+        with pytest.raises(smtplib.SMTPServerDisconnected):
+            send(sink.port, ["ada@example.org"])
+        assert delivered(maildir) == []
+        sink.set_fault(None)
+        send(sink.port, ["ada@example.org"])
+        assert delivered(maildir) == [RAW]
+        assert sink.faults_injected == 1
 
 
 def test_runs_as_a_module_until_sigterm(short_tmp: Path) -> None:

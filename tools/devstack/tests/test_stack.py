@@ -190,6 +190,39 @@ def test_a_service_that_dies_is_reported(short_tmp: Path, stand_ins: dict[str, s
         assert (exited.service, exited.returncode) == ("mailer", -signal.SIGKILL)
 
 
+def test_a_killed_or_stopped_service_is_started_again_with_its_environment(
+    short_tmp: Path, stand_ins: dict[str, str]
+) -> None:
+    config = StackConfig(
+        data_dir=short_tmp / "data",
+        api_port=free_port(),
+        environ={**stand_ins, **EXTERNAL},
+        services=("mailer", "campaign_api"),
+    )
+    with Stack(config, console=Console(file=io.StringIO())) as stack:
+        first = report(stack, "mailer")
+        assert stack.pid("mailer") == int(first["STAND_IN_PID"])
+        stack.kill_service("mailer")
+        assert [(e.service, e.returncode) for e in stack.exited()] == [
+            ("mailer", -signal.SIGKILL)
+        ]
+        with pytest.raises(StackError, match="still running"):
+            stack.restart_service("campaign_api")
+        stack.restart_service("mailer")
+        assert stack.exited() == []
+        second = report(stack, "mailer")
+        assert second["STAND_IN_PID"] != first["STAND_IN_PID"]
+        assert {k: v for k, v in second.items() if k != "STAND_IN_PID"} == {
+            k: v for k, v in first.items() if k != "STAND_IN_PID"
+        }
+        assert is_listening("127.0.0.1", stack.http_port("mailer"))
+
+        assert stack.stop_service("mailer") is True  # the stand-in exits on SIGTERM
+        assert [(e.service, e.returncode) for e in stack.exited()] == [("mailer", 0)]
+        stack.restart_service("mailer")
+        assert stack.wait(timeout=0.3) is None
+
+
 def test_failed_migration_stops_everything_started(
     short_tmp: Path, stand_ins: dict[str, str]
 ) -> None:

@@ -159,6 +159,21 @@ class EmbeddedNats:
         """Kill the server with SIGKILL, as a crash would: it gets no chance to flush."""
         self._end(signal.SIGKILL, None)
 
+    def pause(self) -> None:
+        """Freeze the server with SIGSTOP, as a host that stalls would: connections stay open
+        and nothing is answered until `resume()`."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server run on (SIGCONT)."""
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self._process is None or self._process.poll() is not None:
+            raise NatsStartError(f"nats-server {self.server_name} is not running")
+        self._process.send_signal(sig)
+        log.info("nats signalled", server=self.server_name, signal=sig.name)
+
     def _end(self, sig: signal.Signals, timeout: float | None) -> None:
         process, self._process = self._process, None
         atexit.unregister(self.stop)

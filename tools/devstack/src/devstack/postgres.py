@@ -95,9 +95,10 @@ class EmbeddedPostgres:
         )
         self._psql(name, "CREATE EXTENSION IF NOT EXISTS vector;\n")
 
-    def stop(self) -> None:
+    def stop(self, *, immediate: bool = False) -> None:
         """Stop the server (fast shutdown: sessions are disconnected, data is checkpointed).
-        Safe to call repeatedly."""
+        Safe to call repeatedly. `immediate` stops it as a crash would: no checkpoint, and the
+        next `start()` recovers from the write-ahead log."""
         server, self._server = self._server, None
         if server is None:
             return
@@ -112,7 +113,7 @@ class EmbeddedPostgres:
                 "--pgdata",
                 str(self.data_dir),
                 "--mode",
-                "fast",
+                "immediate" if immediate else "fast",
                 "--wait",
                 "--timeout",
                 str(self.stop_timeout),
@@ -126,7 +127,7 @@ class EmbeddedPostgres:
         info = PostmasterInfo.read_from_pgdata(self.data_dir)
         if result.returncode != 0 and info is not None and info.is_running():
             raise PostgresError(f"pg_ctl stop failed: {result.stderr.strip()}")
-        log.info("postgres stopped", data_dir=str(self.data_dir))
+        log.info("postgres stopped", data_dir=str(self.data_dir), immediate=immediate)
 
     def __enter__(self) -> Self:
         return self.start()

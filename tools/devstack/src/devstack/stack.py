@@ -238,6 +238,11 @@ class Stack:
         self._running: list[_Running] = []
         self._endpoints: Endpoints | None = None
         self._api_key: str | None = None
+        self._environs: dict[str, dict[str, str]] = {}
+        # The embedded parts, None where the environment names a server of its own.
+        self.postgres: EmbeddedPostgres | None = None
+        self.nats: EmbeddedNats | None = None
+        self.smtp_sink: SmtpSink | None = None
 
     # -- what a started stack offers -----------------------------------------------------
 
@@ -273,6 +278,10 @@ class Stack:
         if self._api_key is None:
             raise StackError(f"no API key: the stack is not started or runs no {API_SERVICE}")
         return self._api_key
+
+    def pid(self, module: str) -> int:
+        """The process id of a running service."""
+        return self._find(module).process.pid
 
     def database_url(self, module: str) -> str:
         return self.endpoints.database_urls[module]
@@ -312,6 +321,11 @@ class Stack:
             time.sleep(0.2)
         return None
 
+    def exited(self) -> list[ServiceExit]:
+        """The services that are no longer running, with their exit codes."""
+        return [ServiceExit(r.module, code) for r in self._running
+                if (code := r.process.poll()) is not None]
+
     def stop(self) -> None:
         """Stop the services, then the SMTP sink, NATS and PostgreSQL. Idempotent."""
         atexit.unregister(self.stop)
@@ -320,6 +334,49 @@ class Stack:
         finally:
             self._endpoints = None
             self._api_key = None
+            self.postgres = self.nats = None
+            self.smtp_sink = None
+
+    # -- one service at a time: how a crash test takes a part away and brings it back ------
+    # The stack never restarts a service by itself (`wait` reports an exit, and `make up`
+    # then stops everything): whoever kills one starts it again with `restart_service`.
+
+    def kill_service(self, module: str) -> None:
+        """SIGKILL a service, as a crash would, and reap it."""
+        process = self._find(module).process
+        process.kill()
+        process.wait()
+
+    def stop_service(self, module: str, timeout: float | None = None) -> bool:
+        """SIGTERM a service and wait for it to exit; True if it did within `timeout` (by
+        default the stack's stop timeout), else it is killed and False is returned."""
+        process = self._find(module).process
+        process.terminate()
+        try:
+            process.wait(self.config.stop_timeout if timeout is None else timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("service did not stop in time, killing it", service=display_name(module))
+            process.kill()
+            process.wait()
+            return False
+        return True
+
+    def restart_service(self, module: str) -> None:
+        """Start again a service that has exited (killed or stopped), with the environment it
+        had, and return once it listens on its HTTP port."""
+        running = self._find(module)
+        if running.process.poll() is None:
+            raise StackError(f"{display_name(module)} is still running")
+        running.relay.join(timeout=5)
+        self._running.remove(running)
+        self._spawn(module, self._environs[module])
+        self._wait_until_listening()
+
+    def _find(self, module: str) -> _Running:
+        for running in self._running:
+            if running.module == module:
+                return running
+        raise StackError(f"{display_name(module)} is not part of the running stack")
 
     def __enter__(self) -> Self:
         self.start()
@@ -348,13 +405,15 @@ class Stack:
         database_urls = dict(plan.database_urls)
         if plan.embed_postgres:
             postgres = self._exit.enter_context(EmbeddedPostgres(self.data_dir / "pg"))
+            self.postgres = postgres
             for module in plan.services:
                 if module not in database_urls:
                     postgres.ensure_database(module)
                     database_urls[module] = postgres.uri(module)
 
         if plan.nats_url is None:
-            nats_url = self._exit.enter_context(EmbeddedNats(self.data_dir / "nats")).url
+            self.nats = self._exit.enter_context(EmbeddedNats(self.data_dir / "nats"))
+            nats_url = self.nats.url
         else:
             nats_url = plan.nats_url
 
@@ -362,6 +421,7 @@ class Stack:
         if plan.smtp is None:
             maildir = self.data_dir / "maildir"
             sink = self._exit.enter_context(SmtpSink(LOOPBACK, free_port(), maildir))
+            self.smtp_sink = sink
             smtp_host, smtp_port = sink.host, sink.port
         else:
             smtp_host, smtp_port = plan.smtp
@@ -387,6 +447,7 @@ class Stack:
                     env["CAMPAIGN_API_SESSION_SECRET"] = self._session_secret()
                 _write_private(self.data_dir / API_ENV_FILE,
                                f"CAMPAIGN_API_DATABASE_URL='{database_urls[module]}'\n")
+            self._environs[module] = env
             self._migrate(module, env)
             if module == API_SERVICE:
                 self._api_key = self._load_or_create_api_key(env)
