@@ -8,7 +8,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 PACKAGES := contracts rules servicekit campaign_api scheduler content_generator mailer devstack testkit
 
-.PHONY: install up test lint typecheck imports browser pytest bench asyncapi clean
+.PHONY: install up test lint typecheck imports browser pytest bench chaos asyncapi clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -47,6 +47,11 @@ pytest:
 
 bench: install
 	$(VENV)/bin/python -m bench
+
+# The crash suite, not part of `make bench` as it takes many minutes (CHAOS_EMAILS=n: fewer
+# emails); `make test` runs its short profile, tests/e2e/test_chaos.py.
+chaos: install
+	$(VENV)/bin/python -m bench chaos
 
 asyncapi: install
 	$(VENV)/bin/python -m contracts.asyncapi > libs/contracts/asyncapi.json

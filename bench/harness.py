@@ -44,6 +44,11 @@ def report(bench: str, figures: list[Figure]) -> Path:
                       "" if f.ratio is None else f"{f.ratio:.3f}", f.target,
                       "yes" if f.met else "NO")
     Console().print(table)
+    return write(bench, figures)
+
+
+def write(bench: str, figures: list[Figure]) -> Path:
+    """`bench/results/<bench>.json` alone, for a bench that prints a table of its own."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{bench}.json"
     path.write_text(json.dumps([asdict(f) for f in figures], indent=2) + "\n")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
+from rich.console import Console
 
 from devstack.ports import free_port
 from devstack.stack import Stack, StackConfig
@@ -32,9 +33,11 @@ def running_system(
     *,
     extra_env: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
+    console: Console | None = None,
 ) -> Iterator[Stack]:
     """`environ` is what the stack reads for external servers (e.g. a cluster's NATS_URL);
-    by default nothing from the test's own environment leaks in."""
+    by default nothing from the test's own environment leaks in. `console` gets the services'
+    output (by default the terminal's)."""
     with scratch_dir(prefix) as data:
         config = StackConfig(
             data_dir=data,
@@ -48,7 +51,7 @@ def running_system(
                 **(extra_env or {}),
             },
         )
-        with Stack(config) as stack:
+        with Stack(config, console=console) as stack:
             yield stack
 
 

@@ -1,0 +1,154 @@
+"""The faults a scenario injects into a running system, each of which also brings it back.
+
+The stack never restarts a part by itself, so every fault here ends with the part running
+again: a killed or stopped service is started again, NATS and PostgreSQL too, a paused NATS is
+resumed, and the LLM's and the SMTP sink's faults are switched off.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from devstack.smtp_sink import SinkFault
+from devstack.stack import Stack, StackError
+from testkit.fake_openrouter import (
+    Disconnect,
+    Empty,
+    Error,
+    ErrorInBody,
+    FakeOpenRouter,
+    Hang,
+    Malformed,
+    ScriptItem,
+    Truncated,
+)
+
+MAILER = "mailer"
+_Part = TypeVar("_Part")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the faults act on."""
+
+    stack: Stack
+    llm: FakeOpenRouter
+
+
+@dataclass(frozen=True)
+class Injected:
+    """What one application of a fault did."""
+
+    faults: int
+    # Crashes that leave the mailer in doubt about sends (its own, or its database's): the
+    # unit of the documented duplicate bound.
+    mailer_crashes: int = 0
+    # Orderly stops that did not end within the stack's stop timeout and had to be killed.
+    forced: int = 0
+    # When the system was whole again (seconds since the epoch).
+    ended_at: float = 0.0
+
+
+Fault = Callable[[Target], Injected]
+
+
+def _done(**counts: int) -> Injected:
+    faults = counts.pop("faults", 1)
+    return Injected(faults=faults, ended_at=time.time(), **counts)
+
+
+def sigkill(module: str) -> Fault:
+    def inject(target: Target) -> Injected:
+        target.stack.kill_service(module)
+        target.stack.restart_service(module)
+        return _done(mailer_crashes=int(module == MAILER))
+
+    return inject
+
+
+def sigterm(module: str) -> Fault:
+    def inject(target: Target) -> Injected:
+        stopped = target.stack.stop_service(module)
+        target.stack.restart_service(module)
+        # A stop that had to be forced is a kill: the bound applies, the target still fails.
+        return _done(forced=int(not stopped), mailer_crashes=int(not stopped and module == MAILER))
+
+    return inject
+
+
+def nats_kill(target: Target) -> Injected:
+    server = _embedded(target.stack.nats, "NATS")
+    server.kill()
+    server.start()
+    return _done()
+
+
+def nats_pause(seconds: float) -> Fault:
+    def inject(target: Target) -> Injected:
+        server = _embedded(target.stack.nats, "NATS")
+        server.pause()
+        try:
+            time.sleep(seconds)  # the fault itself: how long the server stays frozen
+        finally:
+            server.resume()
+        return _done()
+
+    return inject
+
+
+def postgres_immediate(target: Target) -> Injected:
+    server = _embedded(target.stack.postgres, "PostgreSQL")
+    server.stop(immediate=True)
+    server.start()
+    return _done(mailer_crashes=1)
+
+
+def llm_faults(items: tuple[ScriptItem, ...], timeout: float) -> Fault:
+    """Queue `items` for the next chat attempts and wait until they have all been answered (or
+    `timeout` passes: what is left is withdrawn and not counted)."""
+
+    def inject(target: Target) -> Injected:
+        target.llm.script(*items)
+        deadline = time.monotonic() + timeout
+        while target.llm.pending() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = target.llm.pending()
+        if left:
+            target.llm.reset()
+        return _done(faults=len(items) - left)
+
+    return inject
+
+
+def every_llm_fault(timeout_seconds: float) -> tuple[ScriptItem, ...]:
+    """One of each: rate limited, server errors, a call that outlives the client's timeout,
+    garbage of every shape, and a dropped connection."""
+    return (Error(429, retry_after=1), Error(500), Error(502), Error(503),
+            Hang(seconds=timeout_seconds + 5), Malformed(), ErrorInBody(), Truncated(), Empty(),
+            Disconnect())
+
+
+def smtp_faults(seconds: float, every: int) -> Fault:
+    """`seconds` of 421 at RCPT, then `seconds` of connections dropped after the data."""
+
+    def inject(target: Target) -> Injected:
+        sink = _embedded(target.stack.smtp_sink, "SMTP sink")
+        before = sink.faults_injected
+        try:
+            for kind in ("421", "drop"):
+                sink.set_fault(SinkFault(kind, every=every))
+                time.sleep(seconds)  # the fault itself: how long it stays on
+        finally:
+            sink.set_fault(None)
+        return _done(faults=sink.faults_injected - before)
+
+    return inject
+
+
+def _embedded(part: _Part | None, name: str) -> _Part:
+    if part is None:
+        raise StackError(f"the stack runs no embedded {name} to inject faults into")
+    return part
