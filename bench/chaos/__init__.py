@@ -45,6 +45,9 @@ def figures(outcomes: list[Outcome]) -> list[Figure]:
             figure(f"{s}: lost", t.lost, "recipients", target="= 0", met=t.lost == 0),
             figure(f"{s}: duplicated", t.duplicated, "messages",
                    target=f"<= {o.bound} ({o.bound_rule})", met=t.duplicated <= o.bound),
+            figure(f"{s}: duplicates outside the crash window", o.outside_the_window,
+                   "messages", target=f"= 0 (first copy <= {o.window.doubt_seconds:g} s"
+                   " before a crash)", met=orderly or o.outside_the_window == 0),
             figure(f"{s}: unexpected", t.unexpected, "messages", target="= 0",
                    met=t.unexpected == 0),
             figure(f"{s}: last fault to last delivery", recovery, "s",

@@ -43,9 +43,12 @@ class Injected:
     """What one application of a fault did."""
 
     faults: int
-    # Crashes that leave the mailer in doubt about sends (its own, or its database's): the
-    # unit of the documented duplicate bound.
-    mailer_crashes: int = 0
+    # Crashes that leave the mailer in doubt about sends it made (see `rules`): of its `run`
+    # process, and of its database; and when each began and ended (seconds since the epoch:
+    # a database is down a while, and sends already claimed go on meanwhile).
+    mailer_kills: int = 0
+    database_crashes: int = 0
+    crashes: tuple[tuple[float, float], ...] = ()
     # Orderly stops that did not end within the stack's stop timeout and had to be killed.
     forced: int = 0
     # When the system was whole again (seconds since the epoch).
@@ -55,16 +58,21 @@ class Injected:
 Fault = Callable[[Target], Injected]
 
 
-def _done(**counts: int) -> Injected:
-    faults = counts.pop("faults", 1)
-    return Injected(faults=faults, ended_at=time.time(), **counts)
+def _done(*, faults: int = 1, mailer_kills: int = 0, database_crashes: int = 0,
+          crash: tuple[float, float] | None = None, forced: int = 0) -> Injected:
+    return Injected(faults=faults, mailer_kills=mailer_kills, database_crashes=database_crashes,
+                    crashes=() if crash is None else (crash,), forced=forced,
+                    ended_at=time.time())
 
 
 def sigkill(module: str) -> Fault:
     def inject(target: Target) -> Injected:
+        at = time.time()
         target.stack.kill_service(module)
         target.stack.restart_service(module)
-        return _done(mailer_crashes=int(module == MAILER))
+        if module == MAILER:
+            return _done(mailer_kills=1, crash=(at, at))
+        return _done()
 
     return inject
 
@@ -72,9 +80,14 @@ def sigkill(module: str) -> Fault:
 def sigterm(module: str) -> Fault:
     def inject(target: Target) -> Injected:
         stopped = target.stack.stop_service(module)
+        at = time.time()
         target.stack.restart_service(module)
-        # A stop that had to be forced is a kill: the bound applies, the target still fails.
-        return _done(forced=int(not stopped), mailer_crashes=int(not stopped and module == MAILER))
+        if stopped:
+            return _done()
+        # A stop that had to be forced is a kill (the target still fails).
+        if module == MAILER:
+            return _done(forced=1, mailer_kills=1, crash=(at, at))
+        return _done(forced=1)
 
     return inject
 
@@ -101,9 +114,10 @@ def nats_pause(seconds: float) -> Fault:
 
 def postgres_immediate(target: Target) -> Injected:
     server = _embedded(target.stack.postgres, "PostgreSQL")
+    at = time.time()
     server.stop(immediate=True)
     server.start()
-    return _done(mailer_crashes=1)
+    return _done(database_crashes=1, crash=(at, time.time()))
 
 
 def llm_faults(items: tuple[ScriptItem, ...], timeout: float) -> Fault:

@@ -1,11 +1,13 @@
 """The documented rules a run is judged by, computed from the settings the run used.
 
 docs/architecture.md, "The crash window": a message is in doubt only between the SMTP server's
-250 and the commit of its outcome, so a crash of the mailer duplicates at most the deliveries
-in `sending` at that moment: never more than `MAILER_BATCH_SIZE x MAILER_PIPELINE_DEPTH` per
-sender process. An immediate shutdown of PostgreSQL leaves the mailer the same doubt (the
-outcomes it was committing are lost with the server), so it counts as one such crash too.
-Nothing else in the system can send a message twice.
+250 and the commit of its outcome. Per sender process killed, the duplicates are at most
+`MAILER_BATCH_SIZE x MAILER_PIPELINE_DEPTH` (the mailer's `Settings.max_in_doubt`: the claims a
+process holds), and they are among the messages the sink accepted in the last
+`MAILER_RECORD_MAX_DELAY` (plus the commit of the write under way) before the kill. A SIGKILL of
+the mailer kills its `run` process, one sender process. An immediate shutdown of PostgreSQL
+leaves every sender process in that doubt at once (the outcomes being committed are lost with
+the server), so it counts as a kill of each. Nothing else in the system can send a message twice.
 """
 
 from __future__ import annotations
@@ -16,53 +18,54 @@ from dataclasses import dataclass
 from mailer.domain import RETRY_STEPS
 from mailer.settings import Settings as MailerSettings
 
+# What one outcome write may take to commit, on top of MAILER_RECORD_MAX_DELAY, when deciding
+# whether a duplicate's first copy was accepted within the crash window of a kill: a write of
+# at most MAILER_RECORD_BATCH rows, on a loaded two-core machine.
+COMMIT_ALLOWANCE_SECONDS = 2.0
 
-def mailer_setting(name: str, env: Mapping[str, str]) -> float:
-    """A mailer setting as the run's environment gives it, else the mailer's own default."""
-    value = env.get(f"MAILER_{name.upper()}")
-    if value is not None:
-        return float(value)
-    default = MailerSettings.model_fields[name].default
-    if not isinstance(default, int | float):
-        raise TypeError(f"mailer setting {name} is not a number")
-    return float(default)
+
+def mailer_settings(env: Mapping[str, str]) -> MailerSettings:
+    """The mailer's settings as its environment `env` gives them (its `MAILER_*` variables,
+    which include its database's URL), validated by the mailer."""
+    given = {name: env[f"MAILER_{name.upper()}"] for name in MailerSettings.model_fields
+             if f"MAILER_{name.upper()}" in env}
+    return MailerSettings.model_validate(given)
 
 
 @dataclass(frozen=True)
 class CrashWindow:
-    batch_size: int
-    pipeline_depth: int
+    max_in_doubt: int  # per sender process
     sender_processes: int
+    record_max_delay: float
     lease_seconds: float
 
     @classmethod
     def of(cls, env: Mapping[str, str]) -> CrashWindow:
-        return cls(
-            batch_size=int(mailer_setting("batch_size", env)),
-            pipeline_depth=int(mailer_setting("pipeline_depth", env)),
-            sender_processes=int(mailer_setting("sender_processes", env)),
-            lease_seconds=mailer_setting("lease_seconds", env),
-        )
+        settings = mailer_settings(env)
+        return cls(max_in_doubt=settings.max_in_doubt,
+                   sender_processes=settings.sender_processes,
+                   record_max_delay=settings.record_max_delay,
+                   lease_seconds=float(settings.lease_seconds))
+
+    def processes_in_doubt(self, *, mailer_kills: int, database_crashes: int) -> int:
+        return mailer_kills + database_crashes * self.sender_processes
+
+    def bound(self, processes: int) -> int:
+        return processes * self.max_in_doubt
+
+    def explain(self, processes: int) -> str:
+        return f"{processes} sender process(es) in doubt x {self.max_in_doubt}"
 
     @property
-    def per_crash(self) -> int:
-        """Most duplicates one crash of the mailer (or of its database) may cause."""
-        return self.batch_size * self.pipeline_depth * self.sender_processes
-
-    def bound(self, crashes: int) -> int:
-        return crashes * self.per_crash
-
-    def explain(self, crashes: int) -> str:
-        return (f"{crashes} crash(es) x {self.batch_size} x {self.pipeline_depth}"
-                f" x {self.sender_processes}")
+    def doubt_seconds(self) -> float:
+        """How long before a crash a message the sink accepted may still be unrecorded."""
+        return self.record_max_delay + COMMIT_ALLOWANCE_SECONDS
 
     @property
     def orderly_recovery_limit(self) -> float:
         """After an orderly stop, the last delivery must come sooner than this after the
-        restart. A claim the stop did not hand back is sent again only when its lease runs
-        out, and no send starts later than half a lease after its claim: such a claim
-        cannot have been made much more than half a lease before the stop, so its message
-        comes about half a lease or more after it."""
+        restart: a claim the stop did not hand back is sent again only once its lease has run
+        out, about a lease after the stop (the heartbeat renewed it shortly before)."""
         return self.lease_seconds / 2
 
     def settle_seconds(self, margin: float) -> float:

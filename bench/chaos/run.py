@@ -29,6 +29,8 @@ from testkit.system import api_client, running_system
 
 _CREATE_TIMEOUT = 120.0  # seconds a campaign may take to be accepted while parts are down
 _RETRY_PAUSE = 0.5
+# The sink may store data a killed mailer had already sent a moment after the kill.
+_STORE_SLACK = 0.5
 
 
 class ChaosError(RuntimeError):
@@ -81,17 +83,33 @@ class Outcome:
         return sum(i.forced for i in self.injected)
 
     @property
+    def processes_in_doubt(self) -> int:
+        return self.window.processes_in_doubt(
+            mailer_kills=sum(i.mailer_kills for i in self.injected),
+            database_crashes=sum(i.database_crashes for i in self.injected))
+
+    @property
     def bound(self) -> int:
         """Duplicates the documented rule allows: none for an orderly stop."""
         if self.scenario.orderly:
             return 0
-        return self.window.bound(sum(i.mailer_crashes for i in self.injected))
+        return self.window.bound(self.processes_in_doubt)
 
     @property
     def bound_rule(self) -> str:
         if self.scenario.orderly:
             return "orderly stop"
-        return self.window.explain(sum(i.mailer_crashes for i in self.injected))
+        return self.window.explain(self.processes_in_doubt)
+
+    @property
+    def outside_the_window(self) -> int:
+        """Duplicates whose first copy the sink accepted outside the crash window of every
+        crash: the mailer should have recorded those outcomes before."""
+        crashes = [crash for i in self.injected for crash in i.crashes]
+        doubt = self.window.doubt_seconds
+        return sum(1 for first in self.tally.first_copies
+                   if not any(start - doubt <= first <= end + _STORE_SLACK
+                              for start, end in crashes))
 
     @property
     def last_fault_end(self) -> float | None:
@@ -118,6 +136,9 @@ class Outcome:
             found.append(f"{t.unexpected} unexpected messages")
         if t.duplicated > self.bound:
             found.append(f"{t.duplicated} duplicates, more than {self.bound} ({self.bound_rule})")
+        if (outside := self.outside_the_window) and not self.scenario.orderly:
+            found.append(f"{outside} duplicates of messages accepted outside the crash window"
+                         f" ({self.window.doubt_seconds:g} s before a crash)")
         if self.died:
             found.append(f"exited and had to be started again: {', '.join(self.died)}")
         if self.scenario.orderly:
@@ -145,7 +166,7 @@ def run_profile(profile: Profile, llm: FakeOpenRouter, *,
                         console=console) as stack, api_client(stack) as api:
         assert stack.maildir is not None, "the embedded sink is what the harness counts"
         reader = SinkReader(stack.maildir)
-        window = CrashWindow.of(stack.config.extra_env)
+        window = CrashWindow.of(stack.service_env("mailer"))
         for scenario in profile.scenarios:
             if progress is not None:
                 progress.print(f"[bold]{scenario.title}[/] ...")

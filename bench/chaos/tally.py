@@ -47,6 +47,8 @@ class Tally:
     duplicated: int
     unexpected: int
     last_delivery: float | None  # the latest `at` among the messages counted
+    # For each duplicate, when its recipient's first copy came: the send whose outcome was lost.
+    first_copies: tuple[float, ...] = ()
 
 
 def tally(expected: Iterable[str], received: Iterable[Received]) -> Tally:
@@ -55,22 +57,27 @@ def tally(expected: Iterable[str], received: Iterable[Received]) -> Tally:
     per_recipient: dict[str, list[Received]] = defaultdict(list)
     for message in received:
         per_recipient[message.recipient].append(message)
-    duplicated = unexpected = 0
+    unexpected = 0
+    first_copies: list[float] = []
     for recipient, messages in per_recipient.items():
         if recipient not in wanted:
             unexpected += len(messages)
             continue
-        distinct = len({m.message_id for m in messages})
-        duplicated += len(messages) - distinct
-        unexpected += distinct - 1
+        by_id: dict[str, list[float]] = defaultdict(list)
+        for m in messages:
+            by_id[m.message_id].append(m.at)
+        unexpected += len(by_id) - 1
+        for stamps in by_id.values():
+            first_copies += [min(stamps)] * (len(stamps) - 1)
     stamps = [m.at for messages in per_recipient.values() for m in messages]
     return Tally(
         expected=len(wanted),
         received=len(stamps),
         lost=len(wanted - per_recipient.keys()),
-        duplicated=duplicated,
+        duplicated=len(first_copies),
         unexpected=unexpected,
         last_delivery=max(stamps, default=None),
+        first_copies=tuple(sorted(first_copies)),
     )
 
 

@@ -20,6 +20,14 @@ def test_a_second_copy_with_the_same_message_id_is_a_duplicate() -> None:
     assert counted.last_delivery == 5
 
 
+def test_each_duplicate_is_dated_by_the_first_copy_whose_outcome_was_lost() -> None:
+    counted = tally(["a@s.example", "b@s.example"],
+                    [got("a@s.example", at=3), got("a@s.example", at=9), got("a@s.example", at=7),
+                     got("b@s.example", at=4), got("b@s.example", at=8)])
+    assert counted.duplicated == 3
+    assert counted.first_copies == (3, 3, 4)
+
+
 def test_another_message_or_a_recipient_nobody_mailed_is_unexpected() -> None:
     counted = tally(["a@s.example"], [got("a@s.example", "<a@x>"), got("a@s.example", "<b@x>"),
                                       got("z@s.example")])

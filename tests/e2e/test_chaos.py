@@ -18,18 +18,12 @@ def outcomes(fake_llm: FakeOpenRouter) -> dict[str, Outcome]:
     return {o.scenario.slug: o for o in run_profile(SHORT, fake_llm)}
 
 
-# Until orderly stops drain (issue 12), a SIGTERM of the mailer leaves claims to their lease:
-# strict, so that the mark goes once they do.
-_NOT_YET = {"sigterm-mailer": pytest.mark.xfail(
-    strict=True, reason="orderly stops do not drain yet: claims wait for their lease")}
-
-
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("slug", [pytest.param(s.slug, marks=_NOT_YET.get(s.slug, ()))
-                                  for s in SHORT.scenarios])
+@pytest.mark.parametrize("slug", [s.slug for s in SHORT.scenarios])
 def test_nothing_is_lost_unexpected_or_duplicated_beyond_the_documented_bound(
     outcomes: dict[str, Outcome], slug: str
 ) -> None:
     outcome = outcomes[slug]
-    problems = outcome.problems()
-    assert not problems, f"{outcome.scenario.title}: {'; '.join(problems)} ({outcome.tally})"
+    problems, t = outcome.problems(), outcome.tally
+    assert not problems, (f"{outcome.scenario.title}: {'; '.join(problems)} (received"
+                          f" {t.received} for {t.expected} recipients, {outcome.faults} faults)")

@@ -212,6 +212,7 @@ def test_a_killed_or_stopped_service_is_started_again_with_its_environment(
         assert stack.exited() == []
         second = report(stack, "mailer")
         assert second["STAND_IN_PID"] != first["STAND_IN_PID"]
+        assert stack.service_env("mailer")["MAILER_DATABASE_URL"] == second["MAILER_DATABASE_URL"]
         assert {k: v for k, v in second.items() if k != "STAND_IN_PID"} == {
             k: v for k, v in first.items() if k != "STAND_IN_PID"
         }

@@ -283,6 +283,10 @@ class Stack:
         """The process id of a running service."""
         return self._find(module).process.pid
 
+    def service_env(self, module: str) -> Mapping[str, str]:
+        """The environment a service was started with."""
+        return self._environs[module]
+
     def database_url(self, module: str) -> str:
         return self.endpoints.database_urls[module]
 
