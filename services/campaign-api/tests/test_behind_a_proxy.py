@@ -3,49 +3,11 @@ X-Forwarded-For count only from the addresses FORWARDED_ALLOW_IPS names."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-
 import httpx
-import pytest
-import uvicorn
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campaign_api.app import create_app
 from campaign_api.dashboard.auth import COOKIE
-from servicekit.runtime import http_config
 
-from .conftest import settings_for_tests
-
-Serve = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
-
-
-@pytest.fixture
-def served(api_engine: AsyncEngine) -> Serve:
-    """`async with served(FORWARDED_ALLOW_IPS) as client`: the app on a real socket, reached
-    from 127.0.0.1."""
-
-    @asynccontextmanager
-    async def serve(trusted: str, **settings: object) -> AsyncIterator[httpx.AsyncClient]:
-        config = settings_for_tests(http_port=0, forwarded_allow_ips=trusted, **settings)
-        server = uvicorn.Server(http_config(create_app(api_engine, [], settings=config), config))
-        task = asyncio.create_task(server.serve())
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert not task.done(), "the server stopped during start-up"
-            assert time.monotonic() < deadline, "the server did not start"
-            await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-                yield client
-        finally:
-            server.should_exit = True
-            await task
-
-    return serve
+from .conftest import Serve
 
 
 def _session_cookie(response: httpx.Response) -> str:

@@ -11,8 +11,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campaign_api import db
+from campaign_api import db, usecases
 from servicekit.db import outbox
+
+from .conftest import Serve
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 
@@ -68,6 +70,27 @@ async def test_a_weekday_that_is_not_one_is_refused_on_create(
     assert await _stored(api_engine) == before
     # The connection is still good: the next request is answered as usual.
     assert (await client.get("/api/campaigns/")).status_code == 200
+
+
+async def test_on_a_real_connection_the_refusal_leaves_the_connection_usable(
+    served: Serve, api_engine: AsyncEngine, original_payload: dict[str, Any]
+) -> None:
+    workspace = await usecases.create_workspace(api_engine, "acme")
+    key = (await usecases.create_api_key(api_engine, workspace.id, "test")).key
+    auth = {"Authorization": f"Bearer {key}"}
+    async with served("127.0.0.1") as client:
+        created = await client.post("/api/campaigns/", json=original_payload, headers=auth)
+        cid = created.json()["id"]
+        for bad in (None, {}, [1], 1.5):
+            for response in (
+                await client.post("/api/campaigns/", headers=auth,
+                                  json={**original_payload, "weekly_days": [bad]}),
+                await client.patch(f"/api/campaigns/{cid}/", headers=auth,
+                                   json={"weekly_days": [bad]}),
+            ):
+                await _refused(response, "weekly_days.0")
+                # The next request on the same keep-alive connection is answered as usual.
+                assert (await client.get("/api/campaigns/", headers=auth)).status_code == 200
 
 
 @pytest.mark.parametrize("bad", BAD_WEEKDAYS)
