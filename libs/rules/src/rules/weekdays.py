@@ -25,7 +25,7 @@ ABBREVIATIONS = tuple(full[:3].capitalize() for full in NAMES)
 NOT_A_WEEKDAY = "not a weekday; use 1-7 (Monday is 1) or mon..sun"
 
 
-def weekday_number(value: object) -> object:
+def weekday_number(value: object) -> int:
     """An ISO weekday from 1..7 or a name ("tue", "Tuesday"); ValueError for anything else.
 
     Only an integer or a string is read: JSON's true, 1.5, null, [] and {} are refused here

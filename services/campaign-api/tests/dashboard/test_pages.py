@@ -337,6 +337,11 @@ async def test_the_preview_shows_the_days_fewer_weekly_emails_than_days_use(
                                  data={**fields, "name": "", "csrf_token": csrf})
         assert 'id="schedule-days"' in page.text
         assert "Sends on Mon and Fri" in page.text
+        created = await client.post("/dashboard/campaigns/new",
+                                    data={**fields, "csrf_token": csrf})
+        assert created.status_code == 303, created.text
+        campaign = await client.get(created.headers["location"])
+        assert "Weekly on Mon, Fri" in " ".join(campaign.text.split())
 
 
 @pytest.mark.parametrize(("field", "value"), [

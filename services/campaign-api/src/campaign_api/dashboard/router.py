@@ -259,7 +259,9 @@ async def _campaign_page(request: Request, viewer: Viewer, campaign_id: uuid.UUI
                  stats=counts, chart=_activity_chart(campaign, counts),
                  zone=ZoneInfo(campaign.timezone), draft=draft, preview_error=preview_error,
                  due=_due_unreported(campaign),
-                 days=", ".join(dict(WEEKDAYS)[str(d)] for d in sorted(campaign.weekly_days)))
+                 # The days it sends on: of the chosen days, the most evenly spread when it has
+                 # fewer emails a week than days.
+                 days=", ".join(ABBREVIATIONS[d - 1] for d in campaign.send_days))
 
 
 def _due_unreported(campaign: CampaignDetail) -> list[int]:
