@@ -39,18 +39,18 @@ async def test_killed_mailer_duplicates_only_what_it_had_not_recorded_and_the_re
     mailers: Any, sink: Any, until: Any
 ) -> None:
     counter, _ = sink
-    expected = await mailers.due(3_000)
+    expected = await mailers.due(4_000)
     # Slowed down so that the kill lands in the middle of the run and each claimed batch
-    # takes seconds to send; outcomes are written by time only (a record batch that never
-    # fills), every MAILER_RECORD_MAX_DELAY.
-    mailer = mailers.start(MAILER_SMTP_RATE="200", MAILER_BATCH_SIZE="500",
+    # takes about ten seconds to send; outcomes are written by time only (a record batch that
+    # never fills), every MAILER_RECORD_MAX_DELAY.
+    mailer = mailers.start(MAILER_SMTP_RATE="200", MAILER_BATCH_SIZE="1000",
                            MAILER_RECORD_BATCH="5000", MAILER_LEASE_SECONDS="20")
 
     async def mid_batch() -> bool:
         # Some messages are out, and a claimed batch is on the wire.
-        return counter.received >= 600 and (await mailers.states()).get("sending", 0) > 0
+        return counter.received >= 1_500 and (await mailers.states()).get("sending", 0) > 0
 
-    await until(mid_batch, 30, "600 messages out and a batch in flight")
+    await until(mid_batch, 60, "1,500 messages out and batches in flight")
     mailer.send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
     mailer.wait()
@@ -58,15 +58,14 @@ async def test_killed_mailer_duplicates_only_what_it_had_not_recorded_and_the_re
     recorded = await mailers.sent_ids()
     # Outcomes are recorded promptly: whatever the sink accepted more than a few record
     # delays (0.2 s by default) before the kill is recorded as sent. Generous, as a loaded
-    # machine slows the commits; a mailer that waited for a full record batch would leave
-    # several seconds of them unrecorded.
-    settled_by = killed_at - 2.0
+    # machine slows the commits; a mailer that recorded a batch's outcomes when its batch
+    # was done would have left everything since its claim, over 7 s, unrecorded.
+    settled_by = killed_at - 5.0
     unrecorded = {mid for mid in accepted if mid not in recorded}
     assert all(counter.accepted_at[mid][0] > settled_by for mid in unrecorded)
     assert 0 < len(accepted) < len(expected)
 
     restarted = mailers.start(MAILER_LEASE_SECONDS="20")
-    restarted_at = time.monotonic()
 
     async def all_sent() -> bool:
         assert restarted.poll() is None, "the restarted mailer exited"
@@ -75,7 +74,6 @@ async def test_killed_mailer_duplicates_only_what_it_had_not_recorded_and_the_re
     # The killed process's claims are taken over once their 20 s lease has run out: the
     # whole run ends within about that, not after minutes.
     await until(all_sent, 60, "every delivery sent after the restart")
-    assert time.monotonic() - restarted_at < 60
     assert set(counter.counts) == set(expected)
     # A message received twice is one the killed mailer had sent and not yet recorded.
     duplicated = {mid for mid, n in counter.counts.items() if n > 1}
