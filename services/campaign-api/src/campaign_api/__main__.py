@@ -27,7 +27,8 @@ DEVELOPMENT_STACK_ENV = Path(".data") / "campaign-api.env"
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(f"campaign-api: {message}", err=True)
+    """One line on stderr and exit code 1: what went wrong, never a traceback."""
+    typer.echo(f"campaign-api: {' '.join(message.split())}", err=True)
     return typer.Exit(1)
 
 
