@@ -12,9 +12,11 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campaign_api import db, usecases
-from contracts.events import MAX_MEMBERS_PER_EVENT, MAX_PAYLOAD_BYTES
+from campaign_api import db, handlers, usecases
+from contracts import EmailFailed
+from contracts.events import MAX_MEMBERS_PER_EVENT, MAX_PAYLOAD_BYTES, EmailFailedPayload
 from contracts.links import LinkClaims, LinkSigner
+from servicekit.db import UnitOfWork
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 ReadOutbox = Callable[..., Awaitable[list[dict[str, Any]]]]
@@ -195,18 +197,28 @@ async def test_a_finished_campaign_takes_no_new_recipients(
     assert len(await outbox_events("audience.members.added")) == before
 
 
-async def test_the_audience_marks_who_unsubscribed(
+async def test_the_audience_marks_who_unsubscribed_bounced_or_was_suppressed(
     api_client: MakeClient, api_engine: AsyncEngine, original_payload: dict[str, Any]
 ) -> None:
     client = await api_client()
-    cid = await _campaign(client, {**original_payload,
-                                   "recipient_emails": ["ada@example.com", "bob@example.com"]})
+    cid = await _campaign(client, {**original_payload, "recipient_emails": [
+        "ada@example.com", "bob@example.com", "cy@example.com", "dee@example.com"]})
     workspace = (await client.get("/api/workspace")).json()["id"]
     signer = LinkSigner(LINK_KEY)
     token = signer.sign("unsubscribe", LinkClaims(
         workspace_id=uuid.UUID(workspace), campaign_id=uuid.uuid4(), sequence=1,
         email="bob@example.com"))
     await usecases.unsubscribe(api_engine, signer, token)  # from another campaign's email
+    async with UnitOfWork(api_engine) as uow:
+        for recipient, kind, code in (("cy@example.com", "bounced", 550),
+                                      ("dee@example.com", "suppressed", None)):
+            await handlers.on_email_failed(EmailFailed.create(EmailFailedPayload(
+                campaign_id=uuid.UUID(cid), sequence=1, recipient=recipient, permanent=True,
+                smtp_code=code, reason="refused", kind=kind),  # type: ignore[arg-type]
+                workspace_id=uuid.UUID(workspace)), uow)
+        await uow.commit()
     page = (await client.get(f"/api/campaigns/{cid}/recipients")).json()
-    assert [(r["email"], r["unsubscribed"]) for r in page["items"]] == [
-        ("ada@example.com", False), ("bob@example.com", True)]
+    marks = ("unsubscribed", "bounced", "suppressed")
+    assert [(r["email"], *(m for m in marks if r[m])) for r in page["items"]] == [
+        ("ada@example.com",), ("bob@example.com", "unsubscribed"),
+        ("cy@example.com", "bounced"), ("dee@example.com", "suppressed")]

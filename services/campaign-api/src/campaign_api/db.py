@@ -120,6 +120,7 @@ delivery_failures = sa.Table(
                        name="delivery_failures_kind"),
     sa.Index("delivery_failures_newest", "campaign_id", sa.text("failed_at DESC"), "sequence",
              "recipient"),
+    sa.Index("delivery_failures_by_recipient", "campaign_id", "recipient", "kind"),
 )
 
 idempotency_keys = sa.Table(
@@ -423,12 +424,22 @@ def _unsubscribed(workspace_id: Any, email: Any) -> sa.Exists:
                              e.kind == "unsubscribe")
 
 
+def _failed(campaign_id: uuid.UUID, email: Any, kind: str) -> sa.Exists:
+    f = delivery_failures.c
+    return sa.exists().where(f.campaign_id == campaign_id, f.recipient == email, f.kind == kind)
+
+
 async def list_members(
-    conn: AsyncConnection, audience_id: uuid.UUID, *, limit: int, after: str | None
+    conn: AsyncConnection, audience_id: uuid.UUID, campaign_id: uuid.UUID, *, limit: int,
+    after: str | None,
 ) -> list[AnyRow]:
+    """A page of members, each marked: unsubscribed (from the workspace), and whether any of
+    the campaign's deliveries to it bounced or was suppressed."""
     m = audience_members.c
     query = sa.select(m.email, m.name, m.fields, m.added_at,
-                      _unsubscribed(m.workspace_id, m.email).label("unsubscribed")).where(
+                      _unsubscribed(m.workspace_id, m.email).label("unsubscribed"),
+                      _failed(campaign_id, m.email, "bounced").label("bounced"),
+                      _failed(campaign_id, m.email, "suppressed").label("suppressed")).where(
         m.audience_id == audience_id)
     if after is not None:
         query = query.where(audience_members.c.email > after)

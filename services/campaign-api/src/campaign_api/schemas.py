@@ -165,6 +165,10 @@ class Recipient(BaseModel):
     fields: dict[str, str]
     added_at: datetime
     unsubscribed: bool = Field(description="Unsubscribed from this workspace: gets no email")
+    bounced: bool = Field(description="A delivery of this campaign to it was refused by the "
+                          "receiving server")
+    suppressed: bool = Field(description="A delivery of this campaign to it was not attempted: "
+                             "the address is on the suppression list")
 
 
 class RecipientPage(BaseModel):

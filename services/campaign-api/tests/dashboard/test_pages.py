@@ -600,7 +600,7 @@ async def test_a_finished_campaign_offers_no_next_email_and_no_import(
         assert "takes no new recipients" in refused.text
 
 
-async def test_the_audience_marks_who_unsubscribed(engine: AsyncEngine) -> None:
+async def test_the_audience_marks_who_unsubscribed_or_bounced(engine: AsyncEngine) -> None:
     key = await _key(engine, "acme")
     async with _client(engine) as client:
         csrf = await _sign_in(client, key)
@@ -614,6 +614,16 @@ async def test_the_audience_marks_who_unsubscribed(engine: AsyncEngine) -> None:
         rows = re.findall(r"<tr( class=\"unsubscribed\")?><td>([^<\s]+)",
                           (await client.get(f"{base}/audience")).text)
         assert rows == [("", "ada@example.com"), (' class="unsubscribed"', "grace@example.org")]
+        async with UnitOfWork(engine) as uow:
+            await handlers.on_email_failed(EmailFailed.create(EmailFailedPayload(
+                campaign_id=uuid.UUID(base.rsplit("/", 1)[1]), sequence=1,
+                recipient="ada@example.com", permanent=True, smtp_code=550,
+                reason="550 5.1.1 no such user"), workspace_id=workspace), uow)
+            await uow.commit()
+        page = (await client.get(f"{base}/audience")).text
+        ada = page[page.index("<td>ada@example.com"):page.index("<td>grace@example.org")]
+        assert ">Bounced</span>" in ada
+        assert ">Unsubscribed</span>" not in ada
 
 
 async def _plan(engine: AsyncEngine, campaign_id: uuid.UUID, state: str, next_sequence: int,

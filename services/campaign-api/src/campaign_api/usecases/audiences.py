@@ -48,7 +48,8 @@ async def list_members(
 ) -> RecipientPage:
     async with engine.connect() as conn:
         row = await require_campaign(conn, workspace_id, campaign_id)
-        rows = await db.list_members(conn, row.audience_id, limit=limit + 1, after=cursor)
+        rows = await db.list_members(conn, row.audience_id, campaign_id, limit=limit + 1,
+                                     after=cursor)
     items = [RecipientOut.model_validate(r, from_attributes=True) for r in rows[:limit]]
     return RecipientPage(items=items, next_cursor=items[-1].email if len(rows) > limit else None)
 
