@@ -535,6 +535,24 @@ async def test_an_invalid_form_shows_every_error_at_once_in_plain_words(
             assert raw not in response.text, raw
 
 
+async def test_the_edit_form_too_shows_every_error_at_once(engine: AsyncEngine) -> None:
+    key = await _key(engine, "acme")
+    async with _client(engine) as client:
+        csrf = await _sign_in(client, key)
+        base = (await _create(client, csrf)).split("?")[0]
+        response = await client.post(f"{base}/edit", data={
+            **CAMPAIGN_FORM, "csrf_token": csrf, "name": "", "weekly_days": [],
+            "duration": ""})
+        assert response.status_code == 422
+        shown = dict(re.findall(r'<span class="error-text" id="([a-z_]+)-error">([^<]*)</span>',
+                                response.text))
+        assert shown == {
+            "name": "Required.",
+            "weekly_days": "A weekly schedule needs at least one weekday.",
+            "duration": "Give the campaign a length: a number of emails or months.",
+        }
+
+
 async def test_a_malformed_id_or_a_path_to_nothing_is_the_not_found_page(
     engine: AsyncEngine,
 ) -> None:

@@ -20,7 +20,7 @@ import pydantic
 from campaign_api.dashboard.wording import plain
 from campaign_api.schemas import CampaignCreate, CampaignDetail, CampaignUpdate, FieldError
 from rules.cadence import Draft
-from rules.schedule import DEFAULT_SEND_TIME, local_time
+from rules.schedule import DEFAULT_SEND_TIME, check_schedule, local_time
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -123,7 +123,24 @@ class CampaignForm:
         return self._validate(CampaignCreate, body)
 
     def to_update(self) -> CampaignUpdate | None:
-        return self._validate(CampaignUpdate, self._content() | self._schedule())
+        schedule = self._schedule()
+        result = self._validate(CampaignUpdate, self._content() | schedule)
+        # A change is checked against the stored campaign only once it is valid by itself; the
+        # edit form holds the whole schedule, so the rules across its fields run now, with the
+        # others, instead of in a second round.
+        values = {name: schedule[name] for name in
+                  ("schedule_type", "weekly_days", "total_months", "total_emails")}
+        for _ in range(len(values)):
+            try:
+                check_schedule(**values)
+            except ValueError as exc:  # one at a time, so a stand-in lets the next one run
+                failed = self._error("", {"msg": str(exc)})
+                if failed not in values or values[failed] == _STAND_INS.get(failed):
+                    break
+                values[failed] = _STAND_INS[failed]
+            else:
+                break
+        return None if self.errors else result
 
     def _validate(self, model: type[M], body: dict[str, Any]) -> M | None:
         """Every error at once. pydantic runs a model's cross-field checks only once its fields
