@@ -3,6 +3,7 @@ standing in for the content generator."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from campaign_api import db
 from campaign_api.app import create_app
 from campaign_api.settings import Settings
 from contracts.preview import (
@@ -93,3 +95,24 @@ async def test_preview_errors_are_problem_documents(
         await sub.unsubscribe()
     assert refused.status_code == 409
     assert "budget exceeded" in refused.json()["detail"]
+
+
+async def test_a_finished_campaign_has_no_next_email_to_preview(
+    preview_client: httpx.AsyncClient, nats_client: Client, api_engine: AsyncEngine,
+    original_payload: dict[str, Any],
+) -> None:
+    cancelled = (await preview_client.post("/api/campaigns", json=original_payload)).json()["id"]
+    await preview_client.post(f"/api/campaigns/{cancelled}/cancel")
+    completed = (await preview_client.post("/api/campaigns", json=original_payload)).json()["id"]
+    async with api_engine.begin() as conn:
+        await db.mark_completed(conn, uuid.UUID(completed))
+    asked: list[PreviewRequest] = []
+    sub = await _respond(nats_client, lambda r: asked.append(r) or PreviewReply(draft=DRAFT))
+    try:
+        for cid, status in ((cancelled, "cancelled"), (completed, "completed")):
+            response = await preview_client.post(f"/api/campaigns/{cid}/preview")
+            assert response.status_code == 409, response.text
+            assert f"a {status} campaign sends no next email" in response.json()["detail"]
+    finally:
+        await sub.unsubscribe()
+    assert asked == []  # the writer is not even asked

@@ -10,6 +10,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from campaign_api.domain import can_edit
 from campaign_api.failures import BadGateway, Conflict, TimedOut, Unavailable
 from campaign_api.schemas import PreviewEmail
 from campaign_api.usecases.campaigns import require_campaign
@@ -23,7 +24,9 @@ async def preview_next_email(
     *, timeout: float = DEFAULT_TIMEOUT_SECONDS,  # noqa: ASYNC109 - a NATS request timeout
 ) -> PreviewEmail:
     async with engine.connect() as conn:
-        await require_campaign(conn, workspace_id, campaign_id)
+        row = await require_campaign(conn, workspace_id, campaign_id)
+    if not can_edit(row.status):
+        raise Conflict(f"No preview: a {row.status} campaign sends no next email.")
     if nc is None or not nc.is_connected:
         raise Unavailable("Preview needs the message broker, which is not connected.")
     request = PreviewRequest(workspace_id=workspace_id, campaign_id=campaign_id)
