@@ -128,7 +128,17 @@ def test_a_campaign_from_sign_in_to_the_outbox(stack: Stack, page: Page, console
     expect(page.get_by_role("status")).to_contain_text("Campaign paused")
     expect(page.locator("h1 .badge")).to_have_text("Paused")
     expect(page.get_by_role("button", name="Resume")).to_be_visible()
+    planned = page.locator("#timeline li.planned")
+    expect(planned).to_have_count(5)  # emails 2 to 6, on hold
     _shot(page, screenshots, "06-campaign-paused")
+    page.get_by_role("button", name="Resume").click()
+    expect(page.get_by_role("status")).to_contain_text("Campaign resumed")
+    # Right after Resume, before the scheduler's new plan: the planned emails are still there.
+    expect(planned).to_have_count(5)
+    expect(planned.first).to_contain_text("Scheduled")
+    _shot(page, screenshots, "06b-campaign-resumed")
+    page.get_by_role("button", name="Pause").click()
+    expect(page.locator("h1 .badge")).to_have_text("Paused")
 
     page.get_by_role("link", name="Audience").click()
     expect(page.locator("#members")).to_contain_text("Ada Lovelace")
