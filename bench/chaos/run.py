@@ -14,27 +14,25 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 import httpx
 from rich.console import Console
 
+from bench.chaos.campaigns import CreateError, create, settle
 from bench.chaos.faults import Fault, Injected, Target
 from bench.chaos.rules import CrashWindow
 from bench.chaos.tally import SinkReader, Tally, recipients, scenario_domain, tally
 from devstack.stack import Stack, display_name
-from testkit.fake_openrouter import DEFAULT_MODEL, FakeOpenRouter
+from testkit.fake_openrouter import FakeOpenRouter
 from testkit.system import api_client, running_system
 
-_CREATE_TIMEOUT = 120.0  # seconds a campaign may take to be accepted while parts are down
-_RETRY_PAUSE = 0.5
 # The sink may store data a killed mailer had already sent a moment after the kill.
 _STORE_SLACK = 0.5
 
 
 class ChaosError(RuntimeError):
-    """A scenario could not be carried out (not a target missed: that is an Outcome)."""
+    """A fault could not be injected or undone: the run cannot go on."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +44,8 @@ class Scenario:
     orderly: bool = False  # an orderly stop: nothing may be sent twice or wait for a lease
     gap: tuple[float, float] = (0.5, 2.0)  # seconds before each fault, drawn at random
     timeout: float = 180.0  # seconds all its faults may take, restarts included
+    # Faults come while the campaigns are being created, or only once they all are.
+    during_creation: bool = True
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,8 @@ class Outcome:
     settled: bool
     settle_limit: float
     died: tuple[str, ...]  # services found exited after the faults, and started again
+    expected: tuple[str, ...]  # the recipients of the campaigns created
+    findings: tuple[str, ...] = ()  # what went wrong besides the counts
 
     @property
     def faults(self) -> int:
@@ -125,7 +127,7 @@ class Outcome:
 
     def problems(self) -> list[str]:
         """Every target this scenario missed, in words."""
-        t, found = self.tally, []
+        t, found = self.tally, list(self.findings)
         if self.faults == 0:
             found.append("no fault was injected: the scenario's mail was out before the first")
         if not self.settled:
@@ -151,8 +153,7 @@ class Outcome:
         return found
 
     def with_tally(self, new: Tally) -> Outcome:
-        return Outcome(self.scenario, new, self.injected, self.window, self.settled,
-                       self.settle_limit, self.died)
+        return replace(self, tally=new)
 
 
 def run_profile(profile: Profile, llm: FakeOpenRouter, *,
@@ -170,13 +171,20 @@ def run_profile(profile: Profile, llm: FakeOpenRouter, *,
         for scenario in profile.scenarios:
             if progress is not None:
                 progress.print(f"[bold]{scenario.title}[/] ...")
-            outcome = _run(stack, api, llm, reader, window, profile, scenario, rng, run_id)
+            try:
+                outcome = _run(stack, api, llm, reader, window, profile, scenario, rng, run_id)
+            except ChaosError as error:
+                # The system may be left broken: what was counted so far is reported.
+                outcome = Outcome(scenario, _count(reader, scenario, ()), (), window, False, 0.0,
+                                  (), (), (str(error),))
             outcomes.append(outcome)
             if progress is not None:
                 problems = outcome.problems()
                 progress.print("  " + ("; ".join(problems) if problems else "all targets met"))
+            if outcome.findings and not outcome.expected:
+                break
         # Counted again at the end, so that anything that came late is seen too.
-        return [o.with_tally(_count(reader, o.scenario, profile)) for o in outcomes]
+        return [o.with_tally(_count(reader, o.scenario, o.expected)) for o in outcomes]
 
 
 def _run(stack: Stack, api: httpx.Client, llm: FakeOpenRouter, reader: SinkReader,
@@ -187,11 +195,13 @@ def _run(stack: Stack, api: httpx.Client, llm: FakeOpenRouter, reader: SinkReade
     baseline = reader.count()
     injected: list[Injected] = []
     failure: list[BaseException] = []
-    stop = threading.Event()
+    stop, created = threading.Event(), threading.Event()
 
     def inject() -> None:
         target = Target(stack, llm)
         try:
+            if not scenario.during_creation:
+                created.wait()
             for _ in range(scenario.repeats):
                 # Waiting is the randomness of the moment, cut short once the mail is out.
                 if stop.wait(rng.uniform(*scenario.gap)):
@@ -205,12 +215,24 @@ def _run(stack: Stack, api: httpx.Client, llm: FakeOpenRouter, reader: SinkReade
     injector = threading.Thread(target=inject, name=f"chaos-{scenario.slug}", daemon=True)
     injector.start()
     ids: list[str] = []
+    expected: list[str] = []
+    findings: list[str] = []
     try:
         for k, chunk in enumerate(chunks):
             if k:
                 time.sleep(profile.campaign_gap)  # pacing: the campaigns arrive over time
-            ids.append(_create(api, f"{run_id}-{scenario.slug}-{k}", scenario, chunk))
+            try:
+                made = create(api, f"{run_id}-{scenario.slug}-{k}",
+                              f"Crash suite: {scenario.title}", chunk)
+            except CreateError as error:
+                findings.append(f"campaign {k + 1} of {len(chunks)} not created: {error}")
+                continue
+            ids.append(made.campaign_id)
+            expected += chunk
+            if made.finding is not None:
+                findings.append(made.finding)
     finally:
+        created.set()
         injector.join(scenario.timeout)
         stop.set()
     if injector.is_alive():
@@ -220,43 +242,13 @@ def _run(stack: Stack, api: httpx.Client, llm: FakeOpenRouter, reader: SinkReade
             from failure[0]
     died = _bring_back(stack)
     limit = window.settle_seconds(profile.settle_margin)
-    settled = _settle(api, ids, len(addresses), limit)
-    return Outcome(scenario, _count(reader, scenario, profile), tuple(injected), window,
-                   settled, limit, died)
+    settled = settle(api, ids, len(expected), limit)
+    return Outcome(scenario, _count(reader, scenario, expected), tuple(injected), window,
+                   settled, limit, died, tuple(expected), tuple(findings))
 
 
-def _count(reader: SinkReader, scenario: Scenario, profile: Profile) -> Tally:
-    return tally(recipients(scenario.slug, profile.emails_per_scenario),
-                 reader.of(scenario_domain(scenario.slug)))
-
-
-def _create(api: httpx.Client, key: str, scenario: Scenario, chunk: Sequence[str]) -> str:
-    """Create a campaign whose one email goes at once; retried with one Idempotency-Key while
-    parts of the system are down, so a retry never creates a second campaign."""
-    payload = {
-        "name": f"Chaos {scenario.slug}", "description": f"Crash suite: {scenario.title}",
-        "schedule_type": "daily", "total_emails": 1, "ai_agent_id": DEFAULT_MODEL,
-        "recipient_emails": list(chunk),
-    }
-    deadline = time.monotonic() + _CREATE_TIMEOUT
-    last = "no answer"
-    while time.monotonic() < deadline:
-        try:
-            response = api.post("/api/campaigns/", json=payload, timeout=30,
-                                headers={"Idempotency-Key": key})
-        except httpx.TransportError as error:
-            last = repr(error)
-        else:
-            if response.status_code in (200, 201):
-                created: dict[str, Any] = response.json()
-                return str(created["id"])
-            if response.status_code not in (409, 429) and response.status_code < 500:
-                raise ChaosError(f"creating a campaign answered {response.status_code}: "
-                                 f"{response.text[:500]}")
-            last = f"{response.status_code} {response.text[:200]}"
-        time.sleep(_RETRY_PAUSE)
-    raise ChaosError(f"{scenario.title}: no campaign created within {_CREATE_TIMEOUT:g} s"
-                     f" (last: {last})")
+def _count(reader: SinkReader, scenario: Scenario, expected: Sequence[str]) -> Tally:
+    return tally(expected, reader.of(scenario_domain(scenario.slug)))
 
 
 def _bring_back(stack: Stack) -> tuple[str, ...]:
@@ -265,27 +257,3 @@ def _bring_back(stack: Stack) -> tuple[str, ...]:
     for exit_ in died:
         stack.restart_service(exit_.service)
     return tuple(f"{display_name(e.service)} (code {e.returncode})" for e in died)
-
-
-def _settle(api: httpx.Client, ids: Sequence[str], expected: int, limit: float) -> bool:
-    """Wait until the API counts every delivery of `ids` sent or failed; False after `limit`."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if _settled_count(api, ids) >= expected:
-            return True
-        time.sleep(_RETRY_PAUSE)
-    return False
-
-
-def _settled_count(api: httpx.Client, ids: Sequence[str]) -> int:
-    total = 0
-    for campaign_id in ids:
-        try:
-            response = api.get(f"/api/campaigns/{campaign_id}/")
-        except httpx.TransportError:
-            return 0
-        if response.status_code != 200:
-            return 0
-        progress = response.json()["progress"]
-        total += progress["deliveries_sent"] + progress["deliveries_failed"]
-    return total

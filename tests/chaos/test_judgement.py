@@ -3,6 +3,8 @@ and every duplicate must fall in the crash window of a crash."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bench.chaos.faults import Injected, sigkill
 from bench.chaos.rules import CrashWindow
 from bench.chaos.run import Outcome, Scenario
@@ -18,7 +20,8 @@ def outcome(*, duplicated: tuple[float, ...] = (), orderly: bool = False,
     tally = Tally(expected=10, received=10 + len(duplicated), lost=0,
                   duplicated=len(duplicated), unexpected=0, last_delivery=last,
                   first_copies=duplicated)
-    return Outcome(scenario, tally, injected, WINDOW, settled=True, settle_limit=60.0, died=())
+    return Outcome(scenario, tally, injected, WINDOW, settled=True, settle_limit=60.0, died=(),
+                   expected=tuple(f"r{i}@s.chaos.example" for i in range(10)))
 
 
 def kill(at: float) -> Injected:
@@ -56,6 +59,11 @@ def test_an_orderly_stop_allows_no_duplicate_and_no_wait_for_a_lease() -> None:
     judged = outcome(duplicated=(49.0,), orderly=True, injected=(stop,), last=late)
     assert judged.bound == 0
     assert len(judged.problems()) == 2
+
+
+def test_what_went_wrong_on_the_way_is_a_problem_too() -> None:
+    judged = replace(outcome(injected=(kill(50.0),)), findings=("a key was left claimed",))
+    assert judged.problems() == ["a key was left claimed"]
 
 
 def test_a_scenario_whose_faults_never_came_proves_nothing() -> None:
