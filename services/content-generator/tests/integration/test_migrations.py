@@ -1,4 +1,4 @@
-"""The hand-written migration builds exactly the schema `db.py` describes, and can be undone."""
+"""The hand-written migration builds exactly the schema `db.tables` describes, and can be undone."""
 
 from __future__ import annotations
 
