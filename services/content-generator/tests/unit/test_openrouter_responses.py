@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from content_generator.providers import ProviderError
-from content_generator.providers.openrouter import (
+from content_generator.providers.openrouter_responses import (
     classify,
     read_completion,
     retry_after_seconds,
