@@ -1,0 +1,111 @@
+"""campaign-api's tables and its queries: the one place its SQL is written.
+
+One module per seam; everything callers use is re-exported here, so they write `db.get_campaign`
+whichever module holds it.
+"""
+
+from campaign_api.db.accounts import (
+    add_api_key,
+    end_session,
+    ensure_workspace,
+    get_workspace,
+    list_api_keys,
+    revoke_api_key,
+    session_workspace,
+    start_session,
+    workspace_for_key,
+)
+from campaign_api.db.audiences import add_members, list_members, remove_members
+from campaign_api.db.campaigns import (
+    bump_campaign,
+    bump_email,
+    campaign_emails_of,
+    campaign_ids_of,
+    get_campaign,
+    insert_campaign,
+    list_campaigns,
+    mark_completed,
+    planned_times,
+    record_generated,
+    set_plan,
+    set_status,
+    update_campaign,
+)
+from campaign_api.db.engagement import (
+    engagement_of_campaign,
+    engagement_per_email,
+    engagement_per_structure,
+    has_engagement,
+    is_unsubscribed,
+    record_engagement,
+)
+from campaign_api.db.failures import failures_of, last_failures, record_failure
+from campaign_api.db.idempotency import (
+    claim_idempotency_key,
+    release_idempotency_key,
+    store_idempotent_response,
+)
+from campaign_api.db.tables import (
+    AnyRow,
+    api_keys,
+    audience_members,
+    campaign_emails,
+    campaigns,
+    dashboard_sessions,
+    delivery_failures,
+    engagements,
+    idempotency_keys,
+    metadata,
+    workspaces,
+)
+
+__all__ = [
+    "AnyRow",
+    "add_api_key",
+    "add_members",
+    "api_keys",
+    "audience_members",
+    "bump_campaign",
+    "bump_email",
+    "campaign_emails",
+    "campaign_emails_of",
+    "campaign_ids_of",
+    "campaigns",
+    "claim_idempotency_key",
+    "dashboard_sessions",
+    "delivery_failures",
+    "end_session",
+    "engagement_of_campaign",
+    "engagement_per_email",
+    "engagement_per_structure",
+    "engagements",
+    "ensure_workspace",
+    "failures_of",
+    "get_campaign",
+    "get_workspace",
+    "has_engagement",
+    "idempotency_keys",
+    "insert_campaign",
+    "is_unsubscribed",
+    "last_failures",
+    "list_api_keys",
+    "list_campaigns",
+    "list_members",
+    "mark_completed",
+    "metadata",
+    "planned_times",
+    "record_engagement",
+    "record_failure",
+    "record_generated",
+    "release_idempotency_key",
+    "remove_members",
+    "revoke_api_key",
+    "session_workspace",
+    "set_plan",
+    "set_status",
+    "start_session",
+    "store_idempotent_response",
+    "update_campaign",
+    "workspace_for_key",
+    "workspaces",
+]

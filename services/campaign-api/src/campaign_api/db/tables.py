@@ -1,0 +1,152 @@
+"""campaign-api's tables (workspaces, keys, campaigns, audiences, read models)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+AnyRow = sa.Row[*tuple[Any, ...]]
+
+metadata = sa.MetaData()
+
+_now = sa.func.now
+
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("workspace_id", UUID(as_uuid=True), sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("key_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+)
+
+# A signed-in dashboard visitor: the cookie names the row, so deleting it signs them out.
+dashboard_sessions = sa.Table(
+    "dashboard_sessions",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("api_key_id", UUID(as_uuid=True), sa.ForeignKey("api_keys.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("workspace_id", UUID(as_uuid=True), sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("audience_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    # The campaign.created payload as sent: the one source for detail views.
+    sa.Column("definition", JSONB, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("emails_generated", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("emails_failed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("deliveries_sent", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("deliveries_failed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("archived_at", sa.DateTime(timezone=True)),
+    # The scheduler's plan, from campaign.scheduled.
+    sa.Column("planned_emails", sa.Integer),
+    sa.Column("next_sequence", sa.Integer),
+    sa.Column("next_send_times", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Index("campaigns_by_workspace", "workspace_id", "created_at", "id"),
+)
+
+audience_members = sa.Table(
+    "audience_members",
+    metadata,
+    sa.Column("audience_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("email", sa.Text, primary_key=True),
+    sa.Column("workspace_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("name", sa.Text, nullable=False, server_default=""),
+    sa.Column("fields", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("added_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+)
+
+campaign_emails = sa.Table(
+    "campaign_emails",
+    metadata,
+    sa.Column("campaign_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("sequence", sa.Integer, primary_key=True),
+    sa.Column("subject", sa.Text),
+    sa.Column("model", sa.Text),
+    sa.Column("structure", sa.Text),
+    sa.Column("send_at", sa.DateTime(timezone=True)),
+    sa.Column("prompt_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("completion_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cost", sa.Numeric(14, 8), nullable=False, server_default="0"),
+    sa.Column("failure", sa.Text),
+    sa.Column("sent", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
+    # Failed deliveries (`failed`) by kind: what the receiving side refused (`bounced`), messages
+    # that could not be built, suppressed addresses, retries given up (contracts' FailureKind).
+    sa.Column("bounced", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("invalid", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("suppressed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("expired", sa.Integer, nullable=False, server_default="0"),
+)
+
+# One row per failed delivery, as email.failed reported it.
+delivery_failures = sa.Table(
+    "delivery_failures",
+    metadata,
+    sa.Column("campaign_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("sequence", sa.Integer, primary_key=True),
+    sa.Column("recipient", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("smtp_code", sa.Integer),
+    sa.Column("enhanced_code", sa.Text),
+    sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("kind IN ('bounced', 'invalid', 'suppressed', 'expired')",
+                       name="delivery_failures_kind"),
+    sa.Index("delivery_failures_newest", "campaign_id", sa.text("failed_at DESC"), "sequence",
+             "recipient"),
+    sa.Index("delivery_failures_by_recipient", "campaign_id", "recipient", "kind"),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("workspace_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("request_hash", sa.Text, nullable=False),
+    # NULL while the first request is still being answered.
+    sa.Column("status_code", sa.Integer),
+    sa.Column("response", sa.LargeBinary),
+    sa.Column("media_type", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+)
+
+# Opens, clicks and unsubscribes: campaign-api publishes these itself and records each here in
+# the same transaction, so the stats count exactly what was published.
+engagements = sa.Table(
+    "engagements",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("workspace_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("campaign_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("url", sa.Text),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Index("engagements_by_campaign", "campaign_id", "kind", "sequence"),
+    sa.Index("engagements_unsubscribed", "workspace_id", "email",
+             postgresql_where=sa.text("kind = 'unsubscribe'")),
+)
