@@ -14,7 +14,8 @@ from starlette.exceptions import HTTPException
 from campaign_api.dashboard.audience_pages import audience_router
 from campaign_api.dashboard.auth import CsrfRejected, SignInRequired, signed_in
 from campaign_api.dashboard.outbox_pages import outbox_router
-from campaign_api.dashboard.router import STATIC_DIR, STATIC_PATH, _not_found, router, templates
+from campaign_api.dashboard.pages import STATIC_DIR, STATIC_PATH, not_found, templates
+from campaign_api.dashboard.router import router
 from campaign_api.dashboard.settings import DashboardSettings
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -52,7 +53,7 @@ def _pages_for_what_is_not_there(app: FastAPI) -> None:
             viewer = await signed_in(request)
         except SignInRequired:
             return RedirectResponse("/dashboard/signin", status_code=303)
-        return _not_found(request, viewer, what)
+        return not_found(request, viewer, what)
 
     async def on_invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from starlette.datastructures import UploadFile
 
 from campaign_api.dashboard.auth import SignedIn, SignedInForm, Viewer
-from campaign_api.dashboard.router import _campaign, _engine, _not_found, _page
+from campaign_api.dashboard.pages import engine_of, find_campaign, not_found, render
 from campaign_api.failures import Failure, NotFound
 from campaign_api.usecases import audiences
 
@@ -28,13 +28,13 @@ async def audience_page(request: Request, viewer: SignedIn, campaign_id: uuid.UU
 async def _audience_page(request: Request, viewer: Viewer, campaign_id: uuid.UUID, *,
                          after: str | None = None, status_code: int = 200,
                          **context: Any) -> HTMLResponse:
-    campaign = await _campaign(request, viewer, campaign_id)
+    campaign = await find_campaign(request, viewer, campaign_id)
     if campaign is None:
-        return _not_found(request, viewer, "campaign")
-    members = await audiences.list_members(_engine(request), viewer.workspace_id, campaign_id,
+        return not_found(request, viewer, "campaign")
+    members = await audiences.list_members(engine_of(request), viewer.workspace_id, campaign_id,
                                            limit=50, cursor=after)
-    return _page(request, "audience.html", viewer, status_code=status_code,
-                 section="campaigns", c=campaign, members=members, **context)
+    return render(request, "audience.html", viewer, status_code=status_code,
+                  section="campaigns", c=campaign, members=members, **context)
 
 
 async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
@@ -51,10 +51,10 @@ async def import_audience(request: Request, viewer: SignedInForm,
         return await _audience_page(request, viewer, campaign_id, status_code=422,
                                     upload_error="Choose a CSV file to import.")
     try:
-        report = await audiences.import_csv(_engine(request), viewer.workspace_id, campaign_id,
+        report = await audiences.import_csv(engine_of(request), viewer.workspace_id, campaign_id,
                                             _chunks(upload))
     except NotFound:
-        return _not_found(request, viewer, "campaign")
+        return not_found(request, viewer, "campaign")
     except Failure as exc:
         # 409 for a finished campaign, 422 for a file that is not a CSV of addresses.
         return await _audience_page(request, viewer, campaign_id, status_code=exc.status,

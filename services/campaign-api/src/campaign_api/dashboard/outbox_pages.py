@@ -10,14 +10,14 @@ from fastapi.responses import HTMLResponse
 
 from campaign_api.dashboard import outbox
 from campaign_api.dashboard.auth import SignedIn
-from campaign_api.dashboard.router import _engine, _maildir, _not_found, _page
+from campaign_api.dashboard.pages import engine_of, maildir_of, not_found, render
 from campaign_api.usecases import accounts
 
 outbox_router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 
 def _outbox(request: Request) -> outbox.OutboxIndex | None:
-    maildir = _maildir(request)
+    maildir = maildir_of(request)
     if maildir is None:
         return None
     index: outbox.OutboxIndex | None = getattr(request.app.state, "outbox_index", None)
@@ -32,21 +32,21 @@ async def outbox_page(request: Request, viewer: SignedIn,
                       ) -> HTMLResponse:
     index = _outbox(request)
     if index is None:
-        return _not_found(request, viewer, "outbox")
-    campaigns = await accounts.campaign_ids(_engine(request), viewer.workspace_id)
+        return not_found(request, viewer, "outbox")
+    campaigns = await accounts.campaign_ids(engine_of(request), viewer.workspace_id)
     # File reads, in a thread: the first listing of a large Maildir reads every header once.
     page = await asyncio.to_thread(index.page, campaigns, before)
-    return _page(request, "outbox.html", viewer, section="outbox", messages=page.messages,
-                 older=page.older, paged=before is not None, maildir=index.maildir)
+    return render(request, "outbox.html", viewer, section="outbox", messages=page.messages,
+                  older=page.older, paged=before is not None, maildir=index.maildir)
 
 
 @outbox_router.get("/outbox/{key}")
 async def outbox_message(request: Request, viewer: SignedIn, key: str) -> HTMLResponse:
-    maildir = _maildir(request)
+    maildir = maildir_of(request)
     message = await asyncio.to_thread(outbox.read_message, maildir, key) if maildir else None
     # Another workspace's message is as absent as one that never was.
     if message is None or message.envelope.campaign_id not in await accounts.campaign_ids(
-            _engine(request), viewer.workspace_id):
-        return _not_found(request, viewer, "message")
-    return _page(request, "message.html", viewer, section="outbox", m=message,
-                 img_src="data:")
+            engine_of(request), viewer.workspace_id):
+        return not_found(request, viewer, "message")
+    return render(request, "message.html", viewer, section="outbox", m=message,
+                  img_src="data:")

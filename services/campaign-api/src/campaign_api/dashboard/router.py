@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections import Counter
 from datetime import UTC, date, datetime
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
-from nats.aio.client import Client as Nats
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api.auth import TooManyFailures
 from campaign_api.dashboard import charts
 from campaign_api.dashboard.auth import (
-    CSRF_FIELD,
     Session,
     SignedIn,
     SignedInForm,
@@ -28,13 +22,12 @@ from campaign_api.dashboard.auth import (
     check_csrf,
     is_live,
     new_session,
-    settings_of,
     sign_in,
     sign_out,
     write_session,
 )
 from campaign_api.dashboard.forms import MODELS, WEEKDAYS, CampaignForm, time_zones
-from campaign_api.dashboard.numbers import number
+from campaign_api.dashboard.pages import engine_of, find_campaign, nats_of, not_found, render
 from campaign_api.domain import can_edit
 from campaign_api.failures import Failure, NotFound
 from campaign_api.schemas import CampaignDetail, CampaignStats, PreviewEmail
@@ -44,83 +37,14 @@ from campaign_api.usecases.preview import DEFAULT_TIMEOUT_SECONDS
 from rules import cadence as cadences
 from rules.weekdays import ABBREVIATIONS
 
-HERE = Path(__file__).parent
-STATIC_DIR = HERE / "static"
-templates = Jinja2Templates(directory=HERE / "templates")
-STATIC_PATH = "/dashboard/static"
-templates.env.globals["static"] = lambda path: f"{STATIC_PATH}/{path}"
-templates.env.globals["can_edit"] = can_edit  # the lifecycle's one rule of what takes changes
-templates.env.filters["number"] = number
-
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 STATUS_FILTERS = ("active", "paused", "completed", "cancelled")
-# Outcomes of a form post, shown once on the page it redirects to. Fixed texts: nothing that
-# arrives in the URL is ever shown.
-NOTICES = {
-    "created": ("ok", "Campaign created. Its first email is being written."),
-    "updated": ("ok", "Changes saved. They apply from the next email on."),
-    "paused": ("ok", "Campaign paused. No email goes out until you resume it."),
-    "resumed": ("ok", "Campaign resumed. The next email goes out at the next slot."),
-    "cancelled": ("ok", "Campaign cancelled. No further email will be sent."),
-    "signed-out": ("ok", "You are signed out."),
-}
 PREVIEW_TIMEOUT_SECONDS = min(DEFAULT_TIMEOUT_SECONDS, 45.0)
-
-
-def _engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.engine
-    return engine
-
-
-def _nats(request: Request) -> Nats | None:
-    nc: Nats | None = getattr(request.app.state, "nc", None)
-    return nc
-
-
-def _maildir(request: Request) -> Path | None:
-    return settings_of(request).dev_maildir
-
-
-# Everything the pages use is served from here; style attributes are the only inline code.
-# Images: a received email shown in the outbox must not fetch anything (an open pixel would
-# count the developer's look as an open), and its srcdoc frame inherits this policy.
-_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "img-src {img}; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-        "base-uri 'none'; object-src 'none'")
-_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
-
-
-def _images(request: Request, img_src: str) -> str:
-    """`img_src`, plus the dashboard's own static files: the page's icon loads even where a
-    shown email may fetch nothing. Its frame inherits the policy, and no tracking link lives
-    under /dashboard/static/. Only a plain host is named in the policy."""
-    if not _HOST.match(request.url.netloc):
-        return img_src
-    return f"{img_src} {request.url.scheme}://{request.url.netloc}{STATIC_PATH}/"
-
-
-def _page(request: Request, template: str, viewer: Viewer | None, *, status_code: int = 200,
-          img_src: str = "'self' data:", **context: Any) -> HTMLResponse:
-    notice = NOTICES.get(request.query_params.get("done", ""))
-    context |= {"viewer": viewer, "outbox_enabled": _maildir(request) is not None,
-                "notice": {"kind": notice[0], "text": notice[1]} if notice else None}
-    response: HTMLResponse = templates.TemplateResponse(request, template, context,
-                                                        status_code=status_code)
-    # Pages show workspace data: never from a shared cache.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = _CSP.format(img=_images(request, img_src))
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 def _redirect(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303)
-
-
-def _not_found(request: Request, viewer: Viewer, what: str) -> HTMLResponse:
-    return _page(request, "not_found.html", viewer, status_code=404, what=what)
 
 
 # --- signing in ------------------------------------------------------------------------------
@@ -138,7 +62,7 @@ async def signin_page(request: Request,
         if await is_live(request, session):
             return _redirect("/dashboard/campaigns")
         session = new_session()  # an ended session: sign in afresh, no redirect loop
-    response = _page(request, "signin.html", None, csrf=session.csrf, error=None)
+    response = render(request, "signin.html", None, csrf=session.csrf, error=None)
     write_session(request, response, session)
     return response
 
@@ -150,15 +74,15 @@ async def signin(request: Request, session: Annotated[Session, Depends(any_sessi
     try:
         signed = await sign_in(request, key if isinstance(key, str) else "")
     except TooManyFailures as exc:
-        response: Response = _page(
+        response: Response = render(
             request, "signin.html", None, status_code=429, csrf=session.csrf,
             error=f"Too many failed sign-ins from your address. Try again in "
                   f"{exc.retry_after} s.")
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     if signed is None:
-        return _page(request, "signin.html", None, status_code=401, csrf=session.csrf,
-                     error="That key is not valid, or it has been revoked.")
+        return render(request, "signin.html", None, status_code=401, csrf=session.csrf,
+                      error="That key is not valid, or it has been revoked.")
     response = _redirect("/dashboard/campaigns")
     write_session(request, response, signed)
     return response
@@ -184,12 +108,12 @@ async def campaign_list(
     statuses = [status] if status in STATUS_FILTERS else None
     try:
         page = await campaign_cases.list_campaigns(
-            _engine(request), viewer.workspace_id, limit=25, cursor=cursor, statuses=statuses,
+            engine_of(request), viewer.workspace_id, limit=25, cursor=cursor, statuses=statuses,
             text=q.strip() or None)
     except Failure:  # a cursor that is not ours: start over
         return _redirect("/dashboard/campaigns")  # type: ignore[return-value]
-    return _page(request, "campaigns.html", viewer, section="campaigns", page=page,
-                 status=status if statuses else "", q=q, filters=STATUS_FILTERS)
+    return render(request, "campaigns.html", viewer, section="campaigns", page=page,
+                  status=status if statuses else "", q=q, filters=STATUS_FILTERS)
 
 
 def _form_page(request: Request, viewer: Viewer, form: CampaignForm, *,
@@ -198,10 +122,10 @@ def _form_page(request: Request, viewer: Viewer, form: CampaignForm, *,
     now = datetime.now(UTC)
     preview_times = [(_day_label(t, now), t) for t in cadences.preview(cadence, now)
                      ] if cadence else []
-    return _page(request, "campaign_form.html", viewer, status_code=status_code,
-                 section="campaigns", form=form, campaign=campaign, weekdays=WEEKDAYS,
-                 models=MODELS, zones=time_zones(), preview_times=preview_times,
-                 preview_days=_days_label(cadence.rule(now).weekdays) if cadence else "")
+    return render(request, "campaign_form.html", viewer, status_code=status_code,
+                  section="campaigns", form=form, campaign=campaign, weekdays=WEEKDAYS,
+                  models=MODELS, zones=time_zones(), preview_times=preview_times,
+                  preview_days=_days_label(cadence.rule(now).weekdays) if cadence else "")
 
 
 @router.get("/campaigns/new")
@@ -222,7 +146,7 @@ async def create_campaign(request: Request, viewer: SignedInForm) -> Response:
     body = form.to_create()
     if body is not None:
         try:
-            created = await campaign_cases.create_campaign(_engine(request),
+            created = await campaign_cases.create_campaign(engine_of(request),
                                                            viewer.workspace_id, body)
         except Failure as exc:
             form.show_errors(exc.errors or [])
@@ -230,15 +154,6 @@ async def create_campaign(request: Request, viewer: SignedInForm) -> Response:
         else:
             return _redirect(f"/dashboard/campaigns/{created.id}?done=created")
     return _form_page(request, viewer, form, status_code=422)
-
-
-async def _campaign(request: Request, viewer: Viewer,
-                    campaign_id: uuid.UUID) -> CampaignDetail | None:
-    try:
-        return await campaign_cases.get_campaign(_engine(request), viewer.workspace_id,
-                                                 campaign_id)
-    except NotFound:
-        return None
 
 
 @router.get("/campaigns/{campaign_id}")
@@ -250,18 +165,18 @@ async def campaign_page(request: Request, viewer: SignedIn,
 async def _campaign_page(request: Request, viewer: Viewer, campaign_id: uuid.UUID, *,
                          draft: PreviewEmail | None = None,
                          preview_error: str | None = None) -> HTMLResponse:
-    campaign = await _campaign(request, viewer, campaign_id)
+    campaign = await find_campaign(request, viewer, campaign_id)
     if campaign is None:
-        return _not_found(request, viewer, "campaign")
-    counts = await stats.campaign_stats(_engine(request), viewer.workspace_id, campaign_id)
-    return _page(request, "campaign.html", viewer, section="campaigns", c=campaign,
-                 img_src="data:",  # the preview's frame: nothing fetched, no pixel fired
-                 stats=counts, chart=_activity_chart(campaign, counts),
-                 zone=ZoneInfo(campaign.timezone), draft=draft, preview_error=preview_error,
-                 due=_due_unreported(campaign),
-                 # The days it sends on: of the chosen days, the most evenly spread when it has
-                 # fewer emails a week than days.
-                 days=", ".join(ABBREVIATIONS[d - 1] for d in campaign.send_days))
+        return not_found(request, viewer, "campaign")
+    counts = await stats.campaign_stats(engine_of(request), viewer.workspace_id, campaign_id)
+    return render(request, "campaign.html", viewer, section="campaigns", c=campaign,
+                  img_src="data:",  # the preview's frame: nothing fetched, no pixel fired
+                  stats=counts, chart=_activity_chart(campaign, counts),
+                  zone=ZoneInfo(campaign.timezone), draft=draft, preview_error=preview_error,
+                  due=_due_unreported(campaign),
+                  # The days it sends on: of the chosen days, the most evenly spread when it has
+                  # fewer emails a week than days.
+                  days=", ".join(ABBREVIATIONS[d - 1] for d in campaign.send_days))
 
 
 def _due_unreported(campaign: CampaignDetail) -> list[int]:
@@ -292,23 +207,23 @@ def _activity_chart(campaign: CampaignDetail, counts: CampaignStats) -> charts.B
 @router.get("/campaigns/{campaign_id}/edit")
 async def edit_campaign(request: Request, viewer: SignedIn,
                         campaign_id: uuid.UUID) -> HTMLResponse:
-    campaign = await _campaign(request, viewer, campaign_id)
+    campaign = await find_campaign(request, viewer, campaign_id)
     if campaign is None:
-        return _not_found(request, viewer, "campaign")
+        return not_found(request, viewer, "campaign")
     return _form_page(request, viewer, CampaignForm.from_campaign(campaign), campaign=campaign)
 
 
 @router.post("/campaigns/{campaign_id}/edit")
 async def update_campaign(request: Request, viewer: SignedInForm,
                           campaign_id: uuid.UUID) -> Response:
-    campaign = await _campaign(request, viewer, campaign_id)
+    campaign = await find_campaign(request, viewer, campaign_id)
     if campaign is None:
-        return _not_found(request, viewer, "campaign")
+        return not_found(request, viewer, "campaign")
     form = await _posted_form(request)
     changes = form.to_update()
     if changes is not None:
         try:
-            await campaign_cases.update_campaign(_engine(request), viewer.workspace_id,
+            await campaign_cases.update_campaign(engine_of(request), viewer.workspace_id,
                                                  campaign_id, changes)
         except Failure as exc:
             form.show_errors(exc.errors or [])
@@ -323,11 +238,11 @@ async def preview_email(request: Request, viewer: SignedInForm,
                         campaign_id: uuid.UUID) -> HTMLResponse:
     try:
         draft = await preview.preview_next_email(
-            _engine(request), _nats(request), viewer.workspace_id, campaign_id,
+            engine_of(request), nats_of(request), viewer.workspace_id, campaign_id,
             timeout=PREVIEW_TIMEOUT_SECONDS)
     except Failure as exc:
-        if await _campaign(request, viewer, campaign_id) is None:
-            return _not_found(request, viewer, "campaign")
+        if await find_campaign(request, viewer, campaign_id) is None:
+            return not_found(request, viewer, "campaign")
         return await _campaign_page(request, viewer, campaign_id,
                                     preview_error=_friendly(exc))
     return await _campaign_page(request, viewer, campaign_id, draft=draft)
@@ -351,12 +266,12 @@ _ACTIONS = {"pause": (campaign_cases.pause_campaign, "paused"),
 async def change_status(request: Request, viewer: SignedInForm, campaign_id: uuid.UUID,
                         action: str) -> Response:
     if action not in _ACTIONS:
-        return _not_found(request, viewer, "page")
+        return not_found(request, viewer, "page")
     use_case, done = _ACTIONS[action]
     try:
-        await use_case(_engine(request), viewer.workspace_id, campaign_id)
+        await use_case(engine_of(request), viewer.workspace_id, campaign_id)
     except NotFound:
-        return _not_found(request, viewer, "campaign")
+        return not_found(request, viewer, "campaign")
     except Failure as exc:
         return await _campaign_page(request, viewer, campaign_id, preview_error=exc.detail)
     return _redirect(f"/dashboard/campaigns/{campaign_id}?done={done}")
@@ -396,4 +311,4 @@ def _day_label(moment: datetime, now: datetime) -> str:
     return "Right away" if moment.astimezone(UTC) == now else f"{moment:%a %d %b %Y}"
 
 
-__all__ = ["CSRF_FIELD", "STATIC_DIR", "router"]
+__all__ = ["router"]
