@@ -1,16 +1,114 @@
-"""The browser for the dashboard's browser tests: found, or installed from Debian's archive."""
+"""The dashboard's tests: a signed-in client of a migrated database for the page tests, and the
+browser for the browser tests (found, or installed from Debian's archive)."""
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
+import re
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from campaign_api.app import create_app
+from campaign_api.dashboard.settings import DashboardSettings
+from campaign_api.usecases import accounts
 
 # Repository root / test-output: where the screenshots of a run are kept (gitignored).
 OUTPUT = Path(__file__).resolve().parents[4] / "test-output" / "screenshots"
+
+CAMPAIGN_FORM = {
+    "name": "Spring launch", "brief": "Three emails about the new planner.",
+    "brand_voice": "Warm", "audience_description": "Gardeners",
+    "schedule_type": "weekly", "weekly_days": ["2", "4"], "weekly_emails": "",
+    "duration": "6", "duration_unit": "emails", "start_date": "", "send_time": "08:30",
+    "timezone": "Europe/Berlin", "model": "openai/gpt-4o-mini", "from_name": "", "from_email": "",
+    "recipients": "ada@example.com\nGrace Hopper <grace@example.org>",
+}
+
+
+# --- the pages over HTTP ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def campaign_form() -> dict[str, Any]:
+    """A complete new-campaign form, as a browser posts it."""
+    return dict(CAMPAIGN_FORM)
+
+
+@pytest.fixture
+def new_key(api_engine: AsyncEngine) -> Callable[[str], Awaitable[str]]:
+    """`key = await new_key("acme")`: a new workspace of that name, and a key of it."""
+
+    async def make(workspace: str) -> str:
+        ws = await accounts.create_workspace(api_engine, workspace)
+        created = await accounts.create_api_key(api_engine, ws.id, "dashboard test")
+        return created.key
+
+    return make
+
+
+@pytest.fixture
+def dashboard(api_engine: AsyncEngine) -> Callable[..., httpx.AsyncClient]:
+    """`async with dashboard(maildir=...) as client:`, a client of a new app over the database."""
+
+    def make(maildir: Path | None = None, base_url: str = "http://dash") -> httpx.AsyncClient:
+        app = create_app(api_engine, [])
+        app.state.dashboard_settings = DashboardSettings(
+            CAMPAIGN_API_SESSION_SECRET="s" * 40, DEV_MAILDIR=maildir)
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+
+    return make
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+@pytest.fixture
+def csrf_of() -> Callable[[str], str]:
+    """The CSRF token of a page's form."""
+    return _csrf
+
+
+async def _sign_in(client: httpx.AsyncClient, key: str) -> str:
+    page = await client.get("/dashboard/signin")
+    response = await client.post("/dashboard/signin",
+                                 data={"csrf_token": _csrf(page.text), "api_key": key})
+    assert response.status_code == 303, response.text
+    campaigns = await client.get("/dashboard/campaigns")
+    assert campaigns.status_code == 200
+    return _csrf(campaigns.text)
+
+
+@pytest.fixture
+def sign_in() -> Callable[[httpx.AsyncClient, str], Awaitable[str]]:
+    """`csrf = await sign_in(client, key)`: signed in, the session's CSRF token."""
+    return _sign_in
+
+
+async def _create(client: httpx.AsyncClient, csrf: str) -> str:
+    """The new campaign's page, as the form redirects to it."""
+    response = await client.post("/dashboard/campaigns/new",
+                                 data={**CAMPAIGN_FORM, "csrf_token": csrf})
+    assert response.status_code == 303, response.text
+    location: str = response.headers["location"]
+    return location
+
+
+@pytest.fixture
+def create_campaign() -> Callable[[httpx.AsyncClient, str], Awaitable[str]]:
+    """`location = await create_campaign(client, csrf)`: the campaign_form posted, its page."""
+    return _create
+
+
+# --- the browser -----------------------------------------------------------------------------
 
 
 def _ensure_browser() -> ModuleType:
