@@ -200,12 +200,16 @@ class EmailSentPayload(DeliveryRef):
 # - suppressed: the address is on the workspace's suppression list (unsubscribed, bounced);
 # - expired: temporary failures (4xx, no answer) went on past the retry policy's age.
 FailureKind = Literal["bounced", "invalid", "suppressed", "expired"]
-# The reason the mailer gives for a suppressed address.
+# The reason the mailer gives for a suppressed address; before email.failed named its kind,
+# this text was all that told a suppressed address from a message that could not be built.
 SUPPRESSED_REASON = "suppressed"
 
 
 def failure_kind(*, permanent: bool, smtp_code: int | None, reason: str) -> FailureKind:
-    """What a failure's other fields say its kind is (for events that do not name it)."""
+    """What a failure's other fields say its kind is, for the email.failed events written
+    before the mailer named the kind itself: the DELIVERY stream may still hold some, and a
+    consumer replaying them must count them as the mailer meant. New events name the kind;
+    this is the only place that infers it."""
     if smtp_code is not None and 500 <= smtp_code < 600:
         return "bounced"
     if not permanent:
@@ -220,8 +224,12 @@ class EmailFailedPayload(DeliveryRef):
     smtp_code: int | None = None
     enhanced_code: str | None = Field(default=None, max_length=20)
     reason: str = Field(max_length=2_000)
-    # Filled in from the fields above when the sender does not name it.
-    kind: FailureKind = "invalid"
+    # The mailer names it. Not required, so that events from before it did still parse: for
+    # those it is worked out from the fields above (`failure_kind`); a version bump would
+    # have parked them instead.
+    kind: FailureKind = Field(default="invalid", description=(
+        "Named by the sender; inferred from permanent, smtp_code and reason for events "
+        "written before it was."))
 
     @model_validator(mode="before")
     @classmethod

@@ -125,7 +125,7 @@ def precheck(*, campaign_state: str, member_active: bool, suppressed: bool) -> S
     if not member_active:
         return Skip("cancelled", "removed from the audience")
     if suppressed:
-        # The reason email.failed carries: it tells the API's counts a suppressed address.
+        # The reason email.failed carries; its kind, named by the sender, is what counts it.
         return Skip("suppressed", SUPPRESSED_REASON)
     return None
 

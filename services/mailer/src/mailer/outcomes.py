@@ -21,7 +21,7 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import EmailFailed, EmailSent, deterministic_id
-from contracts.events import EmailFailedPayload, EmailSentPayload
+from contracts.events import EmailFailedPayload, EmailSentPayload, FailureKind
 from mailer import db
 from mailer.domain import InvalidMessage
 from mailer.links import EmailLinks
@@ -67,7 +67,8 @@ class Outcome:
     reply: str
     at: datetime
     due_at: datetime | None = None
-    event: Literal["sent", "failed", "gave_up", None] = None
+    # The event it reports: email.sent, email.failed of that kind, or none (tried again later).
+    event: Literal["sent"] | FailureKind | None = None
     suppress: bool = False
 
 
@@ -148,8 +149,8 @@ async def write(engine: AsyncEngine, outcomes: list[Outcome]) -> None:
             if o.event == "sent":
                 events.append(sent_event(row, correlation_id, smtp_reply=o.reply))
             elif o.event is not None:
-                events.append(failed_event(row, correlation_id, permanent=o.event == "failed",
-                                      reason=o.reply, code=o.code, enhanced=o.enhanced))
+                events.append(failed_event(row, correlation_id, kind=o.event, reason=o.reply,
+                                           code=o.code, enhanced=o.enhanced))
         uow.publish(*events)  # in one call: the trace context is read once
         await uow.commit()
     for label, count in collections.Counter(o.label for o in outcomes).items():
@@ -178,17 +179,19 @@ def failed_event(
     row: db.ClaimedRow,
     correlation_id: uuid.UUID,
     *,
-    permanent: bool,
+    kind: FailureKind,
     reason: str,
     code: int | None = None,
     enhanced: str | None = None,
 ) -> EmailFailed:
-    """email.failed is final for the delivery; `permanent` tells a refusal (5xx, suppressed,
-    invalid message) from giving up on a fault that stayed transient for too long."""
+    """email.failed is final for the delivery. Its kind is named here, never left to the
+    contract to infer: bounced (the receiving server refused it), invalid (no safe message
+    could be built), suppressed (the address was on the suppression list at send time), or
+    expired (transient faults went on past the retry policy). Only expired is not permanent."""
     return EmailFailed.create(
         EmailFailedPayload(campaign_id=row.campaign_id, sequence=row.sequence,
-                           recipient=row.email, permanent=permanent, smtp_code=code,
-                           enhanced_code=enhanced, reason=reason[:_MAX_REASON]),
+                           recipient=row.email, permanent=kind != "expired", smtp_code=code,
+                           enhanced_code=enhanced, reason=reason[:_MAX_REASON], kind=kind),
         workspace_id=row.campaign.workspace_id,
         correlation_id=correlation_id,
         event_id=deterministic_id("email.failed", row.campaign_id, row.sequence, row.email),

@@ -215,8 +215,8 @@ async def _claim(
             if skip is not None:
                 await db.settle(uow.conn, row.id, state=skip.state, last_reply=skip.reason)
                 if skip.state == "suppressed":
-                    uow.publish(failed_event(row, content.correlation_id, permanent=True,
-                                        reason=skip.reason))
+                    uow.publish(failed_event(row, content.correlation_id, kind="suppressed",
+                                             reason=skip.reason))
                 DELIVERIES.labels(skip.state).inc()
                 continue
             key = (row.campaign_id, row.sequence)
@@ -308,7 +308,7 @@ def _render(job: Job, options: SendOptions, at: datetime) -> tuple[str, str, byt
 
 def _invalid(job: Job, exc: InvalidMessage, at: datetime) -> Outcome:
     log.warning("mailer.invalid_message", delivery_id=str(job.delivery.id), reason=str(exc))
-    return Outcome(job, "failed", "invalid", None, None, str(exc), at, event="failed")
+    return Outcome(job, "failed", "invalid", None, None, str(exc), at, event="invalid")
 
 
 def _decide(job: Job, reply: SmtpReply, at: datetime, retry: RetryPolicy) -> Outcome:
@@ -317,7 +317,7 @@ def _decide(job: Job, reply: SmtpReply, at: datetime, retry: RetryPolicy) -> Out
             return Outcome(job, "sent", "sent", reply.code, None, text, at, event="sent")
         case Rejected(code=code, enhanced_code=enhanced, reason=reason, suppress=suppress):
             return Outcome(job, "failed", "rejected", code, enhanced, reason, at,
-                            event="failed", suppress=suppress)
+                           event="bounced", suppress=suppress)
         case Deferred(code=code, enhanced_code=enhanced, reason=reason):
             return _deferred(job, code, enhanced, reason, at, retry)
 
@@ -332,6 +332,6 @@ def _deferred(
     if retry_at is not None:
         return Outcome(job, "pending", "deferred", code, enhanced, reason, at, due_at=retry_at)
     gave_up = f"gave up after {job.attempts} attempts: {reason}"
-    return Outcome(job, "failed", "expired", code, enhanced, gave_up, at, event="gave_up")
+    return Outcome(job, "failed", "expired", code, enhanced, gave_up, at, event="expired")
 
 
