@@ -1,164 +1,20 @@
-"""The mailer's tables and every query it runs."""
+"""Deliveries: creating them for an email's audience, claiming them under a lease, recording
+each attempt's outcome, and handing back or renewing the claims a sender holds."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, insert
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-metadata = sa.MetaData()
-
-# The mailer's copy of each campaign: what it needs to address and route mail.
-campaigns = sa.Table(
-    "campaigns",
-    metadata,
-    sa.Column("campaign_id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("workspace_id", UUID(as_uuid=True), nullable=False),
-    sa.Column("audience_id", UUID(as_uuid=True), nullable=False),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("from_name", sa.Text, nullable=False),
-    sa.Column("from_email", sa.Text),
-    sa.Column("reply_to", sa.Text),
-    # active | paused | cancelled | completed
-    sa.Column("state", sa.Text, nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
-              server_default=sa.func.now(), onupdate=sa.func.now()),
-)
-
-# The mailer's copy of every audience; a removed member keeps its row, marked removed.
-audience_members = sa.Table(
-    "audience_members",
-    metadata,
-    sa.Column("audience_id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("email", sa.Text, primary_key=True),
-    sa.Column("workspace_id", UUID(as_uuid=True), nullable=False),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("fields", JSONB, nullable=False),
-    sa.Column("removed_at", sa.DateTime(timezone=True)),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
-              server_default=sa.func.now(), onupdate=sa.func.now()),
-)
-
-# Per workspace; addresses are stored lower-cased and matched case-insensitively, because a
-# mailbox that unsubscribed as Bob@x.com must not get mail as bob@x.com.
-suppressions = sa.Table(
-    "suppressions",
-    metadata,
-    sa.Column("workspace_id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("email", sa.Text, primary_key=True),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.CheckConstraint("reason IN ('unsubscribed', 'bounced', 'complained', 'failed')",
-                       name="suppressions_reason"),
-)
-
-# The k-th email of a campaign, stored once however many recipients it has.
-contents = sa.Table(
-    "contents",
-    metadata,
-    sa.Column("campaign_id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("sequence", sa.Integer, primary_key=True),
-    sa.Column("correlation_id", UUID(as_uuid=True), nullable=False),
-    sa.Column("send_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("subject", sa.Text, nullable=False),
-    sa.Column("preheader", sa.Text, nullable=False),
-    sa.Column("body_html", sa.Text, nullable=False),
-    sa.Column("body_text", sa.Text, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-              server_default=sa.func.now()),
-    # The trace context of content.generated: the SMTP sends join the email's trace.
-    sa.Column("trace_headers", JSONB),
-)
-
-# One row per (campaign, sequence, recipient), whose id is derived from the three (see
-# `create_deliveries`); see mailer.domain for the state machine.
-deliveries = sa.Table(
-    "deliveries",
-    metadata,
-    sa.Column("id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("campaign_id", UUID(as_uuid=True), nullable=False),
-    sa.Column("sequence", sa.Integer, nullable=False),
-    sa.Column("email", sa.Text, nullable=False),
-    sa.Column("audience_id", UUID(as_uuid=True), nullable=False),
-    sa.Column("message_id", sa.Text, nullable=False),
-    sa.Column("state", sa.Text, nullable=False),
-    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
-    # Claims so far; also the fencing token an outcome must match to be recorded.
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("first_attempt_at", sa.DateTime(timezone=True)),
-    # When the claim was made or its holder's heartbeat last renewed it: a `sending` row
-    # older than the lease has no live holder and is claimed again.
-    sa.Column("sending_since", sa.DateTime(timezone=True)),
-    sa.Column("sent_at", sa.DateTime(timezone=True)),
-    sa.Column("smtp_code", sa.Integer),
-    sa.Column("enhanced_code", sa.Text),
-    # The last SMTP reply, or why the delivery was not sent.
-    sa.Column("last_reply", sa.Text),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-              server_default=sa.func.now()),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
-              server_default=sa.func.now(), onupdate=sa.func.now()),
-    sa.ForeignKeyConstraint(["campaign_id", "sequence"],
-                            ["contents.campaign_id", "contents.sequence"],
-                            name="deliveries_content"),
-    sa.CheckConstraint(
-        "state IN ('pending', 'sending', 'sent', 'failed', 'suppressed', 'cancelled')",
-        name="deliveries_state",
-    ),
-    # Finding due work costs what is due, not how much was ever sent.
-    sa.Index("deliveries_due", "due_at", postgresql_where=sa.text("state = 'pending'")),
-    sa.Index("deliveries_in_flight", "sending_since",
-             postgresql_where=sa.text("state = 'sending'")),
-)
-
-
-# --- campaigns ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CampaignRow:
-    campaign_id: uuid.UUID
-    workspace_id: uuid.UUID
-    audience_id: uuid.UUID
-    name: str
-    from_name: str
-    from_email: str | None
-    reply_to: str | None
-    state: str
-
-
-async def upsert_campaign(conn: AsyncConnection, **values: Any) -> None:
-    """A new campaign starts active; a known one takes the new definition and keeps its state."""
-    stmt = insert(campaigns).values(state="active", **values)
-    changed = {k: stmt.excluded[k] for k in values if k != "campaign_id"}
-    await conn.execute(stmt.on_conflict_do_update(
-        index_elements=[campaigns.c.campaign_id], set_={**changed, "updated_at": sa.func.now()},
-    ))
-
-
-async def get_campaign(
-    conn: AsyncConnection, campaign_id: uuid.UUID, *, for_update: bool = False
-) -> CampaignRow | None:
-    stmt = sa.select(campaigns).where(campaigns.c.campaign_id == campaign_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = (await conn.execute(stmt)).first()
-    if row is None:
-        return None
-    return CampaignRow(row.campaign_id, row.workspace_id, row.audience_id, row.name,
-                       row.from_name, row.from_email, row.reply_to, row.state)
-
-
-async def set_campaign_state(conn: AsyncConnection, campaign_id: uuid.UUID, state: str) -> None:
-    await conn.execute(
-        sa.update(campaigns).where(campaigns.c.campaign_id == campaign_id).values(state=state)
-    )
+from mailer.db.copies import CampaignRow
+from mailer.db.tables import audience_members, campaigns, deliveries, suppressions
 
 
 async def cancel_pending(conn: AsyncConnection, campaign_id: uuid.UUID) -> int:
@@ -168,84 +24,6 @@ async def cancel_pending(conn: AsyncConnection, campaign_id: uuid.UUID) -> int:
         .values(state="cancelled", last_reply="campaign cancelled")
     )
     return result.rowcount
-
-
-# --- audiences and suppressions -------------------------------------------------------------
-
-
-async def upsert_members(
-    conn: AsyncConnection,
-    audience_id: uuid.UUID,
-    workspace_id: uuid.UUID,
-    members: Sequence[tuple[str, str, dict[str, str]]],
-) -> None:
-    """(email, name, fields) per member; a member added again is current again."""
-    stmt = insert(audience_members)
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[audience_members.c.audience_id, audience_members.c.email],
-            set_={"name": stmt.excluded.name, "fields": stmt.excluded.fields,
-                  "removed_at": None, "updated_at": sa.func.now()},
-        ),
-        [{"audience_id": audience_id, "workspace_id": workspace_id, "email": email,
-          "name": name, "fields": fields} for email, name, fields in members],
-    )
-
-
-async def remove_members(
-    conn: AsyncConnection, audience_id: uuid.UUID, emails: Iterable[str], at: datetime
-) -> None:
-    await conn.execute(
-        sa.update(audience_members)
-        .where(audience_members.c.audience_id == audience_id,
-               audience_members.c.email.in_(list(emails)),
-               audience_members.c.removed_at.is_(None))
-        .values(removed_at=at)
-    )
-
-
-async def suppress(
-    conn: AsyncConnection, workspace_id: uuid.UUID, email: str, reason: str, at: datetime
-) -> None:
-    """The first reason an address was suppressed for is the one kept."""
-    await conn.execute(
-        insert(suppressions)
-        .values(workspace_id=workspace_id, email=email.lower(), reason=reason, created_at=at)
-        .on_conflict_do_nothing()
-    )
-
-
-async def suppress_many(
-    conn: AsyncConnection, addresses: Sequence[tuple[uuid.UUID, str]], reason: str,
-    at: datetime,
-) -> None:
-    """(workspace_id, email) pairs, in one statement; as `suppress`."""
-    await conn.execute(
-        insert(suppressions).on_conflict_do_nothing(),
-        [{"workspace_id": ws, "email": email.lower(), "reason": reason, "created_at": at}
-         for ws, email in addresses],
-    )
-
-
-# --- contents and deliveries ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ContentRow:
-    correlation_id: uuid.UUID
-    subject: str
-    preheader: str
-    body_html: str
-    body_text: str
-    trace_headers: dict[str, str] | None = None
-
-
-async def insert_content(conn: AsyncConnection, **values: Any) -> bool:
-    """False when this (campaign, sequence) was stored before."""
-    stmt = insert(contents).values(**values).on_conflict_do_nothing().returning(
-        contents.c.campaign_id
-    )
-    return (await conn.execute(stmt)).first() is not None
 
 
 async def create_deliveries(
@@ -283,7 +61,6 @@ async def create_deliveries(
     ).on_conflict_do_nothing()
     result = await conn.execute(stmt)
     return result.rowcount
-
 
 @dataclass(frozen=True)
 class ClaimedRow:
@@ -384,24 +161,6 @@ def _claimed(r: Sequence[Any], known: dict[uuid.UUID, CampaignRow]) -> ClaimedRo
         member_fields, member_active=member_email is not None and member_removed_at is None,
         suppressed=bool(suppressed), campaign=campaign,
     )
-
-
-async def contents_for(
-    conn: AsyncConnection, keys: Iterable[tuple[uuid.UUID, int]]
-) -> dict[tuple[uuid.UUID, int], ContentRow]:
-    wanted = list(set(keys))
-    if not wanted:
-        return {}
-    rows = await conn.execute(
-        sa.select(contents).where(sa.tuple_(contents.c.campaign_id, contents.c.sequence)
-                                  .in_(wanted))
-    )
-    return {
-        (r.campaign_id, r.sequence): ContentRow(r.correlation_id, r.subject, r.preheader,
-                                                r.body_html, r.body_text, r.trace_headers)
-        for r in rows
-    }
-
 
 # Undoes the attempt a claim counted.
 _UNCOUNTED: dict[str, Any] = {
