@@ -50,8 +50,9 @@ from mailer.domain import (
 )
 from mailer.leases import Leases
 from mailer.links import EmailLinks
+from mailer.mime import smtp_address
 from mailer.outcomes import DELIVERIES, Email, Job, Outcome, Recorder, failed_event, release
-from mailer.render import EmailTemplate, MessageMeta, list_id, smtp_address
+from mailer.render import EmailTemplate, MessageMeta, list_id
 from servicekit.db import UnitOfWork
 from servicekit.shutdown import Shutdown
 from servicekit.tracing import context_from_headers, recorded, tracer

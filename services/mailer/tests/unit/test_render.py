@@ -16,17 +16,8 @@ from hypothesis import strategies as st
 from contracts.links import LinkClaims, LinkSigner
 from mailer.domain import Content, CrlfMessage, InvalidMessage, Recipient, Sender
 from mailer.links import SignedLinks
-from mailer.render import (
-    FALLBACK_NAME,
-    EmailTemplate,
-    EncodedPart,
-    MessageMeta,
-    list_id,
-    merge,
-    merge_values,
-    render_message,
-    smtp_address,
-)
+from mailer.mime import FALLBACK_NAME, EncodedPart, merge, merge_values, smtp_address
+from mailer.render import EmailTemplate, MessageMeta, list_id, render_message
 
 CAMPAIGN = uuid.UUID("8a4b0d0e-2f40-4c61-9f3a-4f6b8b1c2d3e")
 SENDER = Sender("Flower Shop", "news@flowers.example", reply_to="help@flowers.example")
