@@ -88,7 +88,8 @@ def main() -> None:
         with FakeOpenRouter() as llm:
             outcomes = run_profile(profile, llm, console=Console(file=log_file, width=200),
                                    progress=console)
-    console.print(table(outcomes))
+    # Wide enough for the table also when the output goes to a file.
+    Console(width=max(console.width, 160)).print(table(outcomes))
     path = write("chaos", figures(outcomes))
     console.print(f"written to {path}")
     if any(o.problems() for o in outcomes):

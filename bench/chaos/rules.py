@@ -13,8 +13,9 @@ the server), so it counts as a kill of each. Nothing else in the system can send
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
+from content_generator.handlers import Ports as WriterPorts
 from mailer.domain import RETRY_STEPS
 from mailer.settings import Settings as MailerSettings
 
@@ -68,7 +69,18 @@ class CrashWindow:
         out, about a lease after the stop (the heartbeat renewed it shortly before)."""
         return self.lease_seconds / 2
 
-    def settle_seconds(self, margin: float) -> float:
+    def settle_seconds(self, margin: float, *, llm_outage: bool = False) -> float:
         """How long the last delivery may take after the last fault: a claim lost in a crash
-        waits out the lease, and a deferred send the first retry step; then `margin`."""
-        return self.lease_seconds + RETRY_STEPS[0].total_seconds() + margin
+        waits out the lease and a deferred send the first retry step; after an LLM outage, an
+        email no model could write waits up to the content generator's longest outage backoff
+        before its next try, however soon the LLM is back. Then `margin`."""
+        mail = self.lease_seconds + RETRY_STEPS[0].total_seconds()
+        return max(mail, longest_outage_wait() if llm_outage else 0.0) + margin
+
+
+def longest_outage_wait() -> float:
+    """The content generator's longest wait between tries at an email during an outage."""
+    default = next(f.default for f in fields(WriterPorts) if f.name == "outage_backoff")
+    if not isinstance(default, tuple):
+        raise TypeError("content_generator.handlers.Ports.outage_backoff has no default")
+    return float(max(default))

@@ -46,6 +46,8 @@ class Scenario:
     timeout: float = 180.0  # seconds all its faults may take, restarts included
     # Faults come while the campaigns are being created, or only once they all are.
     during_creation: bool = True
+    # The faults may leave emails no model could write, which wait out an outage backoff.
+    llm_outage: bool = False
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,7 @@ def _run(stack: Stack, api: httpx.Client, llm: FakeOpenRouter, reader: SinkReade
         raise ChaosError(f"{scenario.title}: injecting a fault failed: {failure[0]!r}") \
             from failure[0]
     died = _bring_back(stack)
-    limit = window.settle_seconds(profile.settle_margin)
+    limit = window.settle_seconds(profile.settle_margin, llm_outage=scenario.llm_outage)
     settled = settle(api, ids, len(expected), limit)
     return Outcome(scenario, _count(reader, scenario, expected), tuple(injected), window,
                    settled, limit, died, tuple(expected), tuple(findings))

@@ -18,7 +18,7 @@ def outcomes(fake_llm: FakeOpenRouter) -> dict[str, Outcome]:
     return {o.scenario.slug: o for o in run_profile(SHORT, fake_llm)}
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1500)
 @pytest.mark.parametrize("slug", [s.slug for s in SHORT.scenarios])
 def test_nothing_is_lost_unexpected_or_duplicated_beyond_the_documented_bound(
     outcomes: dict[str, Outcome], slug: str
