@@ -8,7 +8,7 @@ comes back filled in with each message under its input.
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import getaddresses
@@ -21,11 +21,11 @@ from campaign_api.dashboard.wording import plain
 from campaign_api.schemas import CampaignCreate, CampaignDetail, CampaignUpdate, FieldError
 from rules.cadence import Draft
 from rules.schedule import DEFAULT_SEND_TIME, check_schedule, local_time
+from rules.weekdays import ABBREVIATIONS
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
-WEEKDAYS = (("1", "Mon"), ("2", "Tue"), ("3", "Wed"), ("4", "Thu"), ("5", "Fri"), ("6", "Sat"),
-            ("7", "Sun"))
+WEEKDAYS = tuple((str(number), name) for number, name in enumerate(ABBREVIATIONS, start=1))
 MODELS = ("openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-sonnet-4",
           "google/gemini-2.5-flash", "meta-llama/llama-3.3-70b-instruct")
 MAX_RECIPIENT_LINES = 10_000
@@ -130,16 +130,16 @@ class CampaignForm:
         # others, instead of in a second round.
         values = {name: schedule[name] for name in
                   ("schedule_type", "weekly_days", "total_months", "total_emails")}
-        for _ in range(len(values)):
+
+        def check(attempt: dict[str, Any]) -> set[str]:
             try:
-                check_schedule(**values)
+                check_schedule(**attempt)
             except ValueError as exc:  # one at a time, so a stand-in lets the next one run
-                failed = self._error("", {"msg": str(exc)})
-                if failed not in values or values[failed] == _STAND_INS.get(failed):
-                    break
-                values[failed] = _STAND_INS[failed]
-            else:
-                break
+                # Only the schedule's own fields take a stand-in here.
+                return {self._error("", {"msg": str(exc)})} & attempt.keys()
+            return set()
+
+        self._with_stand_ins(values, check)
         return None if self.errors else result
 
     def _validate(self, model: type[M], body: dict[str, Any]) -> M | None:
@@ -147,21 +147,33 @@ class CampaignForm:
         are valid, and stops at the first one that fails: each pass puts a valid stand-in where
         a field failed, so the next pass reaches the checks behind it. The rules stay the
         request model's; only the stand-ins are the form's."""
-        attempt = dict(body)
         result: M | None = None
-        for _ in range(len(_STAND_INS)):
+
+        def check(attempt: dict[str, Any]) -> set[str]:
+            nonlocal result
             try:
                 result = model.model_validate(attempt)
             except pydantic.ValidationError as exc:
-                failed = {self._error(_api_field(err), err) for err in exc.errors()}
-                stand_ins = {f: _STAND_INS[f] for f in failed
-                             if f in _STAND_INS and attempt.get(f) != _STAND_INS[f]}
-                if not stand_ins:
-                    break
-                attempt |= stand_ins
-            else:
-                break
+                return {self._error(_api_field(err), err) for err in exc.errors()}
+            return set()
+
+        self._with_stand_ins(dict(body), check)
         return None if self.errors else result
+
+    @staticmethod
+    def _with_stand_ins(attempt: dict[str, Any], check: Callable[[dict[str, Any]], set[str]],
+                        ) -> None:
+        """Runs `check` (it records the errors it finds and names the fields they are under)
+        until it finds none, or none of those fields has a stand-in left to try: each round puts
+        a valid stand-in where a field failed, so that the next one reaches the checks behind
+        it. `attempt` is changed in place."""
+        for _ in range(len(_STAND_INS)):
+            failed = check(attempt)
+            stand_ins = {f: _STAND_INS[f] for f in failed
+                         if f in _STAND_INS and attempt.get(f) != _STAND_INS[f]}
+            if not stand_ins:
+                return
+            attempt |= stand_ins
 
     def show_errors(self, errors: list[FieldError]) -> None:
         """Errors the use case found (the ones a request model cannot see)."""
