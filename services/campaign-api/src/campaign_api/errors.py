@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pydantic
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from campaign_api.failures import Failure
 from campaign_api.schemas import FieldError, Problem
+from campaign_api.validation import locate
 
 log = structlog.get_logger(__name__)
 
@@ -26,9 +29,22 @@ def problem(status: int, title: str, detail: str, errors: list[FieldError] | Non
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
-    # ("body", "weekly_days", 0) -> "weekly_days.0"; a model-level check names its field first.
+    # ("body", "weekly_days", 0) -> "weekly_days.0"
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
+
+
+def _body_model(request: Request) -> type[pydantic.BaseModel] | None:
+    """The model the route reads its body into, whose fields a model-level check may name;
+    None when the body is not one model (several parameters, or one embedded under its name,
+    put the parameter's name first in the error's location)."""
+    route = request.scope.get("route")
+    params = route.dependant.body_params if isinstance(route, APIRoute) else []
+    single = len(params) == 1 and not getattr(params[0].field_info, "embed", False)
+    annotation = params[0].field_info.annotation if single else None
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return annotation
+    return None
 
 
 def _syntax_error(err: dict[str, Any], document: Any) -> FieldError:
@@ -46,27 +62,24 @@ def _syntax_error(err: dict[str, Any], document: Any) -> FieldError:
                       f"{line}, column {column} (character {position + 1}).")
 
 
-def _field_errors(exc: RequestValidationError) -> list[FieldError]:
+def _field_errors(exc: RequestValidationError, model: type[pydantic.BaseModel] | None,
+                  ) -> list[FieldError]:
     errors = []
     for err in exc.errors():
         if err.get("type") == "json_invalid":
             errors.append(_syntax_error(err, exc.body))
             continue
-        message = str(err.get("msg", "invalid"))
-        field = _field_name(tuple(err.get("loc", ())))
-        if err.get("type") == "value_error" and ": " in message:
-            # "Value error, weekly_days: ..." from a model validator names its own field.
-            named, _, rest = message.removeprefix("Value error, ").partition(": ")
-            if named.replace("_", "").isalnum() and field == "body":
-                field, message = named, rest
-        errors.append(FieldError(field=field, message=message))
+        source, *loc = err.get("loc", ()) or ("body",)
+        # Only the body is read into a model, whose checks may name the field they are about.
+        where, message = locate({**err, "loc": loc}, model if source == "body" else None)
+        errors.append(FieldError(field=_field_name((source, *where)), message=message))
     return errors
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _field_errors(exc)
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _field_errors(exc, _body_model(request))
         detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
         return problem(422, "Invalid request", detail, errors)
 

@@ -3,12 +3,12 @@ own way (a problem document, a page); neither needs to know the other."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pydantic
 
 from campaign_api.schemas import FieldError
+from campaign_api.validation import locate
 
 
 class Failure(Exception):  # noqa: N818 - reads as what it is
@@ -40,8 +40,10 @@ class Invalid(Failure):
         return cls(f"{field}: {message}", [FieldError(field=field, message=message)])
 
     @classmethod
-    def from_validation(cls, exc: pydantic.ValidationError) -> Invalid:
-        errors = [FieldError(field=_field(err), message=_message(err)) for err in exc.errors()]
+    def from_validation(cls, exc: pydantic.ValidationError,
+                        model: type[pydantic.BaseModel]) -> Invalid:
+        """`exc` from validating `model`, whose fields its model-level checks may name."""
+        errors = [_error(err, model) for err in exc.errors()]
         return cls("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
 
 
@@ -60,22 +62,8 @@ class TimedOut(Failure):
     title = "Gateway timeout"
 
 
-# "Value error, weekly_days: ..." from a model validator names its field first.
-_NAMED = re.compile(r"^Value error, ([a-z_][a-z0-9_]*)[^:]*: (.*)$", re.DOTALL)
-
-
-def _field(err: Any) -> str:
-    named = _NAMED.match(str(err.get("msg", "")))
-    if named and err.get("type") == "value_error":
-        return named.group(1)
+def _error(err: Any, model: type[pydantic.BaseModel]) -> FieldError:
+    loc, message = locate(err, model)
     # A definition's schedule fields are top-level fields of the API's bodies.
-    parts = [str(p) for p in err.get("loc", ()) if p != "schedule"]
-    return ".".join(parts) or "body"
-
-
-def _message(err: Any) -> str:
-    message = str(err.get("msg", "invalid"))
-    named = _NAMED.match(message)
-    if named and err.get("type") == "value_error":
-        return named.group(2)
-    return message
+    parts = [str(p) for p in loc if p != "schedule"]
+    return FieldError(field=".".join(parts) or "body", message=message)

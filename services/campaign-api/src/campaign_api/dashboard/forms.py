@@ -19,6 +19,7 @@ import pydantic
 
 from campaign_api.dashboard.wording import plain
 from campaign_api.schemas import CampaignCreate, CampaignDetail, CampaignUpdate, FieldError
+from campaign_api.validation import Loc, locate, named
 from rules.cadence import Draft
 from rules.schedule import DEFAULT_SEND_TIME, check_schedule, local_time
 from rules.weekdays import ABBREVIATIONS
@@ -135,8 +136,9 @@ class CampaignForm:
             try:
                 check_schedule(**attempt)
             except ValueError as exc:  # one at a time, so a stand-in lets the next one run
+                loc, message = named((), str(exc), CampaignUpdate)
                 # Only the schedule's own fields take a stand-in here.
-                return {self._error("", {"msg": str(exc)})} & attempt.keys()
+                return {self._error(_api_field(loc), {"msg": message})} & attempt.keys()
             return set()
 
         self._with_stand_ins(values, check)
@@ -154,7 +156,11 @@ class CampaignForm:
             try:
                 result = model.model_validate(attempt)
             except pydantic.ValidationError as exc:
-                return {self._error(_api_field(err), err) for err in exc.errors()}
+                failed = set()
+                for err in exc.errors():
+                    loc, message = locate(err, model)
+                    failed.add(self._error(_api_field(loc), {**err, "msg": message}))
+                return failed
             return set()
 
         self._with_stand_ins(dict(body), check)
@@ -182,10 +188,6 @@ class CampaignForm:
 
     def _error(self, api_field: str, error: Mapping[str, Any]) -> str:
         """Record `error` under its input; returns the API field it belongs to."""
-        named, sep, rest = str(error.get("msg", "")).removeprefix("Value error, ").partition(": ")
-        if sep and named.replace("_", "").isalnum() and api_field in ("", "body"):
-            # A model-level check names its own field.
-            api_field, error = named, {"msg": rest}
         head = api_field.split(".")[0]
         field = _INPUT_OF.get(head, head)
         if field not in _INPUTS:
@@ -245,5 +247,5 @@ def _number(text: str) -> int | str | None:
 _INPUTS = frozenset(CampaignForm.__dataclass_fields__) - {"errors"} | {"form"}
 
 
-def _api_field(err: Mapping[str, Any]) -> str:
-    return ".".join(str(p) for p in err.get("loc", ()) if not isinstance(p, int))
+def _api_field(loc: Loc) -> str:
+    return ".".join(str(p) for p in loc if not isinstance(p, int))

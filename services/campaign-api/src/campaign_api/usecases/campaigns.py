@@ -69,6 +69,9 @@ def _definition(body: CampaignCreate, now: datetime) -> CampaignDefinition:
             total_emails=body.total_emails, start_at=start, start_immediately=immediate,
             send_time=body.send_time or DEFAULT_SEND_TIME, timezone=body.timezone,
         )
+    except pydantic.ValidationError as exc:
+        raise Invalid.from_validation(exc, Schedule) from exc
+    try:
         return CampaignDefinition(
             campaign_id=uuid.uuid4(), audience_id=uuid.uuid4(), name=body.name,
             description=body.description, brand_voice=body.brand_voice,
@@ -77,7 +80,7 @@ def _definition(body: CampaignCreate, now: datetime) -> CampaignDefinition:
             from_email=body.from_email, reply_to=body.reply_to, schedule=schedule,
         )
     except pydantic.ValidationError as exc:
-        raise Invalid.from_validation(exc) from exc
+        raise Invalid.from_validation(exc, CampaignDefinition) from exc
 
 
 async def create_campaign(
@@ -182,7 +185,7 @@ def _merge(current: CampaignDefinition, changes: CampaignUpdate) -> CampaignDefi
     try:
         return CampaignDefinition.model_validate(top)
     except pydantic.ValidationError as exc:
-        raise Invalid.from_validation(exc) from exc
+        raise Invalid.from_validation(exc, CampaignDefinition) from exc
 
 
 _EVENTS: dict[Action, type[Event]] = {
