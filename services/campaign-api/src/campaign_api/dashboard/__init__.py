@@ -29,15 +29,17 @@ def install(app: FastAPI, settings: DashboardSettings | None = None) -> None:
     app.include_router(audience_router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="dashboard-static")
 
-    async def sign_in_first(request: Request, exc: Exception) -> Response:
-        return RedirectResponse("/dashboard/signin", status_code=303)
-
     async def csrf_rejected(request: Request, exc: Exception) -> Response:
         return HTMLResponse(templates.get_template("forbidden.html").render(), status_code=403)
 
-    app.add_exception_handler(SignInRequired, sign_in_first)
+    app.add_exception_handler(SignInRequired, _sign_in_first)
     app.add_exception_handler(CsrfRejected, csrf_rejected)
     _pages_for_what_is_not_there(app)
+
+
+async def _sign_in_first(request: Request, exc: Exception) -> Response:
+    """Whoever is signed out is sent to sign in, from a page or from a path that leads nowhere."""
+    return RedirectResponse("/dashboard/signin", status_code=303)
 
 
 def _pages_for_what_is_not_there(app: FastAPI) -> None:
@@ -51,8 +53,8 @@ def _pages_for_what_is_not_there(app: FastAPI) -> None:
     async def page(request: Request, what: str) -> Response:
         try:
             viewer = await signed_in(request)
-        except SignInRequired:
-            return RedirectResponse("/dashboard/signin", status_code=303)
+        except SignInRequired as exc:
+            return await _sign_in_first(request, exc)
         return not_found(request, viewer, what)
 
     async def on_invalid(request: Request, exc: Exception) -> Response:
