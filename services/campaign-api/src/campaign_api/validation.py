@@ -36,11 +36,12 @@ def locate(error: Mapping[str, Any], model: type[pydantic.BaseModel] | None) -> 
 def named(loc: Sequence[str | int], message: str,
           model: type[pydantic.BaseModel] | None) -> tuple[Loc, str]:
     """`message` is the text of a ValueError raised at `loc` inside `model` (pydantic's
-    "Value error, " before it or not). When it starts with a field of the model at `loc`, or a
-    dotted path into one, and a colon, the error is that field's, with the rest as its message;
-    otherwise it stays at `loc`, word for word."""
+    "Value error, " before it or not, and never kept: it is pydantic's wording, not ours). When
+    it starts with a field of the model at `loc`, or a dotted path into one, and a colon, the
+    error is that field's, with the rest as its message; otherwise it stays at `loc`."""
     where = tuple(loc)
-    head, colon, rest = message.removeprefix(_PREFIX).partition(": ")
+    message = message.removeprefix(_PREFIX)
+    head, colon, rest = message.partition(": ")
     path = _path(head) if colon else None
     owner = _model(_at(model, where)) if model is not None and path else None
     if path and owner is not None and _leads_into(owner, path):
