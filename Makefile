@@ -48,8 +48,8 @@ pytest:
 bench: install
 	$(VENV)/bin/python -m bench
 
-# The crash suite, not part of `make bench` as it takes many minutes (CHAOS_EMAILS=n: fewer
-# emails); `make test` runs its short profile, tests/e2e/test_chaos.py.
+# The crash suite, not part of `make bench` as it takes many minutes (CHAOS_EMAILS=n: another
+# number of emails per scenario); `make test` runs its short profile, tests/e2e/test_chaos.py.
 chaos: install
 	$(VENV)/bin/python -m bench chaos
 

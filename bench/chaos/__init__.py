@@ -1,15 +1,15 @@
 """The crash suite, `make chaos`: the system started as `make up` starts it, with the fake
 OpenRouter as its LLM, and in turn each service SIGKILLed at random moments, each one stopped
 with SIGTERM mid-work and started again, NATS killed and paused, PostgreSQL stopped with an
-immediate shutdown, the LLM and the SMTP server misbehaving; 10,000 emails to unique
-recipients in all, shared out among the scenarios.
+immediate shutdown, the LLM and the SMTP server misbehaving; each scenario sends 10,000 emails
+to unique recipients of its own, so that every fault lands while mail is going out.
 
 Per scenario it prints, and writes to `bench/results/chaos.json` (the services' output goes
 to `bench/results/chaos.log`): messages lost, duplicated and unexpected at the sink (counted
 per recipient), seconds from the end of the last fault to the last delivery, and faults
 injected. Targets: nothing lost or unexpected; no duplicate after an orderly stop, which also
 must not leave a delivery waiting for a lease; after a crash, duplicates within the documented
-bound (see `rules`). `CHAOS_EMAILS` changes the number of emails.
+bound (see `rules`). `CHAOS_EMAILS` changes the number of emails per scenario.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def main() -> None:
             logger_factory=structlog.PrintLoggerFactory(file=log_file),
             wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
         )
-        console.print(f"chaos: {profile.emails} emails, {len(profile.scenarios)} scenarios;"
+        console.print(f"chaos: {len(profile.scenarios)} scenarios of {profile.emails} emails each;"
                       f" the services' output goes to {RESULTS / 'chaos.log'}")
         with FakeOpenRouter() as llm:
             outcomes = run_profile(profile, llm, console=Console(file=log_file, width=200),

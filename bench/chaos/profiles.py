@@ -67,7 +67,7 @@ _SHORT_LLM_TIMEOUT = 3.0
 
 SHORT = Profile(
     name="short",
-    emails=1_500,
+    emails=250,
     campaigns=3,
     scenarios=(
         _killed("mailer", 2),

@@ -53,17 +53,13 @@ class Scenario:
 @dataclass(frozen=True)
 class Profile:
     name: str
-    emails: int  # in all, shared out evenly among the scenarios
+    emails: int  # per scenario: each one mails recipients of its own
     campaigns: int  # per scenario
     scenarios: tuple[Scenario, ...]
     extra_env: Mapping[str, str] = field(default_factory=dict)
     campaign_gap: float = 0.5  # seconds between a scenario's campaigns
     settle_margin: float = 60.0
     seed: int = 12
-
-    @property
-    def emails_per_scenario(self) -> int:
-        return self.emails // len(self.scenarios)
 
 
 @dataclass(frozen=True)
@@ -192,7 +188,7 @@ def run_profile(profile: Profile, llm: FakeOpenRouter, *,
 def _run(stack: Stack, api: httpx.Client, llm: FakeOpenRouter, reader: SinkReader,
          window: CrashWindow, profile: Profile, scenario: Scenario, rng: random.Random,
          run_id: str) -> Outcome:
-    addresses = recipients(scenario.slug, profile.emails_per_scenario)
+    addresses = recipients(scenario.slug, profile.emails)
     chunks = [addresses[k::profile.campaigns] for k in range(profile.campaigns)]
     baseline = reader.count()
     injected: list[Injected] = []
