@@ -151,29 +151,6 @@ async def test_detail_shows_the_schedulers_plan_and_completion(
     assert (await client.get(f"/api/campaigns/{cid}/")).json()["status"] == "completed"
 
 
-async def test_a_retried_post_with_the_same_key_acts_once(
-    api_client: MakeClient, api_engine: AsyncEngine, outbox_events: ReadOutbox
-) -> None:
-    client = await api_client()
-    headers = {"Idempotency-Key": "create-1"}
-    first = await client.post("/api/campaigns/", json=ORIGINAL_PAYLOAD, headers=headers)
-    again = await client.post("/api/campaigns/", json=ORIGINAL_PAYLOAD, headers=headers)
-    assert first.status_code == again.status_code == 201
-    assert again.json() == first.json()
-    assert again.headers["idempotent-replayed"] == "true"
-    assert len(await outbox_events("campaign.created")) == 1
-
-    changed = await client.post("/api/campaigns/", json={**ORIGINAL_PAYLOAD, "name": "Other"},
-                                headers=headers)
-    assert changed.status_code == 422
-    assert changed.json()["errors"][0]["field"] == "Idempotency-Key"
-    # Keys belong to a workspace: another one may use the same key for its own request.
-    other = await api_client("globex")
-    theirs = await other.post("/api/campaigns/", json=ORIGINAL_PAYLOAD, headers=headers)
-    assert theirs.status_code == 201
-    assert theirs.json()["id"] != first.json()["id"]
-
-
 async def test_bodies_over_the_limit_are_a_413(api_client: MakeClient) -> None:
     client = await api_client(max_body_bytes=4096)
     big = {**ORIGINAL_PAYLOAD, "description": "x" * 10_000}

@@ -48,7 +48,7 @@ def create_app(engine: AsyncEngine, checks: list[ReadinessCheck], *, nc: Client 
                                           settings.auth_failure_burst)
     errors.install(app)
     # Outermost last: the size limit sees the body before the idempotency store buffers it.
-    app.add_middleware(Idempotency, engine=engine)
+    app.add_middleware(Idempotency, engine=engine, max_claims=settings.db_pool_size)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        max_import_bytes=settings.max_import_bytes)
     app.add_middleware(EitherSlash, routes=app.router.routes)

@@ -41,8 +41,8 @@ from campaign_api.db.engagement import (
 )
 from campaign_api.db.failures import failures_of, last_failures, record_failure
 from campaign_api.db.idempotency import (
+    ClaimHeldError,
     claim_idempotency_key,
-    release_idempotency_key,
     store_idempotent_response,
 )
 from campaign_api.db.tables import (
@@ -61,6 +61,7 @@ from campaign_api.db.tables import (
 
 __all__ = [
     "AnyRow",
+    "ClaimHeldError",
     "add_api_key",
     "add_members",
     "api_keys",
@@ -97,7 +98,6 @@ __all__ = [
     "record_engagement",
     "record_failure",
     "record_generated",
-    "release_idempotency_key",
     "remove_members",
     "revoke_api_key",
     "session_workspace",

@@ -126,7 +126,7 @@ idempotency_keys = sa.Table(
     sa.Column("workspace_id", UUID(as_uuid=True), primary_key=True),
     sa.Column("key", sa.Text, primary_key=True),
     sa.Column("request_hash", sa.Text, nullable=False),
-    # NULL while the first request is still being answered.
+    # NULL only inside the first request's own transaction: a claim is committed with its answer.
     sa.Column("status_code", sa.Integer),
     sa.Column("response", sa.LargeBinary),
     sa.Column("media_type", sa.Text),
