@@ -43,11 +43,11 @@ class Injected:
     """What one application of a fault did."""
 
     faults: int
-    # Crashes that leave the mailer in doubt about sends it made (see `rules`): of its `run`
-    # process, and of its database; and when each began and ended (seconds since the epoch:
-    # a database is down a while, and sends already claimed go on meanwhile).
+    # Crashes that may leave the mailer in doubt about sends it made (see `rules`): of its
+    # `run` process, and of its database (how long each kept it away, in seconds); and when
+    # each began and ended (seconds since the epoch: a database is down a while).
     mailer_kills: int = 0
-    database_crashes: int = 0
+    database_outages: tuple[float, ...] = ()
     crashes: tuple[tuple[float, float], ...] = ()
     # Orderly stops that did not end within the stack's stop timeout and had to be killed.
     forced: int = 0
@@ -58,9 +58,9 @@ class Injected:
 Fault = Callable[[Target], Injected]
 
 
-def _done(*, faults: int = 1, mailer_kills: int = 0, database_crashes: int = 0,
+def _done(*, faults: int = 1, mailer_kills: int = 0, database_outages: tuple[float, ...] = (),
           crash: tuple[float, float] | None = None, forced: int = 0) -> Injected:
-    return Injected(faults=faults, mailer_kills=mailer_kills, database_crashes=database_crashes,
+    return Injected(faults=faults, mailer_kills=mailer_kills, database_outages=database_outages,
                     crashes=() if crash is None else (crash,), forced=forced,
                     ended_at=time.time())
 
@@ -117,7 +117,8 @@ def postgres_immediate(target: Target) -> Injected:
     at = time.time()
     server.stop(immediate=True)
     server.start()
-    return _done(database_crashes=1, crash=(at, time.time()))
+    back = time.time()
+    return _done(database_outages=(back - at,), crash=(at, back))
 
 
 def llm_faults(items: tuple[ScriptItem, ...], timeout: float) -> Fault:

@@ -6,13 +6,15 @@ docs/architecture.md, "The crash window": a message is in doubt only between the
 process holds), and they are among the messages the sink accepted in the last
 `MAILER_RECORD_MAX_DELAY` (plus the commit of the write under way) before the kill. A SIGKILL of
 the mailer kills its `run` process, one sender process. An immediate shutdown of PostgreSQL
-leaves every sender process in that doubt at once (the outcomes being committed are lost with
-the server), so it counts as a kill of each. Nothing else in the system can send a message twice.
+leaves nothing in doubt while the database is back within `Settings.outage_without_doubt` (half
+a lease): the mailer starts no send while it is away and writes the outcomes it holds once it
+answers. One that keeps it away longer may leave every sender process in doubt at once, so it
+counts as a kill of each. Nothing else in the system can send a message twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 
 from content_generator.handlers import Ports as WriterPorts
@@ -39,6 +41,7 @@ class CrashWindow:
     sender_processes: int
     record_max_delay: float
     lease_seconds: float
+    outage_without_doubt: float  # seconds a database may be away leaving nothing in doubt
 
     @classmethod
     def of(cls, env: Mapping[str, str]) -> CrashWindow:
@@ -46,10 +49,14 @@ class CrashWindow:
         return cls(max_in_doubt=settings.max_in_doubt,
                    sender_processes=settings.sender_processes,
                    record_max_delay=settings.record_max_delay,
-                   lease_seconds=float(settings.lease_seconds))
+                   lease_seconds=float(settings.lease_seconds),
+                   outage_without_doubt=settings.outage_without_doubt)
 
-    def processes_in_doubt(self, *, mailer_kills: int, database_crashes: int) -> int:
-        return mailer_kills + database_crashes * self.sender_processes
+    def processes_in_doubt(self, *, mailer_kills: int, database_outages: Iterable[float]) -> int:
+        """Each mailer kill leaves its one process in doubt; each database crash that kept the
+        database away for `outage_without_doubt` or longer (seconds), every sender process."""
+        long_outages = sum(1 for away in database_outages if away >= self.outage_without_doubt)
+        return mailer_kills + long_outages * self.sender_processes
 
     def bound(self, processes: int) -> int:
         return processes * self.max_in_doubt

@@ -86,7 +86,7 @@ class Outcome:
     def processes_in_doubt(self) -> int:
         return self.window.processes_in_doubt(
             mailer_kills=sum(i.mailer_kills for i in self.injected),
-            database_crashes=sum(i.database_crashes for i in self.injected))
+            database_outages=[o for i in self.injected for o in i.database_outages])
 
     @property
     def bound(self) -> int:

@@ -33,9 +33,27 @@ def test_the_bound_is_the_claims_each_process_in_doubt_holds_as_the_run_configur
                              "MAILER_PIPELINE_DEPTH": "3", "MAILER_SMTP_POOL_SIZE": "4",
                              "MAILER_SENDER_PROCESSES": "2"})
     assert window.max_in_doubt == 150
-    # A SIGKILL of the mailer kills its run process; a database crash leaves both in doubt.
-    assert window.processes_in_doubt(mailer_kills=3, database_crashes=1) == 5
+    # A SIGKILL of the mailer kills its run process; a database crash that kept the database
+    # away for half a lease or longer leaves both in doubt.
+    assert window.processes_in_doubt(mailer_kills=3,
+                                     database_outages=[window.lease_seconds / 2]) == 5
     assert window.bound(5) == 750
+
+
+def test_a_database_back_within_half_a_lease_leaves_no_send_in_doubt() -> None:
+    window = CrashWindow.of({**MAILER_ENV, "MAILER_LEASE_SECONDS": "30",
+                             "MAILER_SENDER_PROCESSES": "2"})
+    assert window.outage_without_doubt == 15
+    assert window.processes_in_doubt(mailer_kills=0, database_outages=[3.0, 14.9]) == 0
+    assert window.processes_in_doubt(mailer_kills=1, database_outages=[3.0, 15.0]) == 3
+
+
+def test_a_duplicate_after_a_short_database_crash_is_a_problem() -> None:
+    crash = Injected(faults=1, database_outages=(2.0,), crashes=((50.0, 52.0),), ended_at=52.0)
+    judged = outcome(duplicated=(50.0,), injected=(crash,))
+    assert judged.bound == 0
+    assert judged.problems() == ["1 duplicates, more than 0 (0 sender process(es) in doubt x "
+                                 f"{WINDOW.max_in_doubt})"]
 
 
 def test_duplicates_of_messages_accepted_just_before_a_kill_are_within_the_bound() -> None:

@@ -8,7 +8,9 @@ sent again within a lease (and a poll), not minutes later.
 
 A send starts only while its claim was confirmed (claimed, or renewed by a heartbeat) less
 than half a lease ago: a process whose heartbeats fail (the database is away from it) starts
-no send that another process could be about to claim again.
+no send that another process could be about to claim again. Nor does one whose outcome writes
+or heartbeats cannot reach the database at all (mailer.outage): its `outage` is shared by
+everything the process writes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailer import db
+from mailer.outage import Outage, database_away
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +50,7 @@ class Leases:
         self._lease = lease.total_seconds()
         self.interval = self._lease / 3
         self._held: set[Held] = set()
+        self.outage = Outage()
 
     def hold(self, claims: Iterable[tuple[uuid.UUID, int]], *, claimed_at: float) -> Held:
         """Claims made at `claimed_at` (time.monotonic, taken before the claim began)."""
@@ -59,7 +63,11 @@ class Leases:
 
     def may_start(self, held: Held) -> bool:
         """Whether a send of one of these claims may start now."""
-        return time.monotonic() - held.confirmed_at < self._lease / 2
+        return not self.outage.ongoing and time.monotonic() - held.confirmed_at < self._lease / 2
+
+    def expired(self, held: Held) -> bool:
+        """Whether these claims' lease may have run out: another process may claim them."""
+        return time.monotonic() - held.confirmed_at >= self._lease
 
     async def renew(self) -> None:
         """One heartbeat; a failure is logged, and the next one tries again."""
@@ -72,7 +80,10 @@ class Leases:
                 await db.renew_leases(conn, claims, now=self._clock())
         except Exception as exc:  # the database may be briefly away
             log.warning("mailer.lease_renewal_failed", held=len(claims), error=repr(exc))
+            if database_away(exc):
+                self.outage.failed(exc)
             return
+        self.outage.answered()
         # Only those renewed: a batch claimed meanwhile keeps the time of its claim.
         for held in batches:
             held.confirmed_at = max(held.confirmed_at, began)

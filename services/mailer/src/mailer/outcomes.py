@@ -3,7 +3,8 @@ one transaction with its email.sent / email.failed events.
 
 A batch is written once `record_batch` outcomes wait, or once the oldest has waited
 `record_max_delay` seconds, whichever comes first: what a crash can leave in doubt (sent, but
-not yet recorded) is bounded in count and in time.
+not yet recorded) is bounded in count and in time. A write that cannot reach the database is
+tried again until it can, for as long as the claims' lease lasts (mailer.outage).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -25,6 +27,7 @@ from contracts.events import EmailFailedPayload, EmailSentPayload, FailureKind
 from mailer import db
 from mailer.domain import InvalidMessage
 from mailer.links import EmailLinks
+from mailer.outage import Outage, persist
 from mailer.render import EmailTemplate
 from servicekit.db import UnitOfWork
 
@@ -74,11 +77,14 @@ class Outcome:
 
 class Recorder:
     """Collects outcomes and writes them `size` at a time, or `max_delay` seconds after the
-    first one of a write came in; one transaction per write. `close` writes the rest and
+    first one of a write came in; one transaction per write, tried again while the database
+    is away until `expired()` (the claims' lease has run out). `close` writes the rest and
     raises the first error a write met."""
 
-    def __init__(self, engine: AsyncEngine, size: int, max_delay: float) -> None:
+    def __init__(self, engine: AsyncEngine, size: int, max_delay: float, *, outage: Outage,
+                 expired: Callable[[], bool]) -> None:
         self._engine = engine
+        self._outage, self._expired = outage, expired
         self._size = size
         self._max_delay = max_delay
         self._pending: list[Outcome] = []
@@ -105,7 +111,8 @@ class Recorder:
         async with self._lock:
             outcomes, self._pending = self._pending, []
             if outcomes:
-                await write(self._engine, outcomes)
+                await persist(self._outage, self._expired,
+                              lambda: write(self._engine, outcomes))
 
     async def close(self) -> None:
         timer, self._timer = self._timer, None
@@ -117,12 +124,19 @@ class Recorder:
             raise self._errors[0]
 
 
-async def release(engine: AsyncEngine, jobs: list[Job]) -> None:
-    """Hand claimed deliveries that were never attempted back at once, uncounted."""
-    if jobs:
+async def release(
+    engine: AsyncEngine, jobs: list[Job], *, outage: Outage, expired: Callable[[], bool]
+) -> None:
+    """Hand claimed deliveries that were never attempted back at once, uncounted; while the
+    database is away, as soon as it answers again (or their lease runs out instead)."""
+
+    async def hand_back() -> None:
         async with UnitOfWork(engine) as uow:
             await db.release(uow.conn, [(j.delivery.id, j.attempts) for j in jobs])
             await uow.commit()
+
+    if jobs:
+        await persist(outage, expired, hand_back)
 
 
 async def write(engine: AsyncEngine, outcomes: list[Outcome]) -> None:

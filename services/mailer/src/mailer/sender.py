@@ -8,12 +8,14 @@ One step (`send_due_batch`) is three phases:
    lease (mailer.leases).
 2. render and send: each email is prepared once per batch (`EmailTemplate`) and personalised
    per recipient; sends run over the transport's sessions; a send starts only while its claim
-   was confirmed less than half a lease ago (mailer.leases), and none once a stop is requested:
-   those claims are released at once, uncounted.
+   was confirmed less than half a lease ago (mailer.leases), none while the database is away
+   (mailer.outage), and none once a stop is requested: those claims are released, uncounted.
 3. record: outcomes are written in batches (mailer.outcomes: one UPDATE for the batch, the
    email.sent / email.failed events in the same transaction), at the latest `record_max_delay`
-   after the first of a batch came in. A crash between the server's 250 and that commit is the
-   one case in which the recipient gets the message twice, with the same Message-ID.
+   after the first of a batch came in; a write that cannot reach the database is tried again
+   until it can, within the claims' lease. A crash of the mailer between the server's 250 and
+   that commit, or a database away for longer than the lease, is the one case in which the
+   recipient gets the message twice, with the same Message-ID.
 """
 
 from __future__ import annotations
@@ -129,8 +131,14 @@ async def send_due_batch(
     claimed, jobs = await _claim(engine, options, now)
     if not jobs:
         return claimed
+    leases.outage.answered()  # the claim committed: the database answers
     held = leases.hold(((job.delivery.id, job.attempts) for job in jobs), claimed_at=began)
-    recorder = Recorder(engine, options.record_batch, options.record_max_delay)
+
+    def expired() -> bool:
+        return leases.expired(held)
+
+    recorder = Recorder(engine, options.record_batch, options.record_max_delay,
+                        outage=leases.outage, expired=expired)
     unsent: list[Job] = []
     cut_off: list[Job] = []
 
@@ -189,7 +197,7 @@ async def send_due_batch(
         except Exception as exc:  # raised below, after the earlier ones
             errors.append(exc)
         try:
-            await release(engine, unsent)
+            await release(engine, unsent, outage=leases.outage, expired=expired)
         except Exception as exc:  # their lease runs out instead
             errors.append(exc)
         leases.drop(held)

@@ -146,6 +146,13 @@ class Settings(ServiceSettings):
         claims it holds (docs/architecture.md, "The crash window")."""
         return self.batch_size * self.pipeline_depth
 
+    @property
+    def outage_without_doubt(self) -> float:
+        """Seconds the database may be away (a crash and its restart) without leaving any send
+        in doubt: within half a lease the outcomes held meanwhile are written once it is back,
+        before any claim could have lapsed (docs/architecture.md, "The crash window")."""
+        return self.lease_seconds / 2
+
     def metrics_port(self, process: int) -> int | None:
         """Where sender process `process` (1 ..) serves /metrics, if anywhere."""
         return self.sender_metrics_port + process - 1 if self.sender_metrics_port else None
