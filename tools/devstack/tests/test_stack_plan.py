@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.stack import (
+from devstack.config import (
     SERVICES,
     STACK_VARIABLES,
     Endpoints,
