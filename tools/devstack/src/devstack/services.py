@@ -44,6 +44,19 @@ class _Running:
     relay: threading.Thread
 
 
+def _reap(process: subprocess.Popen[str], timeout: float, module: str) -> bool:
+    """Wait for a service sent SIGTERM to exit, and kill it if it has not within `timeout`;
+    True if it exited by itself."""
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        log.warning("service did not stop in time, killing it", service=display_name(module))
+        process.kill()
+        process.wait()
+        return False
+    return True
+
+
 def command(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
@@ -100,14 +113,7 @@ class Supervisor:
         default the stack's stop timeout), else it is killed and False is returned."""
         process = self._find(module).process
         process.terminate()
-        try:
-            process.wait(self.config.stop_timeout if timeout is None else timeout)
-        except subprocess.TimeoutExpired:
-            log.warning("service did not stop in time, killing it", service=display_name(module))
-            process.kill()
-            process.wait()
-            return False
-        return True
+        return _reap(process, self.config.stop_timeout if timeout is None else timeout, module)
 
     def restart_service(self, module: str) -> None:
         """Start again a service that has exited (killed or stopped), with the environment it
@@ -199,13 +205,8 @@ class Supervisor:
                 service.process.terminate()
         deadline = time.monotonic() + self.config.stop_timeout
         for service in running:
-            name = display_name(service.module)
-            try:
-                code = service.process.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.warning("service did not stop in time, killing it", service=name)
-                service.process.kill()
-                code = service.process.wait()
-            log.info("service stopped", service=name, returncode=code)
+            _reap(service.process, max(0.0, deadline - time.monotonic()), service.module)
+            log.info("service stopped", service=display_name(service.module),
+                     returncode=service.process.returncode)
         for service in running:
             service.relay.join(timeout=5)
