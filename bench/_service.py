@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from pathlib import Path
 
-import httpx
+from testkit.readiness import ServiceExitedError, until_ready
 
 
 def profiled(variable: str) -> list[str]:
@@ -18,16 +17,11 @@ def profiled(variable: str) -> list[str]:
 
 async def wait_ready(url: str, process: asyncio.subprocess.Process, log: Path, *,
                      name: str) -> None:
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient(base_url=url, timeout=1.0) as client:
-        while time.monotonic() < deadline and process.returncode is None:
-            try:
-                if (await client.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{name} not ready:\n{tail(log)}")
+    try:
+        async with asyncio.timeout(30):
+            await until_ready(url, process)
+    except (TimeoutError, ServiceExitedError):
+        raise RuntimeError(f"{name} not ready:\n{tail(log)}") from None
 
 
 def tail(log: Path, chars: int = 3000) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,13 +15,8 @@ import pytest
 from nats.js import JetStreamContext
 
 from contracts import EmailDue, parse_event
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+from devstack.ports import free_port
+from testkit.readiness import ServiceExitedError, until_ready
 
 
 class Service:
@@ -74,9 +68,11 @@ async def start_scheduler(nats_url: str, tmp_path: Path) -> AsyncIterator[StartS
         started.append(service)
         try:
             async with asyncio.timeout(20):
-                await wait_ready(service)
+                await until_ready(service.url, process)
         except TimeoutError:
             pytest.fail(f"scheduler not ready within 20 s:\n{service.output()}")
+        except ServiceExitedError as exited:
+            pytest.fail(f"scheduler exited with {exited.returncode}:\n{service.output()}")
         return service
 
     try:
@@ -86,20 +82,6 @@ async def start_scheduler(nats_url: str, tmp_path: Path) -> AsyncIterator[StartS
             if service.process.returncode is None:
                 service.process.kill()
                 await service.process.wait()
-
-
-async def wait_ready(service: Service) -> None:
-    async with httpx.AsyncClient(base_url=service.url, timeout=1.0) as client:
-        while True:
-            if service.process.returncode is not None:
-                pytest.fail(f"scheduler exited with {service.process.returncode}:\n"
-                            f"{service.output()}")
-            try:
-                if (await client.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
 
 
 CollectDue = Callable[..., Awaitable[list[EmailDue]]]
