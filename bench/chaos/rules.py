@@ -71,9 +71,11 @@ class CrashWindow:
 
     @property
     def orderly_recovery_limit(self) -> float:
-        """After an orderly stop, the last delivery must come sooner than this after the
-        restart: a claim the stop did not hand back is sent again only once its lease has run
-        out, about a lease after the stop (the heartbeat renewed it shortly before)."""
+        """After an orderly stop, the sink must never wait this long for the next message while
+        mail is still to come: a claim the stop did not hand back is sent again only once its
+        lease has run out, about a lease after the stop (the heartbeat renewed it shortly
+        before). Mail still flowing meanwhile hides such a claim; the mailer's own stop test
+        (services/mailer/tests/integration/test_stopping.py) checks that none is left."""
         return self.lease_seconds / 2
 
     def settle_seconds(self, margin: float, *, llm_outage: bool = False) -> float:

@@ -49,6 +49,18 @@ class Tally:
     last_delivery: float | None  # the latest `at` among the messages counted
     # For each duplicate, when its recipient's first copy came: the send whose outcome was lost.
     first_copies: tuple[float, ...] = ()
+    # When each message counted came, in order.
+    arrivals: tuple[float, ...] = ()
+
+    def longest_pause_after(self, moment: float) -> float | None:
+        """The longest wait, from `moment` on, for the next message: from `moment` to the first
+        one after it, then between one and the next. None when nothing came after `moment`.
+        Mail that keeps flowing makes short pauses however much of it there is; a claim left to
+        its lease shows as a pause once the rest is out."""
+        after = [at for at in self.arrivals if at > moment]
+        if not after:
+            return None
+        return max(b - a for a, b in zip([moment, *after], after, strict=False))
 
 
 def tally(expected: Iterable[str], received: Iterable[Received]) -> Tally:
@@ -78,6 +90,7 @@ def tally(expected: Iterable[str], received: Iterable[Received]) -> Tally:
         unexpected=unexpected,
         last_delivery=max(stamps, default=None),
         first_copies=tuple(sorted(first_copies)),
+        arrivals=tuple(sorted(stamps)),
     )
 
 

@@ -15,11 +15,12 @@ WINDOW = CrashWindow.of(MAILER_ENV)
 
 
 def outcome(*, duplicated: tuple[float, ...] = (), orderly: bool = False,
-            injected: tuple[Injected, ...] = (), last: float = 100.0) -> Outcome:
+            injected: tuple[Injected, ...] = (), last: float = 100.0,
+            arrivals: tuple[float, ...] | None = None) -> Outcome:
     scenario = Scenario("s", "a scenario", sigkill("mailer"), repeats=1, orderly=orderly)
     tally = Tally(expected=10, received=10 + len(duplicated), lost=0,
                   duplicated=len(duplicated), unexpected=0, last_delivery=last,
-                  first_copies=duplicated)
+                  first_copies=duplicated, arrivals=(last,) if arrivals is None else arrivals)
     return Outcome(scenario, tally, injected, WINDOW, settled=True, settle_limit=60.0, died=(),
                    expected=tuple(f"r{i}@s.chaos.example" for i in range(10)))
 
@@ -77,6 +78,18 @@ def test_an_orderly_stop_allows_no_duplicate_and_no_wait_for_a_lease() -> None:
     judged = outcome(duplicated=(49.0,), orderly=True, injected=(stop,), last=late)
     assert judged.bound == 0
     assert len(judged.problems()) == 2
+
+
+def test_after_an_orderly_stop_mail_that_keeps_flowing_is_no_wait_for_a_lease() -> None:
+    # Thousands of emails still to send after the restart take long, in short steps.
+    stop = Injected(faults=1, ended_at=50.0)
+    step = WINDOW.orderly_recovery_limit / 4
+    flowing = tuple(50.0 + step * k for k in range(1, 40))
+    judged = outcome(orderly=True, injected=(stop,), last=flowing[-1], arrivals=flowing)
+    assert judged.problems() == []
+    stranded = (*flowing, flowing[-1] + WINDOW.orderly_recovery_limit)
+    judged = outcome(orderly=True, injected=(stop,), last=stranded[-1], arrivals=stranded)
+    assert len(judged.problems()) == 1
 
 
 def test_what_went_wrong_on_the_way_is_a_problem_too() -> None:

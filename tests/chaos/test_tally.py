@@ -39,3 +39,12 @@ def test_each_scenario_mails_addresses_of_its_own() -> None:
     assert recipients("nats-kill", 2) == [f"r0@{scenario_domain('nats-kill')}",
                                           f"r1@{scenario_domain('nats-kill')}"]
     assert scenario_domain("nats-kill") != scenario_domain("sigkill-mailer")
+
+
+def test_the_longest_pause_counts_from_the_moment_to_the_first_message_after_it() -> None:
+    counted = tally(["a@s.example", "b@s.example", "c@s.example"],
+                    [got("a@s.example", at=2), got("b@s.example", at=13),
+                     got("c@s.example", at=15)])
+    assert counted.longest_pause_after(10) == 3
+    assert counted.longest_pause_after(1) == 11
+    assert counted.longest_pause_after(15) is None

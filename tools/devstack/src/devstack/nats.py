@@ -161,8 +161,18 @@ class EmbeddedNats:
 
     def pause(self) -> None:
         """Freeze the server with SIGSTOP, as a host that stalls would: connections stay open
-        and nothing is answered until `resume()`."""
+        and nothing is answered until `resume()`. Returns once the kernel shows it stopped:
+        a signal is only queued when `kill` returns, and a busy machine may let the server
+        answer a last request before it takes effect."""
         self._signal(signal.SIGSTOP)
+        assert self._process is not None
+        stat = Path(f"/proc/{self._process.pid}/stat")
+        deadline = time.monotonic() + 5.0
+        # The state is the field after the parenthesised command name; T is "stopped".
+        while stat.read_text().rpartition(")")[2].split()[0] != "T":
+            if time.monotonic() > deadline:
+                raise NatsStartError(f"nats-server {self.server_name} did not stop on SIGSTOP")
+            time.sleep(0.01)
 
     def resume(self) -> None:
         """Let a paused server run on (SIGCONT)."""
