@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from campaign_api.db import idempotency_keys
 from servicekit.db import create_engine
+from servicekit.migrations import alembic_config
 
 from .conftest import ORIGINAL_PAYLOAD, MakeClient, ReadOutbox
 
@@ -143,3 +146,23 @@ async def test_requests_in_flight_with_keys_leave_connections_for_their_use_case
     answers = await asyncio.gather(*requests)
     assert [a.status_code for a in answers] == [201] * 12
     assert len(await outbox_events("campaign.created")) == 12
+
+
+async def test_the_upgrade_frees_the_unanswered_claims_committed_before(
+    api_engine: AsyncEngine,
+) -> None:
+    # Before revision 0007 a claim was committed without its answer, and one whose request
+    # died stayed "still being processed" for ever.
+    config = alembic_config("campaign_api", api_engine.url.render_as_string(hide_password=False))
+    await asyncio.to_thread(command.downgrade, config, "0006")
+    workspace = uuid.uuid4()
+    async with api_engine.begin() as conn:
+        await conn.execute(sa.insert(idempotency_keys), [
+            {"workspace_id": workspace, "key": "left", "request_hash": "h",
+             "status_code": None, "response": None, "media_type": None},
+            {"workspace_id": workspace, "key": "answered", "request_hash": "h",
+             "status_code": 201, "response": b"{}", "media_type": "application/json"}])
+    await asyncio.to_thread(command.upgrade, config, "head")
+    async with api_engine.connect() as conn:
+        keys = (await conn.execute(sa.select(idempotency_keys.c.key))).scalars().all()
+    assert keys == ["answered"]
