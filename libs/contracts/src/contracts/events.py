@@ -22,6 +22,7 @@ from pydantic import (
 
 from contracts.envelope import Event, Payload
 from rules.headers import HeaderText
+from rules.lifecycle import Status
 from rules.schedule import (
     DEFAULT_SEND_TIME,
     EmailCount,
@@ -108,7 +109,7 @@ class CampaignScheduledPayload(Payload):
     is republished before it runs short, so a reader shows the times still to come."""
 
     campaign_id: uuid.UUID
-    state: Literal["active", "paused", "cancelled", "completed"]
+    state: Status
     total_emails: int = Field(ge=0)
     next_sequence: int = Field(ge=1)
     next_send_times: list[AwareDatetime] = Field(default_factory=list,

@@ -21,8 +21,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from campaign_api.domain import InvalidRecipient, recipient, split_address
-from contracts.events import TimeZoneName
+from contracts.events import FailureKind, TimeZoneName
 from rules.headers import HeaderInput
+from rules.lifecycle import Status
 from rules.schedule import (
     EmailCount,
     LocalTime,
@@ -208,7 +209,7 @@ class Progress(BaseModel):
 class CampaignSummary(BaseModel):
     id: uuid.UUID
     name: str
-    status: Literal["active", "paused", "cancelled", "completed"]
+    status: Status
     archived: bool
     schedule_type: Literal["daily", "weekly"]
     ai_agent_id: str
@@ -217,7 +218,6 @@ class CampaignSummary(BaseModel):
     updated_at: datetime
 
 
-FailureKind = Literal["bounced", "invalid", "suppressed", "expired"]
 
 
 class DeliveryFailure(BaseModel):

@@ -28,7 +28,7 @@ from contracts.events import SUPPRESSED_REASON
 from rules import lifecycle
 from rules.headers import is_header_safe
 
-CampaignState = Literal["active", "paused", "cancelled", "completed"]
+CampaignState = lifecycle.Status
 LifecycleEvent = Literal["paused", "resumed", "cancelled", "completed"]
 SuppressionReason = Literal["unsubscribed", "bounced", "complained", "failed"]
 SmtpStage = Literal["connect", "mail", "rcpt", "data"]

@@ -20,12 +20,10 @@ from campaign_api.schemas import (
     FailurePage,
     PreviewEmail,
 )
+from rules.lifecycle import Status
 
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"],
                    responses=problems(401, 413, 422, 429))
-
-Status = Literal["active", "paused", "cancelled", "completed"]
-
 
 @router.post("/", status_code=201, response_model=CampaignDetail)
 async def create_campaign(body: CampaignCreate, workspace_id: Workspace,
