@@ -36,6 +36,8 @@ def test_events_change_what_they_apply_to_and_nothing_else() -> None:
     assert follow("active", "complete") == "completed"
     # A cancel that crossed the scheduler's completion still stops what is left.
     assert follow("completed", "cancel") == "cancelled"
+    # A completion that crossed a pause: the scheduler had planned the last email already.
+    assert follow("paused", "complete") == "completed"
     assert follow("paused", "pause") is None
     assert follow("active", "resume") is None
     assert follow("cancelled", "resume") is None

@@ -8,6 +8,8 @@ which decides them, and for the scheduler and the mailer, which follow them as e
 A completed campaign may still see a cancel: a person cancelled it while the scheduler was
 completing it and the two events crossed. Its last email may still be going out, and the
 cancel stops what is left of it. Nobody can ask to cancel a campaign already completed.
+Likewise a paused campaign may see the completion of a scheduler that planned its last email
+before the pause reached it: it is completed, since no email is left to hold back.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ _TRANSITIONS: dict[tuple[str, Change], Status] = {
     ("active", "complete"): "completed",
 }
 # Applied when it arrives, never requested: see the module's docstring.
-_CROSSED: dict[tuple[str, Change], Status] = {("completed", "cancel"): "cancelled"}
+_CROSSED: dict[tuple[str, Change], Status] = {("completed", "cancel"): "cancelled",
+                                              ("paused", "complete"): "completed"}
 
 _TARGET: dict[Change, Status] = {"pause": "paused", "resume": "active", "cancel": "cancelled",
                                  "complete": "completed"}

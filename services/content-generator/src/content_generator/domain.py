@@ -11,8 +11,9 @@ from typing import Literal, get_args
 from zoneinfo import ZoneInfo
 
 from contracts import CampaignDefinition
+from rules import lifecycle
 
-CampaignState = Literal["active", "paused", "cancelled", "completed"]
+CampaignState = lifecycle.Status
 
 # Why a campaign's email could not be written; a subset of ContentFailedPayload.reason.
 FailureReason = Literal[
@@ -31,13 +32,9 @@ COST_QUANTUM = Decimal("1e-10")
 
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
-# Lifecycle event -> the states it may move a campaign out of. A cancelled campaign stays
-# cancelled whatever arrives later; a completed one can still be cancelled.
-_TRANSITIONS: dict[CampaignState, frozenset[CampaignState]] = {
-    "paused": frozenset({"active"}),
-    "active": frozenset({"paused"}),
-    "completed": frozenset({"active", "paused"}),
-    "cancelled": frozenset({"active", "paused", "completed"}),
+# The lifecycle event that moves a campaign into each state.
+_CHANGE_INTO: dict[CampaignState, lifecycle.Change] = {
+    "paused": "pause", "active": "resume", "completed": "complete", "cancelled": "cancel",
 }
 
 
@@ -89,8 +86,9 @@ class PreviousEmail:
 
 
 def transition(current: CampaignState, target: CampaignState) -> CampaignState:
-    """The state after a lifecycle event; events that do not apply leave it unchanged."""
-    return target if current in _TRANSITIONS[target] else current
+    """The state after the lifecycle event that leads to `target`, as `rules.lifecycle`
+    says; events that do not apply leave it unchanged."""
+    return lifecycle.follow(current, _CHANGE_INTO[target]) or current
 
 
 # Only cancelled campaigns get no more content. A paused campaign's email fell due before the
