@@ -12,6 +12,9 @@ from sqlalchemy.exc import ArgumentError
 
 from servicekit.shutdown import DEFAULT_GRACE_SECONDS
 
+# Where a service runs; production refuses insecure defaults.
+Environment = Literal["development", "test", "production"]
+
 
 class ServiceSettings(BaseSettings):
     """`<PREFIX>_DATABASE_URL` names the service's own database; failing that, `DATABASE_URL`
@@ -27,7 +30,7 @@ class ServiceSettings(BaseSettings):
     database_url: str = ""
     database_server_url: str = Field(default="", validation_alias="DATABASE_URL")
     nats_url: str = Field(default="nats://127.0.0.1:4222", validation_alias="NATS_URL")
-    environment: Literal["development", "test", "production"] = Field(
+    environment: Environment = Field(
         default="development", validation_alias="ENVIRONMENT"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(

@@ -3,7 +3,6 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
 
 import structlog
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
@@ -13,7 +12,7 @@ from contracts.links import LinkSigner
 from mailer.dkim_signing import DkimSigner
 from mailer.domain import RetryPolicy, Sender, header_safe, parse_mailbox
 from mailer.sender import SendOptions
-from mailer.smtp import SmtpConfig
+from mailer.smtp import SmtpConfig, TlsMode
 from servicekit.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -35,7 +34,7 @@ class Settings(ServiceSettings):
     smtp_port: int = Field(default=25, ge=1, le=65535, validation_alias="SMTP_PORT")
     smtp_username: str = Field(default="", validation_alias="SMTP_USERNAME")
     smtp_password: SecretStr = Field(default=SecretStr(""), validation_alias="SMTP_PASSWORD")
-    smtp_tls: Literal["none", "starttls", "implicit"] = Field(
+    smtp_tls: TlsMode = Field(
         default="none", validation_alias="SMTP_TLS"
     )
     smtp_ca_file: str = Field(default="", validation_alias="SMTP_CA_FILE")

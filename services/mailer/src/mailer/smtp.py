@@ -45,11 +45,15 @@ log = structlog.get_logger(__name__)
 _UNSAFE_IN_COMMAND = re.compile(r"[\x00-\x1f\x7f<>]")
 
 
+# How the session to the server is secured: plain, upgraded with STARTTLS, or TLS from the start.
+TlsMode = Literal["none", "starttls", "implicit"]
+
+
 @dataclass(frozen=True)
 class SmtpConfig:
     host: str
     port: int
-    tls: Literal["none", "starttls", "implicit"] = "none"
+    tls: TlsMode = "none"
     timeout: float = 30.0  # per command
     username: str | None = None
     password: str | None = None

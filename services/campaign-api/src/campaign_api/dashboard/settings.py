@@ -5,11 +5,12 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
 import structlog
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from servicekit.settings import Environment
 
 log = structlog.get_logger(__name__)
 
@@ -25,7 +26,7 @@ class DashboardSettings(BaseSettings):
     session_max_age_seconds: int = Field(
         default=12 * 3600, ge=60, le=30 * 24 * 3600,
         validation_alias="CAMPAIGN_API_SESSION_MAX_AGE_SECONDS")
-    environment: Literal["development", "test", "production"] = Field(
+    environment: Environment = Field(
         default="development", validation_alias="ENVIRONMENT")
     # Set when mail goes to the development SMTP sink: the outbox page reads this Maildir.
     dev_maildir: Path | None = Field(default=None, validation_alias="DEV_MAILDIR")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
 from campaign_api import usecases
 from campaign_api.auth import Workspace
+from campaign_api.domain import Action
 from campaign_api.routes.common import problems
 from campaign_api.schemas import (
     CampaignCreate,
@@ -62,7 +63,7 @@ async def update_campaign(campaign_id: uuid.UUID, body: CampaignUpdate, workspac
                                           body)
 
 
-def _lifecycle(action: Literal["pause", "resume", "cancel", "archive"], summary: str) -> None:
+def _lifecycle(action: Action, summary: str) -> None:
     async def act(campaign_id: uuid.UUID, workspace_id: Workspace,
                   request: Request) -> CampaignDetail:
         return await usecases.change_status(request.app.state.engine, workspace_id,
