@@ -38,6 +38,23 @@ from contracts import (
     event_class_for,
     parse_event,
 )
+from contracts.contacts import (
+    ContactErased,
+    ContactErasedPayload,
+    ContactsChanged,
+    ContactsChangedPayload,
+    ContactsDeleted,
+    ContactsDeletedPayload,
+    ContactState,
+    ListMembersAdded,
+    ListMembersPayload,
+    ListMembersRemoved,
+    SuppressionAdded,
+    SuppressionPayload,
+    SuppressionRemoved,
+    TransactionalPayload,
+    TransactionalRequested,
+)
 from contracts.envelope import Payload
 from contracts.events import (
     MAX_MEMBERS_PER_EVENT,
@@ -138,6 +155,18 @@ SAMPLES: dict[type[Event], Payload] = {
     RecipientUnsubscribed: RecipientUnsubscribedPayload(
         email="ada@example.com", campaign_id=CAMPAIGN
     ),
+    ContactsChanged: ContactsChangedPayload(contacts=[ContactState(
+        email="ada@example.com", name="Ada", fields={"company": "Engines"},
+        timezone="Europe/London", language="en-GB", status="subscribed", changed_at=SEND_AT)]),
+    ContactsDeleted: ContactsDeletedPayload(emails=["ada@example.com"]),
+    ListMembersAdded: ListMembersPayload(list_id=AUDIENCE, emails=["ada@example.com"]),
+    ListMembersRemoved: ListMembersPayload(list_id=AUDIENCE, emails=["ada@example.com"]),
+    SuppressionAdded: SuppressionPayload(emails=["ada@example.com"], reason="manual"),
+    SuppressionRemoved: SuppressionPayload(emails=["ada@example.com"], reason="manual"),
+    ContactErased: ContactErasedPayload(email="ada@example.com"),
+    TransactionalRequested: TransactionalPayload(
+        message_id=CAMPAIGN, kind="confirmation", to="ada@example.com", subject="Confirm",
+        body_html="<p>Confirm</p>", body_text="Confirm"),
 }
 
 

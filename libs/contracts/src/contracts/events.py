@@ -6,22 +6,35 @@ Payloads are bounded: nothing here can grow with the size of an audience.
 from __future__ import annotations
 
 import uuid
-import zoneinfo
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     EmailStr,
     Field,
-    StringConstraints,
     TypeAdapter,
     model_validator,
 )
 
+from contracts.contacts import (
+    ContactErased,
+    ContactsChanged,
+    ContactsDeleted,
+    ListMembersAdded,
+    ListMembersRemoved,
+    SuppressionAdded,
+    SuppressionRemoved,
+    TransactionalRequested,
+)
 from contracts.envelope import Event, Payload
-from rules.headers import HeaderText
+from contracts.types import (
+    MAX_MEMBERS_PER_EVENT,
+    MAX_PAYLOAD_BYTES,
+    OneLine,
+    ShortText,
+    TimeZoneName,
+)
 from rules.lifecycle import Status
 from rules.schedule import (
     DEFAULT_SEND_TIME,
@@ -31,25 +44,32 @@ from rules.schedule import (
     Months,
     PerWeek,
     check_schedule,
+    check_window,
 )
 
-MAX_MEMBERS_PER_EVENT = 500
-# Well under NATS's default 1 MB message limit, envelope included.
-MAX_PAYLOAD_BYTES = 512 * 1024
+
+class SendWindow(Payload):
+    """When a campaign may deliver, in the recipient's local time (the zone a delivery's due
+    time is reckoned in): a delivery due outside it, a retry included, moves to the next
+    opening. `end` before `start` spans midnight."""
+
+    start: LocalTime
+    end: LocalTime
+    weekdays: list[IsoWeekday] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7],
+                                       min_length=1, max_length=7)
+
+    @model_validator(mode="after")
+    def _check(self) -> SendWindow:
+        check_window(start=self.start, end=self.end, weekdays=self.weekdays)
+        return self
 
 
-def _valid_timezone(name: str) -> str:
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown IANA time zone {name!r}") from exc
-    return name
+class AudienceTargets(Payload):
+    """Whom a campaign mails besides its own list (`audience_id`): the members of any of
+    `include`, less the members of any of `exclude`. Ids of lists and of segments alike."""
 
-
-TimeZoneName = Annotated[str, AfterValidator(_valid_timezone)]
-# A single line of text: safe to put in a mail header or a subject. Lengths are per field.
-OneLine = HeaderText
-ShortText = Annotated[HeaderText, StringConstraints(max_length=200)]
+    include: list[uuid.UUID] = Field(default_factory=list, max_length=50)
+    exclude: list[uuid.UUID] = Field(default_factory=list, max_length=50)
 
 
 class Schedule(Payload):
@@ -65,6 +85,10 @@ class Schedule(Payload):
     start_immediately: bool = False
     send_time: LocalTime = DEFAULT_SEND_TIME
     timezone: TimeZoneName = "UTC"
+    # Each contact gets the email at send_time in their own time zone (the campaign's where
+    # they have none), on the email's local date; content is written ahead of the earliest.
+    per_contact_time: bool = False
+    send_window: SendWindow | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Schedule:
@@ -88,6 +112,7 @@ class CampaignDefinition(Payload):
     from_email: EmailStr | None = None
     reply_to: EmailStr | None = None
     schedule: Schedule
+    targets: AudienceTargets = Field(default_factory=AudienceTargets)
 
 
 class CampaignRef(Payload):
@@ -122,6 +147,12 @@ class WorkspaceSettingsPayload(Payload):
     name: ShortText
     # Spend on LLM calls per calendar month (UTC), in OpenRouter credits; None: no limit.
     monthly_llm_budget: Decimal | None = Field(default=None, ge=0)
+    # At most this many campaign emails per contact in any rolling 24 hours / 7 days, across
+    # campaigns (transactional mail does not count); None: no cap.
+    frequency_cap_day: int | None = Field(default=None, ge=1, le=1_000)
+    frequency_cap_week: int | None = Field(default=None, ge=1, le=10_000)
+    # A send over the cap waits until it fits, or is skipped.
+    over_cap: Literal["defer", "skip"] = "defer"
 
 
 class AudienceMember(Payload):
@@ -371,6 +402,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         EmailDue,
         ContentGenerated, ContentFailed, EmailSent, EmailFailed, EmailOpened, EmailClicked,
         RecipientUnsubscribed, WorkspaceUpdated,
+        ContactsChanged, ContactsDeleted, ListMembersAdded, ListMembersRemoved,
+        SuppressionAdded, SuppressionRemoved, ContactErased, TransactionalRequested,
     )
 }
 
@@ -379,7 +412,9 @@ AnyEvent = Annotated[
     | CampaignCompleted | CampaignScheduled | AudienceMembersAdded | AudienceMembersRemoved
     | EmailDue
     | ContentGenerated | ContentFailed | EmailSent | EmailFailed | EmailOpened | EmailClicked
-    | RecipientUnsubscribed | WorkspaceUpdated,
+    | RecipientUnsubscribed | WorkspaceUpdated
+    | ContactsChanged | ContactsDeleted | ListMembersAdded | ListMembersRemoved
+    | SuppressionAdded | SuppressionRemoved | ContactErased | TransactionalRequested,
     Field(discriminator="type"),
 ]
 _ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

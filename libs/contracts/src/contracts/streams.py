@@ -50,12 +50,15 @@ class Topology:
 
 
 STREAMS: tuple[StreamSpec, ...] = (
-    StreamSpec("CAMPAIGNS", ("workspace.>", "campaign.>", "audience.>"),
-               "Workspaces, campaign definitions, lifecycle and audiences, in the order they "
-               "happened"),
+    StreamSpec("CAMPAIGNS", ("workspace.>", "campaign.>", "audience.>", "contacts.>",
+                             "contact.>", "list.>", "suppression.>"),
+               "Workspaces, campaign definitions, lifecycle, contacts, lists and suppressions, "
+               "in the order they happened"),
     StreamSpec("SCHEDULE", ("email.due",), "Emails that fall due, one per (campaign, sequence)"),
     StreamSpec("CONTENT", ("content.>",), "Generated (or failed) email content"),
     StreamSpec("DELIVERY", ("email.sent", "email.failed"), "Per-recipient delivery outcomes"),
+    StreamSpec("TRANSACTIONAL", ("transactional.>",),
+               "Messages sent at once outside campaigns (sign-up confirmations)"),
     StreamSpec("ENGAGEMENT", ("email.opened", "email.clicked", "recipient.>"),
                "What recipients did: opens, clicks, unsubscribes"),
 )
@@ -63,18 +66,24 @@ STREAMS: tuple[StreamSpec, ...] = (
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("campaign-api", "CONTENT", ("content.generated", "content.failed")),
     ConsumerSpec("campaign-api", "DELIVERY", ("email.sent", "email.failed")),
-    ConsumerSpec("campaign-api", "CAMPAIGNS", ("campaign.completed", "campaign.scheduled")),
+    # contact.erased: campaign-api's own event, back once published, to scrub its outbox.
+    ConsumerSpec("campaign-api", "CAMPAIGNS", ("campaign.completed", "campaign.scheduled",
+                                               "contact.erased")),
     ConsumerSpec("scheduler", "CAMPAIGNS", (
         "campaign.created", "campaign.updated", "campaign.paused", "campaign.resumed",
-        "campaign.cancelled",
+        "campaign.cancelled", "contact.erased",
     )),
-    ConsumerSpec("content-generator", "CAMPAIGNS", ("workspace.>", "campaign.>")),
+    ConsumerSpec("content-generator", "CAMPAIGNS", ("workspace.>", "campaign.>",
+                                                    "contact.erased")),
     ConsumerSpec("content-generator", "SCHEDULE", ("email.due",), ack_wait_seconds=120),
-    # One consumer over campaigns and audiences keeps their order: members before the campaign.
+    # One consumer over campaigns, contacts and lists keeps their order: a contact before its
+    # memberships, members before the campaign.
     ConsumerSpec("mailer", "CAMPAIGNS", (
-        "campaign.created", "campaign.updated", "campaign.paused", "campaign.resumed",
-        "campaign.cancelled", "campaign.completed", "audience.>",
+        "workspace.>", "campaign.created", "campaign.updated", "campaign.paused",
+        "campaign.resumed", "campaign.cancelled", "campaign.completed", "audience.>",
+        "contacts.>", "contact.>", "list.>", "suppression.>",
     )),
+    ConsumerSpec("mailer", "TRANSACTIONAL", ("transactional.requested",)),
     ConsumerSpec("mailer", "CONTENT", ("content.generated",)),
     ConsumerSpec("mailer", "ENGAGEMENT", ("recipient.unsubscribed",)),
 )
@@ -84,7 +93,10 @@ PRODUCERS: dict[str, str] = {
     **dict.fromkeys(("campaign.created", "campaign.updated", "campaign.paused", "campaign.resumed",
                      "campaign.cancelled", "audience.members.added", "audience.members.removed",
                      "email.opened", "email.clicked", "recipient.unsubscribed",
-                     "workspace.updated"), "campaign-api"),
+                     "workspace.updated", "contacts.changed", "contacts.deleted",
+                     "list.members.added", "list.members.removed", "suppression.added",
+                     "suppression.removed", "contact.erased", "transactional.requested"),
+                    "campaign-api"),
     "email.due": "scheduler",
     "campaign.completed": "scheduler",
     "campaign.scheduled": "scheduler",

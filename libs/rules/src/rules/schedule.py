@@ -79,3 +79,11 @@ def campaign_start(start_at: datetime | None, zone: str, now: datetime) -> tuple
     if start <= now:
         return now.astimezone(UTC), True
     return start, False
+
+
+def check_window(*, start: time, end: time, weekdays: list[int]) -> None:
+    """ValueError naming the field when a send window's fields do not make a window."""
+    if start == end:
+        raise ValueError("send_window.end: the window must not be empty (end equals start)")
+    if len(set(weekdays)) != len(weekdays):
+        raise ValueError("send_window.weekdays: weekdays must not repeat")
