@@ -91,7 +91,7 @@ def can_edit(status: str) -> bool:
 MAX_FIELDS = 50
 MAX_FIELD_LENGTH = 1_000
 MAX_NAME_LENGTH = 200
-_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def recipient(email: str | None, name: str | None, fields: dict[str, str]) -> Re
     if len(fields) > MAX_FIELDS:
         raise InvalidRecipient(f"fields: at most {MAX_FIELDS}")
     for key, value in fields.items():
-        if not _FIELD_NAME.match(key):
+        if not FIELD_NAME.match(key):
             raise InvalidRecipient(f"fields.{key}: letters, digits and _ only")
         if len(value) > MAX_FIELD_LENGTH:
             raise InvalidRecipient(f"fields.{key}: at most {MAX_FIELD_LENGTH} characters")

@@ -21,7 +21,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from campaign_api.domain import InvalidRecipient, recipient, split_address
-from contracts.events import FailureKind, TimeZoneName
+from contracts.events import FailureKind
+from contracts.types import TimeZoneName
 from rules.headers import HeaderInput
 from rules.lifecycle import Status
 from rules.schedule import (

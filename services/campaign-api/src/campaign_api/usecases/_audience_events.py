@@ -9,12 +9,8 @@ from collections.abc import Sequence
 
 from campaign_api.domain import Recipient, bounded_batches
 from contracts import AudienceMember, AudienceMembersAdded, AudienceMembersRemoved
-from contracts.events import (
-    MAX_MEMBERS_PER_EVENT,
-    MAX_PAYLOAD_BYTES,
-    AudienceMembersAddedPayload,
-    AudienceMembersRemovedPayload,
-)
+from contracts.events import AudienceMembersAddedPayload, AudienceMembersRemovedPayload
+from contracts.types import MAX_MEMBERS_PER_EVENT, MAX_PAYLOAD_BYTES
 from servicekit.db import UnitOfWork
 
 # Room for the envelope and JSON punctuation the estimate below leaves out.
