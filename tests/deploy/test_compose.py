@@ -70,7 +70,8 @@ def test_infrastructure_persists_and_tls_is_terminated_in_front(compose: dict[st
 def test_campaign_api_believes_forwarded_headers_from_nginx_alone(
         compose: dict[str, Any]) -> None:
     env = {name: "x" for name in ("POSTGRES_PASSWORD", "LINK_SIGNING_KEY",
-                                  "CAMPAIGN_API_SESSION_SECRET", "PUBLIC_BASE_URL")}
+                                  "CAMPAIGN_API_SESSION_SECRET", "ERASURE_KEY",
+                                  "PUBLIC_BASE_URL")}
     rendered = interpolate(compose, env)
     services = rendered["services"]
     (subnet,) = [c["subnet"] for c in rendered["networks"]["edge"]["ipam"]["config"]]

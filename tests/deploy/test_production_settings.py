@@ -129,7 +129,8 @@ def test_compose_stops_before_starting_without_a_required_setting_of_the_env_fil
 
 def test_the_env_example_leaves_no_secret_filled_in() -> None:
     example = dotenv(ENV_EXAMPLE)
-    for name in ("POSTGRES_PASSWORD", "LINK_SIGNING_KEY", "CAMPAIGN_API_SESSION_SECRET"):
+    for name in ("POSTGRES_PASSWORD", "LINK_SIGNING_KEY", "CAMPAIGN_API_SESSION_SECRET",
+                 "ERASURE_KEY"):
         assert example[name] == "", name
 
 

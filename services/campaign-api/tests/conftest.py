@@ -30,6 +30,7 @@ ORIGINAL_PAYLOAD: dict[str, Any] = {
 }
 
 LINK_KEY = "k" * 40
+ERASURE_KEY = "e" * 40
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 
@@ -43,7 +44,8 @@ async def api_engine(migrated_database: CreateDatabase) -> AsyncIterator[AsyncEn
 
 def settings_for_tests(**overrides: Any) -> Settings:
     values: dict[str, Any] = {"database_url": "postgresql://unused/unused",
-                              "link_signing_key": LINK_KEY, "environment": "test", **overrides}
+                              "link_signing_key": LINK_KEY, "erasure_key": ERASURE_KEY,
+                              "environment": "test", **overrides}
     return Settings(**values)
 
 

@@ -35,7 +35,8 @@ async def fuzzed(migrated_database: CreateDatabase) -> AsyncIterator[tuple[Any, 
     workspace = await usecases.create_workspace(engine, "fuzz")
     key = (await usecases.create_api_key(engine, workspace.id)).key
     app = create_app(engine, [], settings=Settings(
-        database_url=url, environment="test", link_signing_key="k" * 40, rate_burst=1_000_000))
+        database_url=url, environment="test", link_signing_key="k" * 40, erasure_key="e" * 40,
+        rate_burst=1_000_000))
     yield schemathesis.openapi.from_asgi("/openapi.json", app), key
     await engine.dispose()
 

@@ -36,7 +36,8 @@ async def preview_client(
     api_engine: AsyncEngine, api_client: MakeClient, nats_client: Client
 ) -> httpx.AsyncClient:
     settings = Settings(database_url="postgresql://unused/unused", environment="test",
-                        link_signing_key="k" * 40, preview_timeout_seconds=0.5)
+                        link_signing_key="k" * 40, erasure_key="e" * 40,
+                        preview_timeout_seconds=0.5)
     app = create_app(api_engine, [], nc=nats_client, settings=settings)
     return await api_client(app=app)
 

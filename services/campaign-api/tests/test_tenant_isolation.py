@@ -49,7 +49,7 @@ async def test_no_route_reaches_another_workspaces_rows(
     api_engine: AsyncEngine, api_client: MakeClient, original_payload: dict[str, Any]
 ) -> None:
     settings = Settings(database_url="postgresql://unused/unused", environment="test",
-                        link_signing_key="k" * 40, rate_burst=10_000)
+                        link_signing_key="k" * 40, erasure_key="e" * 40, rate_burst=10_000)
     app = create_app(api_engine, [], settings=settings)
     acme, globex = await api_client("acme", app=app), await api_client("globex", app=app)
     theirs = (await globex.post("/api/campaigns/", json=original_payload)).json()

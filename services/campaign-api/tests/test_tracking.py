@@ -32,7 +32,7 @@ def signer() -> LinkSigner:
 
 def _settings() -> Settings:
     return Settings(database_url="postgresql://unused/unused", link_signing_key=LINK_KEY,
-                    environment="test")
+                    erasure_key="e" * 40, environment="test")
 
 
 def _claims(campaign_id: uuid.UUID | str, email: str = "ada@example.com", sequence: int = 1,

@@ -43,6 +43,7 @@ def create_app(engine: AsyncEngine, checks: list[ReadinessCheck], *, nc: Client 
     app.state.nc = nc
     app.state.settings = settings
     app.state.link_signer = settings.link_signer()
+    app.state.erasure = settings.erasure()
     app.state.rate_limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
     app.state.auth_failures = RateLimiter(settings.auth_failures_per_minute / 60,
                                           settings.auth_failure_burst)

@@ -6,6 +6,7 @@ import structlog
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from campaign_api.erasure import ErasureKey
 from contracts.links import LinkSigner
 from servicekit.settings import ServiceSettings
 
@@ -14,6 +15,9 @@ log = structlog.get_logger(__name__)
 # Development only, so that links work without configuration (the mailer derives the same key);
 # every other environment must set LINK_SIGNING_KEY.
 DEVELOPMENT_LINK_KEY = hashlib.sha256(b"campaign-builder development link key").hexdigest()
+# Development only too; elsewhere ERASURE_KEY is required: with a well-known key anyone could
+# test a guessed address against the erased digests.
+DEVELOPMENT_ERASURE_KEY = hashlib.sha256(b"campaign-builder development erasure key").hexdigest()
 
 
 class Settings(ServiceSettings):
@@ -27,6 +31,8 @@ class Settings(ServiceSettings):
                            validation_alias=AliasChoices("PORT", "CAMPAIGN_API_HTTP_PORT"))
     link_signing_key: SecretStr = Field(default=SecretStr(""),
                                         validation_alias="LINK_SIGNING_KEY")
+    # Keys the digests erased addresses are remembered by (campaign_api.erasure).
+    erasure_key: SecretStr = Field(default=SecretStr(""), validation_alias="ERASURE_KEY")
     # Per API key: a bucket of `rate_burst` requests refilled at `rate_per_second`.
     rate_per_second: float = Field(default=20.0, gt=0)
     rate_burst: int = Field(default=100, ge=1)
@@ -46,6 +52,23 @@ class Settings(ServiceSettings):
         if key:
             LinkSigner(key)  # refuses a short key
         return self
+
+    @model_validator(mode="after")
+    def _erasure_key(self) -> Settings:
+        key = self.erasure_key.get_secret_value()
+        if not key and self.environment != "development":
+            raise ValueError("ERASURE_KEY is required outside development")
+        if key:
+            ErasureKey(key)  # refuses a short key
+        return self
+
+    def erasure(self) -> ErasureKey:
+        key = self.erasure_key.get_secret_value()
+        if not key:
+            log.warning("campaign_api.development_erasure_key",
+                        hint="set ERASURE_KEY: erased addresses are kept under a well-known key")
+            key = DEVELOPMENT_ERASURE_KEY
+        return ErasureKey(key)
 
     def link_signer(self) -> LinkSigner:
         key = self.link_signing_key.get_secret_value()

@@ -39,6 +39,7 @@ from campaign_api.db.engagement import (
     is_unsubscribed,
     record_engagement,
 )
+from campaign_api.db.erasure import erased_among, erased_digests, record_erased
 from campaign_api.db.failures import failures_of, last_failures, record_failure
 from campaign_api.db.idempotency import (
     ClaimHeldError,
@@ -81,6 +82,8 @@ __all__ = [
     "engagement_per_structure",
     "engagements",
     "ensure_workspace",
+    "erased_among",
+    "erased_digests",
     "failures_of",
     "get_campaign",
     "get_workspace",
@@ -96,6 +99,7 @@ __all__ = [
     "metadata",
     "planned_times",
     "record_engagement",
+    "record_erased",
     "record_failure",
     "record_generated",
     "remove_members",
