@@ -1,0 +1,80 @@
+"""Per-contact send time: when a contact's copy of an email is due. Pure, no I/O.
+
+An email of a campaign has a local date: the date, in the campaign's zone, whose send slot
+`send_at` is (`email_date`). With per-contact time, a contact's copy is due at `send_time` on
+that date in the contact's own zone, the campaign's where the contact has none or one this
+machine's zone data does not know (`contact_due`). Daylight saving is treated as the cadence
+treats it for the scheduler (`rules.cadence.resolve_local`): a send time inside a gap moves
+forward by the gap, one that occurs twice is sent at its first occurrence. A contact in the
+campaign's zone is therefore due exactly at the campaign's `send_at`.
+
+No zone is ahead of UTC by more than 14 hours (Pacific/Kiritimati), so nobody's copy of a local
+date is due before `earliest_due`: the content is written ahead of that instant.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from zoneinfo import ZoneInfo, available_timezones
+
+from rules.cadence import resolve_local
+
+# The largest UTC offset any zone has had since 1900 (Kiritimati, and Samoa since 2011).
+MAX_UTC_OFFSET = timedelta(hours=14)
+_ONE_DAY = timedelta(days=1)
+
+
+@cache
+def known_zones() -> frozenset[str]:
+    """Every IANA zone name this machine's zone data has: the zones a contact may be in."""
+    return frozenset(available_timezones())
+
+
+def contact_zone(zone: str | None, campaign_zone: str) -> str:
+    """The zone a contact's send time is reckoned in."""
+    return zone if zone is not None and zone in known_zones() else campaign_zone
+
+
+def email_date(send_at: datetime, send_time: time, campaign_zone: str) -> date:
+    """The local date in the campaign's zone that the email sent at `send_at` belongs to.
+
+    Usually `send_at`'s own date there; but a send time pushed over midnight by a gap belongs
+    to the date before, as the cadence counts it.
+    """
+    zone = ZoneInfo(campaign_zone)
+    day = send_at.astimezone(zone).date()
+    before = day - _ONE_DAY
+    if resolve_local(before, send_time, zone).astimezone(UTC) == send_at.astimezone(UTC):
+        return before
+    return day
+
+
+def due_at(day: date, send_time: time, zone: str) -> datetime:
+    """`send_time` on local date `day` in `zone`, as an aware UTC datetime."""
+    return resolve_local(day, send_time, ZoneInfo(zone)).astimezone(UTC)
+
+
+def contact_due(
+    day: date, send_time: time, zone: str | None, campaign_zone: str
+) -> datetime:
+    """When a contact in `zone` (None: none given) receives the email of local date `day`."""
+    return due_at(day, send_time, contact_zone(zone, campaign_zone))
+
+
+def earliest_due(day: date, send_time: time) -> datetime:
+    """No contact anywhere is due earlier for local date `day`: `send_time` at UTC+14.
+
+    A gap only moves a send time later, so the bound holds on daylight-saving days too.
+    """
+    return datetime.combine(day, send_time, tzinfo=UTC) - MAX_UTC_OFFSET
+
+
+def due_groups(day: date, send_time: time) -> list[tuple[datetime, tuple[str, ...]]]:
+    """Every known zone grouped by the instant `send_time` on `day` falls there, earliest
+    first: the contacts of one group are due together, whichever list they are on."""
+    groups: defaultdict[datetime, list[str]] = defaultdict(list)
+    for zone in known_zones():
+        groups[due_at(day, send_time, zone)].append(zone)
+    return [(at, tuple(sorted(zones))) for at, zones in sorted(groups.items())]
