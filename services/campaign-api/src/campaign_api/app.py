@@ -11,7 +11,7 @@ from campaign_api import dashboard, errors, handlers
 from campaign_api.idempotency import Idempotency
 from campaign_api.limits import BodySizeLimit
 from campaign_api.ratelimit import RateLimiter
-from campaign_api.routes import audiences, campaigns, keys, tracking
+from campaign_api.routes import audiences, campaigns, contacts, fields, keys, lists, tracking
 from campaign_api.settings import Settings
 from campaign_api.slashes import EitherSlash
 from contracts import (
@@ -53,7 +53,7 @@ def create_app(engine: AsyncEngine, checks: list[ReadinessCheck], *, nc: Client 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        max_import_bytes=settings.max_import_bytes)
     app.add_middleware(EitherSlash, routes=app.router.routes)
-    for module in (campaigns, audiences, keys, tracking):
+    for module in (campaigns, audiences, contacts, fields, lists, keys, tracking):
         app.include_router(module.router)
     dashboard.install(app)
     for route in health_routes(checks):
