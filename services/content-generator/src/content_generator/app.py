@@ -24,6 +24,7 @@ from contracts import (
     CampaignPaused,
     CampaignResumed,
     CampaignUpdated,
+    ContactErased,
     EmailDue,
     WorkspaceUpdated,
 )
@@ -118,6 +119,7 @@ def handler_table(ports: Ports) -> Handlers:
     table.on(CampaignResumed)(handlers.on_resumed)
     table.on(CampaignCancelled)(handlers.on_cancelled)
     table.on(CampaignCompleted)(handlers.on_completed)
+    table.on(ContactErased)(handlers.on_contact_erased)
     # The model writes outside any transaction (see handlers.prepare_email_due).
     table.outside_transaction(EmailDue)(partial(handlers.prepare_email_due, ports=ports))
     return table

@@ -37,6 +37,7 @@ from contracts import (
     CampaignPaused,
     CampaignResumed,
     CampaignUpdated,
+    ContactErased,
     ContentFailed,
     ContentGenerated,
     EmailDue,
@@ -46,6 +47,7 @@ from contracts import (
 from contracts.events import ContentFailedPayload, ContentGeneratedPayload
 from servicekit.consumer import Commit, RetryLater
 from servicekit.db import UnitOfWork
+from servicekit.erasure import erase_address
 
 log = structlog.get_logger(__name__)
 
@@ -104,6 +106,14 @@ class Ports:
 
     def backoff(self, outages: int) -> float:
         return self.outage_backoff[min(outages, len(self.outage_backoff)) - 1]
+
+
+async def on_contact_erased(event: ContactErased, uow: UnitOfWork) -> None:
+    """Forget an erased person. The content generator's own tables hold no contact's address
+    (campaigns: the marketer's brief; generated_emails: one email for every recipient, merge
+    tags unfilled; llm_calls, content_failures, workspaces, generation_outages and
+    generation_claims: accounting; see its migrations): only the messaging tables may."""
+    await erase_address(uow.conn, event.payload.email)
 
 
 async def on_workspace_updated(event: WorkspaceUpdated, uow: UnitOfWork) -> None:

@@ -13,6 +13,7 @@ from contracts import (
     CampaignPaused,
     CampaignResumed,
     CampaignUpdated,
+    ContactErased,
 )
 from scheduler import db, handlers
 from scheduler.settings import Settings
@@ -71,4 +72,5 @@ async def build(runtime: Runtime) -> ServiceParts:
     table.on(CampaignPaused)(handlers.on_paused)
     table.on(CampaignResumed)(partial(handlers.on_resumed, lead=lead))
     table.on(CampaignCancelled)(handlers.on_cancelled)
+    table.on(ContactErased)(handlers.on_contact_erased)
     return ServiceParts(handlers=table, loops=[tick_loop(runtime, settings)])

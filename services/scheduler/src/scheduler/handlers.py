@@ -21,6 +21,7 @@ from contracts import (
     CampaignResumed,
     CampaignScheduled,
     CampaignUpdated,
+    ContactErased,
     EmailDue,
     Event,
     Schedule,
@@ -39,6 +40,7 @@ from rules.lifecycle import Status, follow, is_running
 from scheduler import db
 from scheduler.domain import PLAN_WINDOW, advance, needs_new_plan
 from servicekit.db import UnitOfWork
+from servicekit.erasure import erase_address
 from servicekit.tracing import current_trace_headers, span_from_headers
 
 log = structlog.get_logger(__name__)
@@ -225,6 +227,13 @@ def _completed(row: db.ScheduleRow, sent: int) -> CampaignCompleted:
         correlation_id=row.correlation_id,
         event_id=deterministic_id("campaign.completed", row.campaign_id),
     )
+
+
+async def on_contact_erased(event: ContactErased, uow: UnitOfWork) -> None:
+    """Forget an erased person. The scheduler's own tables hold no address (schedules: a
+    campaign's schedule, state, error and trace headers; skipped_sends: slots and reasons; see
+    its migrations): only the messaging tables may, in events it relayed or parked."""
+    await erase_address(uow.conn, event.payload.email)
 
 
 SKIP_REASON = "missed by more than the catch-up window"
