@@ -28,6 +28,8 @@ FAILURES: list[dict[str, Any]] = [
     {"recipient": "left@example.com", "permanent": True, "reason": SUPPRESSED_REASON},
     {"recipient": "slow@example.com", "permanent": False, "smtp_code": 451,
      "enhanced_code": "4.7.1", "reason": "gave up after 6 attempts: 451 4.7.1 try later"},
+    {"recipient": "busy@example.com", "permanent": True, "reason": "frequency cap: 1 a day",
+     "kind": "capped"},
 ]
 
 
@@ -67,28 +69,30 @@ async def test_each_failure_is_shown_with_its_kind_reason_and_codes(
 
     [email] = (await client.get(f"/api/campaigns/{cid}/")).json()["emails"]
     assert {k: email[k] for k in ("sent", "failed", "bounced", "invalid", "suppressed",
-                                  "expired")} == {
-        "sent": 1, "failed": 4, "bounced": 1, "invalid": 1, "suppressed": 1, "expired": 1}
+                                  "expired", "capped")} == {
+        "sent": 1, "failed": 5, "bounced": 1, "invalid": 1, "suppressed": 1, "expired": 1,
+        "capped": 1}
     assert email["failure"] is None  # the email itself was written
     assert email["last_failure"] == {
-        "sequence": 1, "recipient": "slow@example.com", "kind": "expired",
-        "reason": "gave up after 6 attempts: 451 4.7.1 try later", "smtp_code": 451,
-        "enhanced_code": "4.7.1", "failed_at": "2026-05-04T09:03:00Z"}
+        "sequence": 1, "recipient": "busy@example.com", "kind": "capped",
+        "reason": "frequency cap: 1 a day", "smtp_code": None,
+        "enhanced_code": None, "failed_at": "2026-05-04T09:04:00Z"}
 
     listed = (await client.get(f"/api/campaigns/{cid}/failures")).json()["items"]
     assert [(f["recipient"], f["kind"]) for f in listed] == [
-        ("slow@example.com", "expired"), ("left@example.com", "suppressed"),
-        ("odd@example.com", "invalid"), ("gone@example.com", "bounced")]
-    assert (listed[3]["smtp_code"], listed[3]["enhanced_code"]) == (550, "5.1.1")
-    assert "no such user" in listed[3]["reason"]
+        ("busy@example.com", "capped"), ("slow@example.com", "expired"),
+        ("left@example.com", "suppressed"), ("odd@example.com", "invalid"), ("gone@example.com", "bounced")]
+    assert (listed[4]["smtp_code"], listed[4]["enhanced_code"]) == (550, "5.1.1")
+    assert "no such user" in listed[4]["reason"]
     assert (await client.get(f"/api/campaigns/{cid}/emails")).json()[0]["last_failure"] == (
         email["last_failure"])
 
     totals = (await client.get(f"/api/campaigns/{cid}/stats")).json()["totals"]
     assert {k: totals[k] for k in ("sent", "failed", "bounced", "invalid", "suppressed",
-                                   "expired")} == {
-        "sent": 1, "failed": 4, "bounced": 1, "invalid": 1, "suppressed": 1, "expired": 1}
-    assert totals["bounce_rate"] == round(1 / 5, 4)
+                                   "expired", "capped")} == {
+        "sent": 1, "failed": 5, "bounced": 1, "invalid": 1, "suppressed": 1, "expired": 1,
+        "capped": 1}
+    assert totals["bounce_rate"] == round(1 / 6, 4)
 
 
 async def test_only_an_smtp_refusal_counts_as_bounced(
@@ -96,12 +100,13 @@ async def test_only_an_smtp_refusal_counts_as_bounced(
 ) -> None:
     client = await api_client()
     cid, ws = await _campaign(client, original_payload)
-    # Not bounces: an invalid message, a suppressed address, retries given up after 4xx.
+    # Not bounces: an invalid message, a suppressed address, retries given up after 4xx, a
+    # send skipped over the frequency cap.
     await _apply(api_engine, [_failed(cid, ws, 1, T0, **f) for f in FAILURES[1:]])
     [email] = (await client.get(f"/api/campaigns/{cid}/")).json()["emails"]
-    assert (email["failed"], email["bounced"]) == (3, 0)
+    assert (email["failed"], email["bounced"]) == (4, 0)
     assert (await client.get(f"/api/campaigns/{cid}/")).json()["progress"][
-        "deliveries_failed"] == 3
+        "deliveries_failed"] == 4
 
 
 async def test_failures_are_listed_per_email_and_counted_once(

@@ -230,8 +230,9 @@ class EmailSentPayload(DeliveryRef):
 # - bounced: the receiving server refused it (an SMTP 5xx reply);
 # - invalid: no safe message could be built from the campaign's or the recipient's data;
 # - suppressed: the address is on the workspace's suppression list (unsubscribed, bounced);
-# - expired: temporary failures (4xx, no answer) went on past the retry policy's age.
-FailureKind = Literal["bounced", "invalid", "suppressed", "expired"]
+# - expired: temporary failures (4xx, no answer) went on past the retry policy's age;
+# - capped: the workspace's frequency cap was reached and its setting says skip, not defer.
+FailureKind = Literal["bounced", "invalid", "suppressed", "expired", "capped"]
 # The reason the mailer gives for a suppressed address; before email.failed named its kind,
 # this text was all that told a suppressed address from a message that could not be built.
 SUPPRESSED_REASON = "suppressed"

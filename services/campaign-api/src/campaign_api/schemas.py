@@ -229,7 +229,8 @@ class DeliveryFailure(BaseModel):
     kind: FailureKind = Field(description="bounced: the receiving server refused it (SMTP "
                               "5xx); invalid: no safe message could be built from the data; "
                               "suppressed: the address is on the suppression list; expired: "
-                              "temporary failures went on until the mailer gave up")
+                              "temporary failures went on until the mailer gave up; capped: "
+                              "skipped over the workspace's frequency cap")
     reason: str = Field(description="What the mailer or the receiving server said")
     smtp_code: int | None
     enhanced_code: str | None = Field(description="RFC 3463 status, e.g. 5.1.1")
@@ -243,11 +244,12 @@ class CampaignEmail(BaseModel):
     structure: str | None
     send_at: datetime | None
     sent: int
-    failed: int = Field(description="Deliveries that will not be made: the four kinds below")
+    failed: int = Field(description="Deliveries that will not be made: the five kinds below")
     bounced: int = Field(description="Refused by the receiving server (SMTP 5xx)")
     invalid: int = Field(description="No safe message could be built from the data")
     suppressed: int = Field(description="Addresses on the suppression list")
     expired: int = Field(description="Given up after temporary failures")
+    capped: int = Field(description="Skipped: over the workspace's frequency cap")
     failure: str | None = Field(description="Why the email could not be written, if it could "
                                 "not; failed deliveries are in `last_failure`")
     last_failure: DeliveryFailure | None = Field(
@@ -315,6 +317,7 @@ class Counts(BaseModel):
     invalid: int = Field(0, description="Failed: no safe message could be built")
     suppressed: int = Field(0, description="Failed: the address is on the suppression list")
     expired: int = Field(0, description="Failed: given up after temporary failures")
+    capped: int = Field(0, description="Failed: skipped over the workspace's frequency cap")
     opens: int = 0
     unique_opens: int = 0
     clicks: int = 0

@@ -94,11 +94,13 @@ campaign_emails = sa.Table(
     sa.Column("sent", sa.Integer, nullable=False, server_default="0"),
     sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
     # Failed deliveries (`failed`) by kind: what the receiving side refused (`bounced`), messages
-    # that could not be built, suppressed addresses, retries given up (contracts' FailureKind).
+    # that could not be built, suppressed addresses, retries given up, sends skipped over the
+    # frequency cap (contracts' FailureKind).
     sa.Column("bounced", sa.Integer, nullable=False, server_default="0"),
     sa.Column("invalid", sa.Integer, nullable=False, server_default="0"),
     sa.Column("suppressed", sa.Integer, nullable=False, server_default="0"),
     sa.Column("expired", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("capped", sa.Integer, nullable=False, server_default="0"),
 )
 
 # One row per failed delivery, as email.failed reported it.
@@ -113,7 +115,7 @@ delivery_failures = sa.Table(
     sa.Column("smtp_code", sa.Integer),
     sa.Column("enhanced_code", sa.Text),
     sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
-    sa.CheckConstraint("kind IN ('bounced', 'invalid', 'suppressed', 'expired')",
+    sa.CheckConstraint("kind IN ('bounced', 'invalid', 'suppressed', 'expired', 'capped')",
                        name="delivery_failures_kind"),
     sa.Index("delivery_failures_newest", "campaign_id", sa.text("failed_at DESC"), "sequence",
              "recipient"),

@@ -28,7 +28,7 @@ def _rate(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
-_DELIVERY = ("sent", "failed", "bounced", "invalid", "suppressed", "expired")
+_DELIVERY = ("sent", "failed", "bounced", "invalid", "suppressed", "expired", "capped")
 
 
 def _counts(delivered: dict[str, int], engagement: AnyRow | None) -> dict[str, Any]:
