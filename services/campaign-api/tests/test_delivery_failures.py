@@ -81,7 +81,8 @@ async def test_each_failure_is_shown_with_its_kind_reason_and_codes(
     listed = (await client.get(f"/api/campaigns/{cid}/failures")).json()["items"]
     assert [(f["recipient"], f["kind"]) for f in listed] == [
         ("busy@example.com", "capped"), ("slow@example.com", "expired"),
-        ("left@example.com", "suppressed"), ("odd@example.com", "invalid"), ("gone@example.com", "bounced")]
+        ("left@example.com", "suppressed"), ("odd@example.com", "invalid"),
+        ("gone@example.com", "bounced")]
     assert (listed[4]["smtp_code"], listed[4]["enhanced_code"]) == (550, "5.1.1")
     assert "no such user" in listed[4]["reason"]
     assert (await client.get(f"/api/campaigns/{cid}/emails")).json()[0]["last_failure"] == (
