@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import db, handlers, usecases
 from contracts import EmailFailed
-from contracts.events import MAX_MEMBERS_PER_EVENT, MAX_PAYLOAD_BYTES, EmailFailedPayload
+from contracts.events import EmailFailedPayload
 from contracts.links import LinkClaims, LinkSigner
+from contracts.types import MAX_MEMBERS_PER_EVENT, MAX_PAYLOAD_BYTES
 from servicekit.db import UnitOfWork
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
@@ -30,8 +31,14 @@ async def _campaign(client: httpx.AsyncClient, original: dict[str, Any]) -> str:
     return cid
 
 
-def _members(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [m for e in events for m in e["payload"]["members"]]
+def _states(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The contacts that contacts.changed events carried, as (email, name, fields)."""
+    return [{k: c[k] for k in ("email", "name", "fields")}
+            for e in events for c in e["payload"]["contacts"]]
+
+
+def _joined(events: list[dict[str, Any]]) -> list[str]:
+    return [m for e in events for m in e["payload"]["emails"]]
 
 
 async def test_add_and_remove_by_api(
@@ -48,14 +55,18 @@ async def test_add_and_remove_by_api(
     page = (await client.get(f"/api/campaigns/{cid}/recipients")).json()
     assert [(r["email"], r["name"], r["fields"]) for r in page["items"]] == [
         ("ada@example.com", "Ada", {"company": "Analytical"}), ("user@example.com", "", {})]
-    events = await outbox_events("audience.members.added")
-    assert _members(events)[-1] == {"email": "ada@example.com", "name": "Ada",
-                                    "fields": {"company": "Analytical"}}
+    # Recipients are the workspace's contacts on the campaign's own list.
+    assert _states(await outbox_events("contacts.changed"))[-1] == {
+        "email": "ada@example.com", "name": "Ada", "fields": {"company": "Analytical"}}
+    joined = await outbox_events("list.members.added")
+    assert {e["payload"]["list_id"] for e in joined} == {
+        (await client.get("/api/lists/", params={"kind": "campaign"})).json()["items"][0]["id"]}
+    assert _joined(joined) == ["user@example.com", "ada@example.com"]
 
     removed = await client.post(f"/api/campaigns/{cid}/recipients/remove",
                                 json={"emails": ["ADA@example.com", "nobody@example.com"]})
     assert removed.json() == {"requested": 2, "changed": 1}
-    [gone] = await outbox_events("audience.members.removed")
+    [gone] = await outbox_events("list.members.removed")
     assert gone["payload"]["emails"] == ["ada@example.com"]
 
     bad = await client.post(f"/api/campaigns/{cid}/recipients",
@@ -90,7 +101,7 @@ async def test_csv_import_reports_rejected_rows_by_line(
         7, 3, 1, 3)
     assert [(r["line"], r["reason"].split(":")[0]) for r in report["rejected_rows"]] == [
         (3, "email"), (4, "email"), (8, "row")]
-    members = {m["email"]: m for m in _members(await outbox_events("audience.members.added"))}
+    members = {m["email"]: m for m in _states(await outbox_events("contacts.changed"))}
     assert members["grace@example.org"] == {
         "email": "grace@example.org", "name": "Hopper, Grace",
         "fields": {"company": "Navy\nReserve", "favourite_colour": "green"}}
@@ -143,12 +154,15 @@ async def test_a_100k_row_import_streams_in_bounded_memory(
     assert [r.line for r in report.rejected_rows] == invalid_lines
     assert (report.rows, report.added, report.rejected) == (ROWS, ROWS - ROWS // 100,
                                                            ROWS // 100)
-    events = await outbox_events("audience.members.added")
-    delivered = _members(events[1:])  # the first one is the create payload's recipient
+    events = await outbox_events("list.members.added")
+    delivered = _joined(events[1:])  # the first one is the create payload's recipient
     assert len(delivered) == report.added
-    assert len({m["email"] for m in delivered}) == report.added
-    assert all(len(e["payload"]["members"]) <= MAX_MEMBERS_PER_EVENT for e in events)
-    assert max(len(json.dumps(e)) for e in events) < MAX_PAYLOAD_BYTES
+    assert len(set(delivered)) == report.added
+    states = await outbox_events("contacts.changed")
+    assert len(_states(states[1:])) == report.added
+    assert all(len(e["payload"]["emails"]) <= MAX_MEMBERS_PER_EVENT for e in events)
+    assert all(len(e["payload"]["contacts"]) <= MAX_MEMBERS_PER_EVENT for e in states)
+    assert max(len(json.dumps(e)) for e in events + states) < MAX_PAYLOAD_BYTES
     assert peak < 300 * 1024 * 1024
     print(f"\n100k-row import: {elapsed:.1f} s, process VmHWM {peak / 2**20:.0f} MiB")
 
@@ -181,7 +195,7 @@ async def test_a_finished_campaign_takes_no_new_recipients(
     completed = await _campaign(client, original_payload)
     async with api_engine.begin() as conn:
         await db.mark_completed(conn, uuid.UUID(completed))
-    before = len(await outbox_events("audience.members.added"))
+    before = len(await outbox_events("list.members.added"))
     for cid, status in ((cancelled, "cancelled"), (completed, "completed")):
         added = await client.post(f"/api/campaigns/{cid}/recipients",
                                   json={"recipients": [{"email": "late@example.com"}]})
@@ -194,7 +208,7 @@ async def test_a_finished_campaign_takes_no_new_recipients(
         emails = [r["email"] for r in
                   (await client.get(f"/api/campaigns/{cid}/recipients")).json()["items"]]
         assert emails == ["user@example.com"]
-    assert len(await outbox_events("audience.members.added")) == before
+    assert len(await outbox_events("list.members.added")) == before
 
 
 async def test_the_audience_marks_who_unsubscribed_bounced_or_was_suppressed(

@@ -53,7 +53,7 @@ async def _counts(engine: AsyncEngine) -> dict[str, int]:
     async with engine.connect() as conn:
         return {
             t.name: (await conn.execute(sa.select(sa.func.count()).select_from(t))).scalar_one()
-            for t in (db.campaigns, db.audience_members, outbox)
+            for t in (db.campaigns, db.contacts, db.list_members, outbox)
         }
 
 
@@ -71,8 +71,9 @@ async def test_the_original_payload_is_accepted_and_announced(
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.select(outbox.c.subject, outbox.c.data)
                                    .order_by(outbox.c.id))).all()
-    assert [r.subject for r in rows] == ["audience.members.added", "campaign.created"]
-    created = json.loads(rows[1].data)
+    assert [r.subject for r in rows] == ["contacts.changed", "list.members.added",
+                                        "campaign.created"]
+    created = json.loads(rows[2].data)
     assert created["payload"]["campaign_id"] == body["id"]
     assert created["payload"]["schedule"]["start_immediately"] is True
 

@@ -36,7 +36,7 @@ async def _stored(engine: AsyncEngine) -> tuple[list[Any], int]:
         campaigns = (await conn.execute(
             sa.select(db.campaigns.c.definition).order_by(db.campaigns.c.id))).scalars().all()
         members = (await conn.execute(
-            sa.select(sa.func.count()).select_from(db.audience_members))).scalar_one()
+            sa.select(sa.func.count()).select_from(db.list_members))).scalar_one()
         events = (await conn.execute(
             sa.select(sa.func.count()).select_from(outbox))).scalar_one()
     return list(campaigns), members + 1000 * events

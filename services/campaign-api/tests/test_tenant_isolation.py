@@ -22,6 +22,9 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "CampaignUpdate": {"name": "Taken over"},
     "RecipientsAdd": {"recipients": [{"email": "intruder@example.com"}]},
     "RecipientsRemove": {"emails": ["user@example.com"]},
+    "ContactUpdate": {"name": "Taken over"},
+    "ListUpdate": {"name": "Taken over"},
+    "MembersChange": {"emails": ["user@example.com"]},
 }
 RAW_BODIES = {"text/csv": b"email\nintruder@example.com\n"}
 # Public routes whose id is a signed token, not a workspace's row: test_tracking covers them.
@@ -54,10 +57,20 @@ async def test_no_route_reaches_another_workspaces_rows(
     acme, globex = await api_client("acme", app=app), await api_client("globex", app=app)
     theirs = (await globex.post("/api/campaigns/", json=original_payload)).json()
     their_key = (await globex.post("/api/keys", json={"name": "theirs"})).json()
-    ids = {"campaign_id": theirs["id"], "key_id": their_key["id"]}
+    their_field = (await globex.post("/api/fields/", json={"key": "plan", "type": "text"})).json()
+    their_list = (await globex.post("/api/lists/", json={"name": "Theirs"})).json()
+    their_contact = (await globex.post("/api/contacts/", json={
+        "email": "theirs@example.com", "consent_basis": "consent", "lists": [their_list["id"]],
+        "fields": {"plan": "pro"}})).json()
+    ids = {"campaign_id": theirs["id"], "key_id": their_key["id"],
+           "contact_id": their_contact["id"], "list_id": their_list["id"],
+           "key": their_field["key"]}
     before = {"campaign": (await globex.get(f"/api/campaigns/{theirs['id']}/")).json(),
               "recipients": (await globex.get(f"/api/campaigns/{theirs['id']}/recipients")).json(),
-              "keys": (await globex.get("/api/keys")).json()}
+              "keys": (await globex.get("/api/keys")).json(),
+              "contact": (await globex.get(f"/api/contacts/{their_contact['id']}/")).json(),
+              "list": (await globex.get(f"/api/lists/{their_list['id']}/members")).json(),
+              "fields": (await globex.get("/api/fields/")).json()}
     await acme.post("/api/campaigns/", json={**original_payload, "name": "Ours"})
 
     checked = []
@@ -71,6 +84,8 @@ async def test_no_route_reaches_another_workspaces_rows(
                 assert listed.status_code == 200, path
                 assert theirs["id"] not in listed.text
                 assert their_key["id"] not in listed.text
+                assert their_contact["id"] not in listed.text
+                assert their_list["id"] not in listed.text
                 checked.append(f"{method} {path}")
             continue
         assert set(params) <= ids.keys(), f"{path}: which id does it take?"
@@ -87,5 +102,8 @@ async def test_no_route_reaches_another_workspaces_rows(
     assert len(checked) >= 14, checked
     after = {"campaign": (await globex.get(f"/api/campaigns/{theirs['id']}/")).json(),
              "recipients": (await globex.get(f"/api/campaigns/{theirs['id']}/recipients")).json(),
-             "keys": (await globex.get("/api/keys")).json()}
+             "keys": (await globex.get("/api/keys")).json(),
+             "contact": (await globex.get(f"/api/contacts/{their_contact['id']}/")).json(),
+             "list": (await globex.get(f"/api/lists/{their_list['id']}/members")).json(),
+             "fields": (await globex.get("/api/fields/")).json()}
     assert after == before

@@ -85,6 +85,11 @@ class RowReader:
         self._email = names.index("email")
         self._name = names.index("name") if "name" in names else None
 
+    @property
+    def fields(self) -> list[str]:
+        """The columns that become merge fields."""
+        return [n for i, n in enumerate(self._names) if i not in (self._email, self._name)]
+
     def recipient(self, values: list[str]) -> Recipient:
         if len(values) != len(self._names):
             raise InvalidRecipient(

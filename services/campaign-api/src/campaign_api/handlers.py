@@ -6,6 +6,7 @@ from datetime import datetime
 
 from campaign_api import db
 from campaign_api.domain import still_ahead
+from campaign_api.usecases._contact_writes import suppress
 from contracts import (
     CampaignCompleted,
     CampaignScheduled,
@@ -38,6 +39,9 @@ async def on_email_sent(event: EmailSent, uow: UnitOfWork) -> None:
     p = event.payload
     await db.bump_campaign(uow.conn, p.campaign_id, deliveries_sent=1)
     await db.bump_email(uow.conn, p.campaign_id, p.sequence, sent=1)
+    await db.record_send(uow.conn, campaign_id=p.campaign_id, sequence=p.sequence,
+                         email=p.recipient.lower(), workspace_id=event.workspace_id,
+                         sent_at=event.occurred_at)
 
 
 async def on_email_failed(event: EmailFailed, uow: UnitOfWork) -> None:
@@ -51,6 +55,11 @@ async def on_email_failed(event: EmailFailed, uow: UnitOfWork) -> None:
     if new:
         await db.bump_campaign(uow.conn, p.campaign_id, deliveries_failed=1)
         await db.bump_email(uow.conn, p.campaign_id, p.sequence, failed=1, **{p.kind: 1})
+    if p.kind == "bounced":
+        # The address refused mail: no campaign of the workspace mails it again.
+        await suppress(uow, event.workspace_id, [p.recipient.lower()], status="bounced",
+                       reason="bounced", correlation_id=event.correlation_id,
+                       unless=("complained",))
 
 
 async def on_campaign_completed(event: CampaignCompleted, uow: UnitOfWork) -> None:

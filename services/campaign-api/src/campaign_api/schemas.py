@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from campaign_api.domain import InvalidRecipient, recipient, split_address
+from campaign_api.schemas_contacts import Audience
 from contracts.events import FailureKind
 from contracts.types import TimeZoneName
 from rules.headers import HeaderInput
@@ -110,6 +111,9 @@ class CampaignCreate(BaseModel):
         default_factory=list, max_length=10_000,
         description="Recipients with a name and merge fields; may be given with or instead of "
         "`recipient_emails`")
+    audience: Audience | None = Field(
+        default=None, description="Lists and segments of the workspace to mail, and to "
+        "leave out; the campaign's own recipients are always included")
     from_name: Annotated[OneLine, Field(max_length=200)] = ""
     from_email: EmailStr | None = None
     reply_to: EmailStr | None = None
@@ -118,8 +122,10 @@ class CampaignCreate(BaseModel):
     def _check(self) -> CampaignCreate:
         check_schedule(schedule_type=self.schedule_type, weekly_days=self.weekly_days,
                        total_months=self.total_months, total_emails=self.total_emails)
-        if not self.recipient_emails and not self.recipients:
-            raise ValueError("recipient_emails: at least one recipient is required")
+        targets = self.audience is not None and self.audience.has_targets()
+        if not self.recipient_emails and not self.recipients and not targets:
+            raise ValueError("recipient_emails: at least one recipient, or a list or segment "
+                             "in audience, is required")
         return self
 
 
@@ -144,6 +150,8 @@ class CampaignUpdate(BaseModel):
     timezone: TimeZoneName | None = None
     ai_agent_id: ModelName | None = None
     fallback_models: list[ModelName] | None = Field(default=None, max_length=5)
+    audience: Audience | None = Field(default=None, description="Replaces the lists and "
+                                      "segments the campaign targets")
     from_name: Annotated[OneLine, Field(max_length=200)] | None = None
     from_email: EmailStr | None = None
     reply_to: EmailStr | None = None
@@ -278,6 +286,7 @@ class CampaignDetail(CampaignSummary):
     send_time: LocalTime
     timezone: str
     fallback_models: list[str]
+    audience: Audience
     from_name: str
     from_email: str | None
     reply_to: str | None

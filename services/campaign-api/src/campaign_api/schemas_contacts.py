@@ -28,6 +28,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_TargetIds = Annotated[list[uuid.UUID], Field(default_factory=list, max_length=50)]
+
+
+class Audience(BaseModel):
+    """Whom a campaign mails besides its own recipients: the members of any of `lists` and
+    `segments`, less those of any of `exclude_lists` and `exclude_segments`, counted at each
+    email's send time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lists: _TargetIds
+    segments: _TargetIds
+    exclude_lists: _TargetIds
+    exclude_segments: _TargetIds
+
+    def has_targets(self) -> bool:
+        return bool(self.lists or self.segments)
+
+
 class ContactFields(_Strict):
     email: Annotated[str, Field(max_length=320)]
     name: Annotated[str, Field(max_length=200)] = ""

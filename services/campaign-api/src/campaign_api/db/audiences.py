@@ -1,59 +1,67 @@
-"""Audiences' members, marked with what their engagement and deliveries say of them."""
+"""A campaign's own list, its members marked with what their engagement and deliveries say of
+them, and the count of a campaign's whole audience."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from campaign_api.db.contact_tables import contacts, list_members, lists
 from campaign_api.db.engagement import unsubscribed_from
 from campaign_api.db.failures import delivery_failed
-from campaign_api.db.tables import AnyRow, audience_members
+from campaign_api.db.tables import AnyRow
 
 
-async def add_members(
-    conn: AsyncConnection, workspace_id: uuid.UUID, audience_id: uuid.UUID,
-    members: list[dict[str, Any]],
-) -> list[str]:
-    """Insert members ({email, name, fields}); returns the emails that were new."""
-    if not members:
-        return []
-    # One cached statement, sent as multi-row INSERTs by SQLAlchemy's "insertmanyvalues".
-    stmt = insert(audience_members).on_conflict_do_nothing().returning(audience_members.c.email)
-    rows = [{"audience_id": audience_id, "workspace_id": workspace_id, **m} for m in members]
-    return [row.email for row in (await conn.execute(stmt, rows)).all()]
+async def insert_campaign_list(conn: AsyncConnection, *, audience_id: uuid.UUID,
+                               workspace_id: uuid.UUID, campaign_id: uuid.UUID,
+                               name: str) -> None:
+    # Not on the preference centre: leaving one campaign is what its unsubscribe link does.
+    await conn.execute(lists.insert().values(
+        id=audience_id, workspace_id=workspace_id, campaign_id=campaign_id, name=name,
+        kind="campaign", public=False))
 
 
-async def remove_members(
-    conn: AsyncConnection, audience_id: uuid.UUID, emails: list[str]
-) -> list[str]:
-    if not emails:
-        return []
-    stmt = (
-        sa.delete(audience_members)
-        .where(audience_members.c.audience_id == audience_id,
-               audience_members.c.email.in_(emails))
-        .returning(audience_members.c.email)
-    )
-    return [row.email for row in (await conn.execute(stmt)).all()]
-
-
-async def list_members(
+async def own_list_page(
     conn: AsyncConnection, audience_id: uuid.UUID, campaign_id: uuid.UUID, *, limit: int,
     after: str | None,
 ) -> list[AnyRow]:
-    """A page of members, each marked: unsubscribed (from the workspace), and whether any of
-    the campaign's deliveries to it bounced or was suppressed."""
-    m = audience_members.c
-    query = sa.select(m.email, m.name, m.fields, m.added_at,
-                      unsubscribed_from(m.workspace_id, m.email).label("unsubscribed"),
-                      delivery_failed(campaign_id, m.email, "bounced").label("bounced"),
-                      delivery_failed(campaign_id, m.email, "suppressed").label("suppressed"),
-                      ).where(m.audience_id == audience_id)
+    """A page of the campaign's own list, each member marked: unsubscribed (from the
+    workspace), and whether any of the campaign's deliveries to it bounced or was
+    suppressed."""
+    c = contacts.c
+    query = (sa.select(c.email, c.name, c.fields, list_members.c.added_at,
+                       sa.or_(c.status == "unsubscribed",
+                              unsubscribed_from(c.workspace_id, c.email)).label("unsubscribed"),
+                       delivery_failed(campaign_id, c.email, "bounced").label("bounced"),
+                       delivery_failed(campaign_id, c.email, "suppressed").label("suppressed"))
+             .join(list_members, list_members.c.contact_id == c.id)
+             .where(list_members.c.list_id == audience_id))
     if after is not None:
-        query = query.where(audience_members.c.email > after)
-    return list((await conn.execute(
-        query.order_by(audience_members.c.email).limit(limit))).all())
+        query = query.where(c.email > after)
+    return list((await conn.execute(query.order_by(c.email).limit(limit))).all())
+
+
+# How many distinct contacts a campaign's audience holds now: its own list and the lists and
+# segments it includes, less those on any list or segment it excludes (the targets of its
+# definition). One correlated subquery over the memberships' indexes, counted in the database;
+# it refers to the enclosing query's `campaigns` row. Constant text: no input is put in it.
+AUDIENCE_SIZE = sa.literal_column("""(SELECT count(*) FROM (
+    SELECT contact_id FROM list_members
+    WHERE list_id = campaigns.audience_id OR list_id IN (
+        SELECT value::uuid
+        FROM jsonb_array_elements_text(campaigns.definition #> '{targets,include}'))
+    UNION
+    SELECT contact_id FROM segment_members WHERE segment_id IN (
+        SELECT value::uuid
+        FROM jsonb_array_elements_text(campaigns.definition #> '{targets,include}'))
+    EXCEPT (
+        SELECT contact_id FROM list_members WHERE list_id IN (
+            SELECT value::uuid
+            FROM jsonb_array_elements_text(campaigns.definition #> '{targets,exclude}'))
+        UNION
+        SELECT contact_id FROM segment_members WHERE segment_id IN (
+            SELECT value::uuid
+            FROM jsonb_array_elements_text(campaigns.definition #> '{targets,exclude}')))
+) AS audience)""", type_=sa.Integer)

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from campaign_api.db.tables import AnyRow, audience_members, campaign_emails, campaigns
+from campaign_api.db.audiences import AUDIENCE_SIZE
+from campaign_api.db.tables import AnyRow, campaign_emails, campaigns
 
 
 async def campaign_ids_of(conn: AsyncConnection, workspace_id: uuid.UUID) -> set[uuid.UUID]:
@@ -22,6 +23,8 @@ async def insert_campaign(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(campaigns.insert().values(**values))
 
 
+
+
 _LIST_COLUMNS = (
     campaigns.c.id, campaigns.c.name, campaigns.c.status, campaigns.c.definition,
     campaigns.c.audience_id,
@@ -29,10 +32,8 @@ _LIST_COLUMNS = (
     campaigns.c.deliveries_failed, campaigns.c.created_at, campaigns.c.updated_at,
     campaigns.c.archived_at, campaigns.c.planned_emails, campaigns.c.next_sequence,
     campaigns.c.next_send_times,
-    sa.select(sa.func.count())
-    .where(audience_members.c.audience_id == campaigns.c.audience_id)
-    .scalar_subquery()
-    .label("recipients"),
+    # Who the campaign's next email goes to as things stand: counted from the memberships now.
+    AUDIENCE_SIZE.label("recipients"),
 )
 
 

@@ -10,12 +10,19 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaign_api.contacts_domain import Contact
-from campaign_api.db.contact_tables import consents, contacts, list_members, lists
-from campaign_api.db.tables import AnyRow
+from campaign_api.db.contact_tables import (
+    consents,
+    contacts,
+    list_members,
+    lists,
+    sends,
+    suppressions,
+)
+from campaign_api.db.tables import AnyRow, workspaces
 
 # What contacts.changed needs of a row, and what the API shows.
 STATE = (contacts.c.id, contacts.c.email, contacts.c.name, contacts.c.fields, contacts.c.tags,
@@ -188,15 +195,17 @@ async def delete_contact(conn: AsyncConnection, workspace_id: uuid.UUID,
 
 async def set_status_by_email(
     conn: AsyncConnection, workspace_id: uuid.UUID, emails: Sequence[str], status: str,
+    *, unless: Sequence[str] = (),
 ) -> list[AnyRow]:
-    """Contacts of these addresses put in `status` (those not already in it); their new rows."""
+    """Contacts of these addresses put in `status`, but for those already in it or in one of
+    `unless`; their new rows."""
     if not emails:
         return []
     return list((await conn.execute(
         sa.update(contacts).where(
             contacts.c.workspace_id == workspace_id,
             contacts.c.email == sa.func.any(sa.cast(list(emails), _TEXTS)),
-            contacts.c.status != status)
+            contacts.c.status.not_in([status, *unless]))
         .values(status=status, updated_at=sa.func.now()).returning(*STATE))).all())
 
 
@@ -210,3 +219,21 @@ async def strip_field(conn: AsyncConnection, workspace_id: uuid.UUID,
         .returning(*STATE))).all())
 
 
+
+
+async def suppress_addresses(conn: AsyncConnection, workspace_id: uuid.UUID,
+                             emails: Sequence[str], reason: str) -> list[str]:
+    """Put addresses on the workspace's suppression list; those that were not on it yet."""
+    if not emails:
+        return []
+    stmt = (insert(suppressions).from_select(
+        ["workspace_id", "email", "reason"],
+        sa.select(workspaces.c.id, sa.func.unnest(sa.cast(list(emails), _TEXTS)),
+                  sa.literal(reason)).where(workspaces.c.id == workspace_id))
+        .on_conflict_do_nothing().returning(suppressions.c.email))
+    return sorted((await conn.execute(stmt)).scalars())
+
+
+async def record_send(conn: AsyncConnection, **values: Any) -> None:
+    """One row per email sent to an address (the contact's timeline); a redelivery is one."""
+    await conn.execute(insert(sends).values(**values).on_conflict_do_nothing())

@@ -67,17 +67,6 @@ campaigns = sa.Table(
     sa.Index("campaigns_by_workspace", "workspace_id", "created_at", "id"),
 )
 
-audience_members = sa.Table(
-    "audience_members",
-    metadata,
-    sa.Column("audience_id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("email", sa.Text, primary_key=True),
-    sa.Column("workspace_id", UUID(as_uuid=True), nullable=False),
-    sa.Column("name", sa.Text, nullable=False, server_default=""),
-    sa.Column("fields", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
-    sa.Column("added_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
-)
-
 campaign_emails = sa.Table(
     "campaign_emails",
     metadata,

@@ -6,17 +6,20 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from campaign_api import db
-from campaign_api.contacts_domain import Contact, InvalidContact
+from campaign_api.contacts_domain import Contact, InvalidContact, contact
+from campaign_api.domain import Recipient
 from campaign_api.failures import Invalid
 from campaign_api.usecases._contact_events import (
     publish_contacts_changed,
     publish_members_added,
     publish_members_removed,
+    publish_suppressed,
 )
+from contracts.contacts import SuppressionReason
 from servicekit.db import UnitOfWork
 
 # Contacts per INSERT statement: the batch's columns travel as arrays, one statement each.
@@ -86,6 +89,49 @@ async def remove_members(uow: UnitOfWork, workspace_id: uuid.UUID, list_id: uuid
     removed = await db.remove_from_list(uow.conn, list_id, contact_ids)
     publish_members_removed(uow, workspace_id, list_id, removed, correlation_id)
     return removed
+
+
+async def declared_for(uow: UnitOfWork, workspace_id: uuid.UUID,
+                       keys: Sequence[str]) -> dict[str, str]:
+    """The workspace's field types, the merge fields recipients bring declared as text where
+    the workspace had not declared them."""
+    declared = await db.field_types(uow.conn, workspace_id)
+    new = sorted({k for k in keys if k not in declared})
+    await db.declare_text_fields(uow.conn, workspace_id, new)
+    return {**declared, **dict.fromkeys(new, "text")}
+
+
+def as_contacts(recipients: Sequence[Recipient], declared: dict[str, str],
+                path: Callable[[int], str]) -> list[Contact]:
+    try:
+        return [contact(r.email, declared, name=r.name, fields=r.fields, path=path(i))
+                for i, r in enumerate(recipients)]
+    except InvalidContact as exc:
+        raise refused(exc) from exc
+
+
+async def put_on_campaign_list(
+    uow: UnitOfWork, workspace_id: uuid.UUID, audience_id: uuid.UUID,
+    contacts: Sequence[Contact], correlation_id: uuid.UUID,
+) -> int:
+    """Upsert the contacts and put them on the campaign's list; how many joined it."""
+    done = await upsert_batch(uow, workspace_id, first_of_each(contacts), source="campaign",
+                              correlation_id=correlation_id, list_id=audience_id)
+    return len(done.added_to_list)
+
+
+async def suppress(
+    uow: UnitOfWork, workspace_id: uuid.UUID, emails: Sequence[str], *, status: str,
+    reason: SuppressionReason, correlation_id: uuid.UUID | None, unless: Sequence[str] = (),
+) -> None:
+    """Contacts that may no longer be mailed: their status (but for those in `unless`), a
+    suppression row each; contacts.changed and suppression.added for what changed."""
+    changed = await db.set_status_by_email(uow.conn, workspace_id, emails, status,
+                                           unless=unless)
+    cid = correlation_id or uuid.uuid4()
+    publish_contacts_changed(uow, workspace_id, changed, cid)
+    added = await db.suppress_addresses(uow.conn, workspace_id, emails, reason)
+    publish_suppressed(uow, workspace_id, added, reason, cid)
 
 
 def refused(exc: InvalidContact) -> Invalid:

@@ -1,4 +1,6 @@
-"""A campaign's audience: list, add, remove, and CSV import."""
+"""A campaign's own recipients: list, add, remove, and CSV import. Each recipient is a contact
+of the workspace (upserted: a new address is created, a known one keeps its status and gains
+the fields given) put on the campaign's own list, whose id is the campaign's audience_id."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ from collections.abc import AsyncIterable, Sequence
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import db
+from campaign_api.contacts_domain import Contact, contact, rendered_fields
 from campaign_api.csv_rows import BadFile, RecordSplitter, RowReader, parse_record
-from campaign_api.domain import InvalidRecipient, Recipient, can_edit, recipient
+from campaign_api.domain import InvalidRecipient, can_edit, recipient
 from campaign_api.failures import Conflict, Invalid
 from campaign_api.schemas import (
     ImportReport,
@@ -21,11 +24,17 @@ from campaign_api.schemas import (
 from campaign_api.schemas import (
     Recipient as RecipientOut,
 )
-from campaign_api.usecases._audience_events import first_of_each, publish_added, publish_removed
+from campaign_api.usecases._contact_writes import (
+    as_contacts,
+    declared_for,
+    first_of_each,
+    put_on_campaign_list,
+)
+from campaign_api.usecases._contact_writes import remove_members as remove_from_list
 from campaign_api.usecases.campaigns import require_campaign
 from servicekit.db import UnitOfWork
 
-# Rows per transaction and per audience event in an import.
+# Rows per transaction in an import.
 IMPORT_BATCH = 500
 MAX_REPORTED_REJECTIONS = 10_000
 
@@ -48,9 +57,11 @@ async def list_members(
 ) -> RecipientPage:
     async with engine.connect() as conn:
         row = await require_campaign(conn, workspace_id, campaign_id)
-        rows = await db.list_members(conn, row.audience_id, campaign_id, limit=limit + 1,
+        rows = await db.own_list_page(conn, row.audience_id, campaign_id, limit=limit + 1,
                                      after=cursor)
-    items = [RecipientOut.model_validate(r, from_attributes=True) for r in rows[:limit]]
+    items = [RecipientOut(email=r.email, name=r.name, fields=rendered_fields(r.fields),
+                          added_at=r.added_at, unsubscribed=r.unsubscribed, bounced=r.bounced,
+                          suppressed=r.suppressed) for r in rows[:limit]]
     return RecipientPage(items=items, next_cursor=items[-1].email if len(rows) > limit else None)
 
 
@@ -59,42 +70,33 @@ async def add_members(
     members: Sequence[RecipientIn],
 ) -> MembershipChange:
     try:
-        given = first_of_each([recipient(str(m.email), m.name, dict(m.fields)) for m in members])
+        given = [recipient(str(m.email), m.name, dict(m.fields)) for m in members]
     except InvalidRecipient as exc:
         field, _, message = str(exc).partition(": ")
         raise Invalid.field(f"recipients.{field}", message) from exc
     audience_id = await _audience_of(engine, workspace_id, campaign_id, adding=True)
-    added = await _add(engine, workspace_id, audience_id, given, uuid.uuid4())
-    return MembershipChange(requested=len(given), changed=added)
-
-
-async def _add(engine: AsyncEngine, workspace_id: uuid.UUID, audience_id: uuid.UUID,
-               recipients: list[Recipient], correlation_id: uuid.UUID) -> int:
-    added = 0
-    for i in range(0, len(recipients), IMPORT_BATCH):
-        batch = recipients[i:i + IMPORT_BATCH]
-        async with UnitOfWork(engine) as uow:
-            new = set(await db.add_members(uow.conn, workspace_id, audience_id, [
-                {"email": r.email, "name": r.name, "fields": r.fields} for r in batch]))
-            # Only what is new reaches the mailer: a re-import publishes nothing.
-            fresh = [r for r in batch if r.email in new]
-            publish_added(uow, workspace_id, audience_id, fresh, correlation_id)
-            await uow.commit()
-        added += len(fresh)
-    return added
+    async with UnitOfWork(engine) as uow:
+        declared = await declared_for(uow, workspace_id, [k for r in given for k in r.fields])
+        contacts = first_of_each(as_contacts(given, declared, lambda i: f"recipients.{i}."))
+        added = await put_on_campaign_list(uow, workspace_id, audience_id, contacts,
+                                           uuid.uuid4())
+        await uow.commit()
+    return MembershipChange(requested=len(contacts), changed=added)
 
 
 async def remove_members(
     engine: AsyncEngine, workspace_id: uuid.UUID, campaign_id: uuid.UUID, emails: Sequence[str],
 ) -> MembershipChange:
+    """Take addresses off the campaign's list (they stay contacts of the workspace)."""
     try:
         wanted = sorted({recipient(e, "", {}).email for e in emails})
     except InvalidRecipient as exc:
         raise Invalid.field("emails", str(exc).partition(": ")[2]) from exc
     audience_id = await _audience_of(engine, workspace_id, campaign_id)
     async with UnitOfWork(engine) as uow:
-        removed = await db.remove_members(uow.conn, audience_id, wanted)
-        publish_removed(uow, workspace_id, audience_id, sorted(removed), uuid.uuid4())
+        ids = await db.ids_by_email(uow.conn, workspace_id, wanted)
+        removed = await remove_from_list(uow, workspace_id, audience_id, list(ids.values()),
+                                         uuid.uuid4())
         await uow.commit()
     return MembershipChange(requested=len(wanted), changed=len(removed))
 
@@ -103,20 +105,23 @@ async def import_csv(
     engine: AsyncEngine, workspace_id: uuid.UUID, campaign_id: uuid.UUID,
     chunks: AsyncIterable[bytes],
 ) -> ImportReport:
-    """Stream a CSV (header: email, name, any merge fields) into the audience. Each batch of
-    valid rows commits with its audience event; only the current batch is held in memory."""
+    """Stream a CSV (header: email, name, any merge fields) into the campaign's list. Each
+    batch of valid rows commits with its events; only the current batch is held in memory."""
     audience_id = await _audience_of(engine, workspace_id, campaign_id, adding=True)
     correlation_id = uuid.uuid4()
     splitter = RecordSplitter()
     reader: RowReader | None = None
-    batch: list[Recipient] = []
+    declared: dict[str, str] = {}
+    batch: list[Contact] = []
     rejected: list[RejectedRow] = []
     rows = added = valid = rejections = 0
 
     async def flush() -> None:
         nonlocal added, batch
-        added += await _add(engine, workspace_id, audience_id, first_of_each(batch),
-                            correlation_id)
+        async with UnitOfWork(engine) as uow:
+            added += await put_on_campaign_list(uow, workspace_id, audience_id, batch,
+                                                correlation_id)
+            await uow.commit()
         batch = []
 
     async def records() -> AsyncIterable[tuple[int, str]]:
@@ -135,10 +140,14 @@ async def import_csv(
                     reader = RowReader(parse_record(record))
                 except InvalidRecipient as exc:
                     raise BadFile(f"line {line}: {exc}") from exc
+                async with UnitOfWork(engine) as uow:
+                    declared = await declared_for(uow, workspace_id, reader.fields)
+                    await uow.commit()
                 continue
             rows += 1
             try:
-                batch.append(reader.recipient(parse_record(record)))
+                r = reader.recipient(parse_record(record))
+                batch.append(contact(r.email, declared, name=r.name, fields=r.fields))
                 valid += 1
             except InvalidRecipient as exc:
                 rejections += 1

@@ -36,7 +36,13 @@ from campaign_api.schemas import (
     DeliveryFailure,
     Progress,
 )
-from campaign_api.usecases._audience_events import first_of_each, publish_added
+from campaign_api.schemas_contacts import Audience
+from campaign_api.usecases._contact_writes import (
+    as_contacts,
+    declared_for,
+    put_on_campaign_list,
+)
+from campaign_api.usecases._targets import audience_of, checked_targets
 from contracts import (
     CampaignCancelled,
     CampaignCreated,
@@ -91,10 +97,12 @@ async def create_campaign(
     given = [recipient(address, name, {})
              for name, address in map(split_address, body.recipient_emails)]
     given += [recipient(str(r.email), r.name, dict(r.fields)) for r in body.recipients]
-    recipients = first_of_each(given)
+    typed = len(body.recipient_emails)
     correlation_id = uuid.uuid4()
     planned, times = first_plan(definition.schedule)
     async with UnitOfWork(engine) as uow:
+        definition = definition.model_copy(update={
+            "targets": await checked_targets(uow.conn, workspace_id, body.audience)})
         await db.insert_campaign(
             uow.conn, id=definition.campaign_id, workspace_id=workspace_id,
             audience_id=definition.audience_id, name=definition.name,
@@ -102,12 +110,15 @@ async def create_campaign(
             planned_emails=planned, next_sequence=1,
             next_send_times=[t.isoformat() for t in times],
         )
-        for i in range(0, len(recipients), 1_000):
-            await db.add_members(uow.conn, workspace_id, definition.audience_id, [
-                {"email": r.email, "name": r.name, "fields": r.fields}
-                for r in recipients[i:i + 1_000]])
+        await db.insert_campaign_list(uow.conn, audience_id=definition.audience_id,
+                                      workspace_id=workspace_id,
+                                      campaign_id=definition.campaign_id, name=definition.name)
+        declared = await declared_for(uow, workspace_id, [k for r in given for k in r.fields])
+        contacts = as_contacts(given, declared, lambda i: f"recipient_emails.{i}." if i < typed
+                               else f"recipients.{i - typed}.")
         # Members first: the mailer reads both from one ordered stream.
-        publish_added(uow, workspace_id, definition.audience_id, recipients, correlation_id)
+        await put_on_campaign_list(uow, workspace_id, definition.audience_id, contacts,
+                                   correlation_id)
         uow.publish(CampaignCreated.create(definition, workspace_id=workspace_id,
                                            correlation_id=correlation_id))
         detail = await _read_detail(uow.conn, workspace_id, definition.campaign_id)
@@ -163,6 +174,9 @@ async def update_campaign(
             raise Conflict(f"status: a {row.status} campaign cannot be changed")
         current = CampaignDefinition.model_validate(row.definition)
         updated = _merge(current, changes)
+        if "audience" in changes.model_fields_set:
+            updated = updated.model_copy(update={"targets": await checked_targets(
+                uow.conn, workspace_id, changes.audience)})
         if updated != current:
             await db.update_campaign(uow.conn, campaign_id, name=updated.name,
                                      definition=updated.model_dump(mode="json"))
@@ -177,7 +191,7 @@ def _merge(current: CampaignDefinition, changes: CampaignUpdate) -> CampaignDefi
     schedule = top["schedule"]
     for name in changes.model_fields_set:
         value = getattr(changes, name)
-        if value is None and name not in _NULLABLE:
+        if name == "audience" or (value is None and name not in _NULLABLE):
             continue
         encoded = pydantic.TypeAdapter(Any).dump_python(value, mode="json")
         target = schedule if name in _SCHEDULE_FIELDS else top
@@ -260,7 +274,9 @@ async def _read_detail(
     conn: AsyncConnection, workspace_id: uuid.UUID, campaign_id: uuid.UUID
 ) -> CampaignDetail:
     row = await require_campaign(conn, workspace_id, campaign_id)
-    return _detail(row, await _emails(conn, campaign_id))
+    audience = await audience_of(conn, workspace_id,
+                                 CampaignDefinition.model_validate(row.definition).targets)
+    return _detail(row, await _emails(conn, campaign_id), audience)
 
 
 def encode_cursor(created_at: datetime, campaign_id: uuid.UUID) -> str:
@@ -292,7 +308,7 @@ def _summary(row: AnyRow) -> CampaignSummary:
     )
 
 
-def _detail(row: AnyRow, emails: list[CampaignEmail]) -> CampaignDetail:
+def _detail(row: AnyRow, emails: list[CampaignEmail], audience: Audience) -> CampaignDetail:
     d = CampaignDefinition.model_validate(row.definition)
     s = d.schedule
     next_sequence, ahead = plan_ahead(
@@ -306,7 +322,7 @@ def _detail(row: AnyRow, emails: list[CampaignEmail]) -> CampaignDetail:
         send_days=list(cadence_days(s.schedule_type, s.weekly_days, s.weekly_emails)),
         total_months=s.total_months, total_emails=s.total_emails,
         start_at=s.start_at, send_time=s.send_time, timezone=s.timezone,
-        fallback_models=d.fallback_models, from_name=d.from_name,
+        fallback_models=d.fallback_models, audience=audience, from_name=d.from_name,
         from_email=d.from_email, reply_to=d.reply_to,
         planned_total_emails=row.planned_emails, next_sequence=next_sequence,
         next_send_times=ahead,

@@ -12,6 +12,7 @@ import pydantic
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import db
+from campaign_api.usecases._contact_writes import suppress
 from contracts import EmailClicked, EmailOpened, RecipientUnsubscribed, deterministic_id
 from contracts.events import DeliveryRef, EmailClickedPayload, RecipientUnsubscribedPayload
 from contracts.links import InvalidLink, LinkClaims, LinkSigner, Purpose
@@ -100,5 +101,9 @@ async def unsubscribe(engine: AsyncEngine, signer: LinkSigner, token: str) -> Li
                 payload, workspace_id=claims.workspace_id,
                 event_id=deterministic_id("recipient.unsubscribed", claims.workspace_id, email,
                                           claims.campaign_id)))
+        # The contact too; a bounced or complained one keeps that, the stronger reason.
+        await suppress(uow, claims.workspace_id, [email], status="unsubscribed",
+                       reason="unsubscribed", correlation_id=None,
+                       unless=("bounced", "complained"))
         await uow.commit()
     return claims
