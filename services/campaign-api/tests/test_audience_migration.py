@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from servicekit import migrations
 from servicekit.migrations import alembic_config
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
@@ -95,3 +96,8 @@ async def _audience(conn: Any, campaign_id: str) -> uuid.UUID:
         "SELECT audience_id FROM campaigns WHERE id = :c"), {"c": uuid.UUID(campaign_id)})
     ).scalar_one()
     return found
+
+
+def test_the_migrations_form_one_line() -> None:
+    # Two revisions written against the same parent leave two heads, and `upgrade head` fails.
+    assert len(migrations.heads("campaign_api")) == 1

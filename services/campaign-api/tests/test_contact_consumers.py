@@ -119,3 +119,39 @@ async def test_an_unsubscribe_marks_the_contact_and_suppresses_it_once(
         workspace_id=uuid.UUID(workspace), campaign_id=uuid.UUID(cid), sequence=1,
         email="ada@example.com")))
     assert (await _contact(client, "ada@example.com"))["status"] == "bounced"
+
+
+async def test_the_timeline_shows_sends_opens_clicks_and_bounces_newest_first(
+    api_client: MakeClient, api_engine: AsyncEngine, original_payload: dict[str, Any],
+) -> None:
+    client = await api_client()
+    cid, workspace = await _campaign(client, original_payload)
+    signer = LinkSigner(LINK_KEY)
+    claims = LinkClaims(workspace_id=uuid.UUID(workspace), campaign_id=uuid.UUID(cid),
+                        sequence=1, email="ada@example.com", url="https://example.com/a")
+    async with UnitOfWork(api_engine) as uow:
+        await handlers.on_email_sent(EmailSent.create(EmailSentPayload(
+            campaign_id=uuid.UUID(cid), sequence=1, recipient="ada@example.com",
+            message_id="<m1>"), workspace_id=uuid.UUID(workspace)), uow)
+        await uow.commit()
+    await usecases.record_open(api_engine, signer, signer.sign("open", claims))
+    await usecases.record_click(api_engine, signer, signer.sign("click", claims))
+    async with UnitOfWork(api_engine) as uow:
+        await handlers.on_email_failed(EmailFailed.create(EmailFailedPayload(
+            campaign_id=uuid.UUID(cid), sequence=2, recipient="ada@example.com",
+            permanent=True, smtp_code=550, reason="mailbox gone", kind="bounced"),
+            workspace_id=uuid.UUID(workspace)), uow)
+        await uow.commit()
+    contact = await _contact(client, "ada@example.com")
+    url = f"/api/contacts/{contact['id']}/timeline"
+    page = (await client.get(url)).json()
+    assert [(e["kind"], e["sequence"], e["detail"]) for e in page["items"]] == [
+        ("bounced", 2, "mailbox gone"), ("click", 1, "https://example.com/a"),
+        ("open", 1, None), ("sent", 1, None)]
+    assert {e["campaign_name"] for e in page["items"]} == {original_payload["name"]}
+    first = (await client.get(url, params={"limit": 2})).json()
+    rest = (await client.get(url, params={"before": first["next_before"]})).json()
+    assert [e["kind"] for e in first["items"] + rest["items"]] == [
+        "bounced", "click", "open", "sent"]
+    other = await api_client("other")
+    assert (await other.get(url)).status_code == 404

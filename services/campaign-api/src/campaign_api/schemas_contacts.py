@@ -211,3 +211,17 @@ class Member(BaseModel):
 class MemberPage(BaseModel):
     items: list[Member]
     next_cursor: str | None
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: Literal["sent", "open", "click", "unsubscribe", "bounced"]
+    campaign_id: uuid.UUID
+    campaign_name: str | None
+    sequence: int
+    detail: str | None = Field(description="A click's URL, a bounce's reason")
+
+
+class Timeline(BaseModel):
+    items: list[TimelineEntry] = Field(description="Newest first")
+    next_before: datetime | None = Field(description="Pass as `before` for older entries")

@@ -103,6 +103,7 @@ from campaign_api.db.tables import (
     metadata,
     workspaces,
 )
+from campaign_api.db.timeline import timeline
 
 __all__ = [
     "AnyRow",
@@ -187,6 +188,7 @@ __all__ = [
     "strip_field",
     "suppress_addresses",
     "suppressions",
+    "timeline",
     "update_campaign",
     "update_contact",
     "update_list",

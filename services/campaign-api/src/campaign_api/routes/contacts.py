@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -16,6 +17,7 @@ from campaign_api.schemas_contacts import (
     ContactDetail,
     ContactPage,
     ContactUpdate,
+    Timeline,
 )
 from campaign_api.usecases import contacts
 from contracts.contacts import ContactStatus
@@ -59,6 +61,17 @@ async def bulk_upsert(body: BulkUpsert, workspace_id: Workspace,
 async def get_contact(contact_id: uuid.UUID, workspace_id: Workspace,
                       request: Request) -> ContactDetail:
     return await contacts.get_contact(request.app.state.engine, workspace_id, contact_id)
+
+
+@router.get("/{contact_id}/timeline", response_model=Timeline, responses=problems(404))
+async def contact_timeline(
+    contact_id: uuid.UUID, workspace_id: Workspace, request: Request,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before: Annotated[datetime | None, Query(description="Only entries before this")] = None,
+) -> Timeline:
+    """Every send, open, click, unsubscribe and bounce of the contact, newest first."""
+    return await contacts.contact_timeline(request.app.state.engine, workspace_id, contact_id,
+                                           limit=limit, before=before)
 
 
 @router.patch("/{contact_id}/", response_model=ContactDetail, responses=problems(404))

@@ -1,7 +1,8 @@
 """Campaign audiences become contacts on lists: every campaign gets its own list (kind
 'campaign', id = its audience_id), every audience member becomes the workspace's contact (one
 per address; an address that unsubscribed from the workspace is an unsubscribed contact, and on
-the suppression list), its merge fields declared as text fields; audience_members goes.
+the suppression list), its merge fields declared as text fields; audience_members goes. The
+engagements get an index by address, for a contact's timeline.
 
 Revision ID: 0009
 Revises: 0008
@@ -58,9 +59,13 @@ def upgrade() -> None:
         ON CONFLICT DO NOTHING
     """)
     op.drop_table("audience_members")
+    # A contact's timeline reads its opens, clicks and unsubscribes by address.
+    op.create_index("engagements_by_address", "engagements",
+                    ["workspace_id", "email", "occurred_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("engagements_by_address", table_name="engagements")
     op.create_table(
         "audience_members",
         sa.Column("audience_id", UUID(as_uuid=True), primary_key=True),
