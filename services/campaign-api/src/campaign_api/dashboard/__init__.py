@@ -13,6 +13,8 @@ from starlette.exceptions import HTTPException
 
 from campaign_api.dashboard.audience_pages import audience_router
 from campaign_api.dashboard.auth import CsrfRejected, SignInRequired, signed_in
+from campaign_api.dashboard.contact_pages import contact_router
+from campaign_api.dashboard.list_pages import list_router
 from campaign_api.dashboard.outbox_pages import outbox_router
 from campaign_api.dashboard.pages import STATIC_DIR, STATIC_PATH, not_found, templates
 from campaign_api.dashboard.router import router
@@ -27,6 +29,8 @@ def install(app: FastAPI, settings: DashboardSettings | None = None) -> None:
     app.include_router(router)
     app.include_router(outbox_router)
     app.include_router(audience_router)
+    app.include_router(contact_router)
+    app.include_router(list_router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="dashboard-static")
 
     async def csrf_rejected(request: Request, exc: Exception) -> Response:

@@ -38,6 +38,16 @@ NOTICES = {
     "resumed": ("ok", "Campaign resumed. The next email goes out at the next slot."),
     "cancelled": ("ok", "Campaign cancelled. No further email will be sent."),
     "signed-out": ("ok", "You are signed out."),
+    "tagged": ("ok", "The tag was added to the selected contacts."),
+    "untagged": ("ok", "The tag was removed from the selected contacts."),
+    "listed": ("ok", "The selected contacts are on the list."),
+    "unlisted": ("ok", "The selected contacts are off the list."),
+    "list-created": ("ok", "List created."),
+    "list-renamed": ("ok", "List renamed."),
+    "field-declared": ("ok", "Field saved. Contacts, imports and segments know it now."),
+    "segment-saved": ("ok", "Segment saved."),
+    "suppressed": ("ok", "The address is on the suppression list: it gets no email."),
+    "unsuppressed": ("ok", "The address is off the suppression list, with your reason kept."),
 }
 
 

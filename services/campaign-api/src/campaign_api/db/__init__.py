@@ -59,6 +59,7 @@ from campaign_api.db.contact_tables import (
     sends,
     suppressions,
 )
+from campaign_api.db.contact_views import engagements_of, failures_to, sends_to
 from campaign_api.db.engagement import (
     engagement_of_campaign,
     engagement_per_email,
@@ -136,11 +137,13 @@ __all__ = [
     "engagement_per_email",
     "engagement_per_structure",
     "engagements",
+    "engagements_of",
     "ensure_workspace",
     "erased_among",
     "erased_digests",
     "existing_ids",
     "failures_of",
+    "failures_to",
     "field_types",
     "get_campaign",
     "get_contact",
@@ -179,6 +182,7 @@ __all__ = [
     "segment_members",
     "segments",
     "sends",
+    "sends_to",
     "session_workspace",
     "set_plan",
     "set_status",
