@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -14,9 +15,21 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from campaign_api import handlers, usecases
 from campaign_api.app import create_app
 from campaign_api.dashboard.settings import DashboardSettings
-from campaign_api.usecases import accounts
+from campaign_api.schemas_contacts import (
+    BulkUpsert,
+    ContactFields,
+    FieldCreate,
+    ListCreate,
+    MembersChange,
+)
+from campaign_api.usecases import accounts, contacts, lists
+from contracts import EmailFailed, EmailSent
+from contracts.events import EmailFailedPayload, EmailSentPayload
+from contracts.links import LinkClaims, LinkSigner
+from servicekit.db import UnitOfWork
 
 # Repository root / test-output: where the screenshots of a run are kept (gitignored).
 OUTPUT = Path(__file__).resolve().parents[4] / "test-output" / "screenshots"
@@ -142,3 +155,66 @@ def screenshots() -> Iterator[Path]:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     yield OUTPUT
     print(f"\ndashboard screenshots: {OUTPUT}")
+
+
+# --- contacts and their history --------------------------------------------------------------
+
+SIGNER = LinkSigner("k" * 40)
+
+
+async def _seed_contacts(engine: AsyncEngine, workspace_id: uuid.UUID,
+                        count: int = 3) -> uuid.UUID:
+    """`count` contacts person0@example.com..., the even ones tagged vip, the first three
+    with a plan and seats; a
+    list "Gardeners" holding person0. The list's id."""
+    await lists.declare_field(engine, workspace_id, FieldCreate(key="plan", label="Plan",
+                                                                 type="text"))
+    await lists.declare_field(engine, workspace_id, FieldCreate(key="seats", label="Seats",
+                                                                 type="number"))
+    people = [ContactFields(email=f"person{i}@example.com", name=f"Person {i}",
+                            tags=["vip"] if i % 2 == 0 else [],
+                            fields={"plan": "pro", "seats": i} if i < 3 else {})
+              for i in range(count)]
+    await contacts.bulk_upsert(engine, workspace_id, BulkUpsert(contacts=people,
+                                                                consent_basis="consent"))
+    garden = await lists.create_list(engine, workspace_id, ListCreate(name="Gardeners"))
+    person0 = (await contacts.search_contacts(engine, workspace_id, q="person0")).items[0]
+    await lists.add_list_members(engine, workspace_id, garden.id,
+                                 MembersChange(contact_ids=[person0.id]))
+    return garden.id
+
+
+async def _seed_history(engine: AsyncEngine, workspace_id: uuid.UUID, campaign_id: uuid.UUID,
+                  sent_to: str, bounced_at: str) -> None:
+    """Email 1 of a campaign sent to `sent_to` (opened, a link clicked) and bounced at
+    `bounced_at`, as the mailer's events and the tracking links record them."""
+    async with UnitOfWork(engine) as uow:
+        await handlers.on_email_sent(EmailSent.create(EmailSentPayload(
+            campaign_id=campaign_id, sequence=1, recipient=sent_to, message_id="<m1@x>"),
+            workspace_id=workspace_id), uow)
+        await handlers.on_email_failed(EmailFailed.create(EmailFailedPayload(
+            campaign_id=campaign_id, sequence=1, recipient=bounced_at, permanent=True,
+            smtp_code=550, reason="550 5.1.1 no such user"), workspace_id=workspace_id), uow)
+        await uow.commit()
+    claims = LinkClaims(workspace_id=workspace_id, campaign_id=campaign_id, sequence=1,
+                        email=sent_to)
+    await usecases.record_open(engine, SIGNER, SIGNER.sign("open", claims))
+    await usecases.record_click(engine, SIGNER, SIGNER.sign("click", LinkClaims(
+        workspace_id=workspace_id, campaign_id=campaign_id, sequence=1, email=sent_to,
+        url="https://example.com/planner")))
+
+
+SeedContacts = Callable[..., Awaitable[uuid.UUID]]
+SeedHistory = Callable[..., Awaitable[None]]
+
+
+@pytest.fixture
+def seed_contacts(api_engine: AsyncEngine) -> SeedContacts:
+    """`list_id = await seed_contacts(workspace_id, count=3)`, as `_seed_contacts` says."""
+    return lambda workspace_id, count=3: _seed_contacts(api_engine, workspace_id, count)
+
+
+@pytest.fixture
+def seed_history(api_engine: AsyncEngine) -> SeedHistory:
+    """`await seed_history(workspace_id, campaign_id, sent_to, bounced_at)`."""
+    return lambda *args: _seed_history(api_engine, *args)
