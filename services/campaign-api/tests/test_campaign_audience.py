@@ -83,6 +83,10 @@ async def test_a_campaign_counts_its_list_and_targets_less_the_exclusions(
     assert changed.json()["progress"]["recipients"] == 3  # user, own, c0
     [updated] = await outbox_events("campaign.updated")
     assert updated["payload"]["targets"] == {"include": [blocked], "exclude": []}
+    renamed = await client.patch(f"/api/campaigns/{cid}/", json={"name": "Spring"})
+    assert renamed.status_code == 200
+    own = (await client.get("/api/lists/", params={"kind": "campaign"})).json()["items"]
+    assert [(item["name"], item["campaign_id"]) for item in own] == [("Spring", cid)]
 
 
 async def test_a_campaign_may_mail_only_a_list_but_needs_someone(

@@ -39,10 +39,11 @@ async def checked_targets(conn: AsyncConnection, workspace_id: uuid.UUID,
 
 async def audience_of(conn: AsyncConnection, workspace_id: uuid.UUID,
                       targets: AudienceTargets) -> Audience:
-    """The targets told apart again into lists and segments, as the API shows them."""
-    lists = await db.owned_ids(conn, workspace_id, db.lists, [*targets.include,
-                                                               *targets.exclude])
-    return Audience(lists=[t for t in targets.include if t in lists],
-                    segments=[t for t in targets.include if t not in lists],
-                    exclude_lists=[t for t in targets.exclude if t in lists],
-                    exclude_segments=[t for t in targets.exclude if t not in lists])
+    """The targets told apart again into lists and segments, as the API shows them (one
+    deleted since reads as a list: it has no members either way)."""
+    segments = await db.owned_ids(conn, workspace_id, db.segments, [*targets.include,
+                                                                     *targets.exclude])
+    return Audience(lists=[t for t in targets.include if t not in segments],
+                    segments=[t for t in targets.include if t in segments],
+                    exclude_lists=[t for t in targets.exclude if t not in segments],
+                    exclude_segments=[t for t in targets.exclude if t in segments])

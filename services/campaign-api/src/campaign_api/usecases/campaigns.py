@@ -180,6 +180,9 @@ async def update_campaign(
         if updated != current:
             await db.update_campaign(uow.conn, campaign_id, name=updated.name,
                                      definition=updated.model_dump(mode="json"))
+            if updated.name != current.name:
+                # Its own list is known by the campaign's name in the lists and profiles.
+                await db.update_list(uow.conn, updated.audience_id, name=updated.name)
             uow.publish(CampaignUpdated.create(updated, workspace_id=workspace_id))
         detail = await _read_detail(uow.conn, workspace_id, campaign_id)
         await uow.commit()
