@@ -147,11 +147,8 @@ async def test_the_timeline_shows_sends_opens_clicks_and_bounces_newest_first(
     page = (await client.get(url)).json()
     assert [(e["kind"], e["sequence"], e["detail"]) for e in page["items"]] == [
         ("bounced", 2, "mailbox gone"), ("click", 1, "https://example.com/a"),
-        ("open", 1, None), ("sent", 1, None)]
+        ("open", 1, ""), ("sent", 1, "")]
     assert {e["campaign_name"] for e in page["items"]} == {original_payload["name"]}
-    first = (await client.get(url, params={"limit": 2})).json()
-    rest = (await client.get(url, params={"before": first["next_before"]})).json()
-    assert [e["kind"] for e in first["items"] + rest["items"]] == [
-        "bounced", "click", "open", "sent"]
+    assert page["truncated"] is False
     other = await api_client("other")
     assert (await other.get(url)).status_code == 404

@@ -215,13 +215,15 @@ class MemberPage(BaseModel):
 
 class TimelineEntry(BaseModel):
     at: datetime
-    kind: Literal["sent", "open", "click", "unsubscribe", "bounced"]
+    kind: Literal["sent", "open", "click", "unsubscribe", "bounced", "invalid", "suppressed",
+                  "expired", "capped"]
     campaign_id: uuid.UUID
-    campaign_name: str | None
+    campaign_name: str
     sequence: int
-    detail: str | None = Field(description="A click's URL, a bounce's reason")
+    detail: str = Field(description="A click's URL, why a delivery failed")
 
 
 class Timeline(BaseModel):
     items: list[TimelineEntry] = Field(description="Newest first")
-    next_before: datetime | None = Field(description="Pass as `before` for older entries")
+    truncated: bool = Field(description="Only the newest 200 of each kind (sends, "
+                            "engagements, failed deliveries) are shown")

@@ -104,7 +104,6 @@ from campaign_api.db.tables import (
     metadata,
     workspaces,
 )
-from campaign_api.db.timeline import timeline
 
 __all__ = [
     "AnyRow",
@@ -192,7 +191,6 @@ __all__ = [
     "strip_field",
     "suppress_addresses",
     "suppressions",
-    "timeline",
     "update_campaign",
     "update_contact",
     "update_list",

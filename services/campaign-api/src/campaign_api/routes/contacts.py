@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -18,7 +17,9 @@ from campaign_api.schemas_contacts import (
     ContactPage,
     ContactUpdate,
     Timeline,
+    TimelineEntry,
 )
+from campaign_api.usecases import contact_timeline as timeline
 from campaign_api.usecases import contacts
 from contracts.contacts import ContactStatus
 
@@ -64,14 +65,15 @@ async def get_contact(contact_id: uuid.UUID, workspace_id: Workspace,
 
 
 @router.get("/{contact_id}/timeline", response_model=Timeline, responses=problems(404))
-async def contact_timeline(
-    contact_id: uuid.UUID, workspace_id: Workspace, request: Request,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before: Annotated[datetime | None, Query(description="Only entries before this")] = None,
-) -> Timeline:
-    """Every send, open, click, unsubscribe and bounce of the contact, newest first."""
-    return await contacts.contact_timeline(request.app.state.engine, workspace_id, contact_id,
-                                           limit=limit, before=before)
+async def contact_timeline(contact_id: uuid.UUID, workspace_id: Workspace,
+                           request: Request) -> Timeline:
+    """Every send, open, click, unsubscribe and failed delivery of the contact across the
+    workspace's campaigns, newest first."""
+    found = await timeline.contact_timeline(request.app.state.engine, workspace_id, contact_id)
+    return Timeline(items=[TimelineEntry(at=h.at, kind=h.kind, campaign_id=h.campaign_id,
+                                         campaign_name=h.campaign, sequence=h.sequence,
+                                         detail=h.detail)
+                           for h in found.happenings], truncated=found.truncated)
 
 
 @router.patch("/{contact_id}/", response_model=ContactDetail, responses=problems(404))

@@ -4,7 +4,6 @@ publishes its events in its own transaction."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -34,8 +33,6 @@ from campaign_api.schemas_contacts import (
     ContactPage,
     ContactUpdate,
     ListRef,
-    Timeline,
-    TimelineEntry,
 )
 from campaign_api.usecases._contact_events import (
     publish_contacts_changed,
@@ -202,15 +199,3 @@ async def bulk_upsert(engine: AsyncEngine, workspace_id: uuid.UUID,
                       unchanged=len(given) - done.created - done.updated,
                       added_to_list=len(done.added_to_list))
 
-
-async def contact_timeline(engine: AsyncEngine, workspace_id: uuid.UUID,
-                           contact_id: uuid.UUID, *, limit: int = 100,
-                           before: datetime | None = None) -> Timeline:
-    """Every send, open, click, unsubscribe and bounce of the contact, across campaigns."""
-    if before is not None and before.tzinfo is None:
-        before = before.replace(tzinfo=UTC)  # a moment without an offset is taken as UTC
-    async with engine.connect() as conn:
-        row = await _require(conn, workspace_id, contact_id)
-        rows = await db.timeline(conn, workspace_id, row.email, limit=limit + 1, before=before)
-    items = [TimelineEntry.model_validate(r, from_attributes=True) for r in rows[:limit]]
-    return Timeline(items=items, next_before=items[-1].at if len(rows) > limit else None)
