@@ -128,8 +128,7 @@ def _mailer_readers(stack: Stack) -> int:
         conn = await asyncpg.connect(asyncpg_dsn(stack.database_url("mailer")))
         try:
             found: int = await conn.fetchval(
-                "SELECT count(*) FROM audience_members WHERE email LIKE 'reader%@example.com' "
-                "AND removed_at IS NULL")
+                "SELECT count(*) FROM memberships WHERE email LIKE 'reader%@example.com'")
             return found
         finally:
             await conn.close()

@@ -40,6 +40,7 @@ from contracts.events import (
 from contracts.links import LinkSigner
 from devstack.ports import LOOPBACK, free_port
 from mailer import db, handlers
+from mailer.dispatcher import dispatch_due
 from mailer.domain import Sender
 from mailer.sender import SendOptions, send_due_batch
 from mailer.smtp import SmtpConfig, SmtpPool
@@ -259,13 +260,24 @@ class World:
         } | overrides
         return ContentGenerated.create(ContentGeneratedPayload(**payload), **self.envelope())
 
-    async def content(self, sequence: int = 1, **overrides: Any) -> ContentGenerated:
+    async def content(
+        self, sequence: int = 1, *, dispatch: bool = True, **overrides: Any
+    ) -> ContentGenerated:
+        """The email stored and, unless `dispatch` is False, its send time come: its
+        deliveries created for the members of that moment."""
         event = self.content_event(sequence, **overrides)
-        await self.handle(handlers.on_content_generated, event,
-                     default_sender=DEFAULT_SENDER)
+        await self.handle(handlers.on_content_generated, event)
+        if dispatch:
+            await self.dispatch(event.payload.send_at)
         return event
 
+    async def dispatch(self, now: datetime) -> int:
+        """What the dispatcher does at `now`: the deliveries of every dispatch due by then."""
+        return await dispatch_due(self.engine, now=now, default_sender=self.default_sender)
+
     async def send(self, now: datetime, **options: Any) -> int:
+        """The dispatcher's and the sender's work at `now`."""
+        await self.dispatch(now)
         opts = replace(self.options, **options) if options else self.options
         return await send_due_batch(self.engine, self.transport, options=opts, now=now)
 

@@ -1,4 +1,5 @@
-"""Composition root: the mailer's handlers, its SMTP sessions and its sender loop."""
+"""Composition root: the mailer's handlers, its dispatcher, its SMTP sessions and its sender
+loop."""
 
 from __future__ import annotations
 
@@ -15,10 +16,17 @@ from contracts import (
     CampaignPaused,
     CampaignResumed,
     CampaignUpdated,
+    ContactsChanged,
+    ContactsDeleted,
     ContentGenerated,
+    ListMembersAdded,
+    ListMembersRemoved,
     RecipientUnsubscribed,
+    SuppressionAdded,
+    SuppressionRemoved,
 )
 from mailer import handlers, processes
+from mailer.dispatcher import dispatcher_loop
 from mailer.settings import Settings
 from servicekit.consumer import Handlers
 from servicekit.runtime import Runtime, ServiceParts
@@ -36,9 +44,13 @@ def handler_table(settings: Settings) -> Handlers:
     table.on(CampaignCompleted)(partial(handlers.on_lifecycle, change="completed"))
     table.on(AudienceMembersAdded)(handlers.on_members_added)
     table.on(AudienceMembersRemoved)(handlers.on_members_removed)
-    table.on(ContentGenerated)(
-        partial(handlers.on_content_generated, default_sender=settings.default_sender)
-    )
+    table.on(ContactsChanged)(handlers.on_contacts_changed)
+    table.on(ContactsDeleted)(handlers.on_contacts_deleted)
+    table.on(ListMembersAdded)(handlers.on_list_members_added)
+    table.on(ListMembersRemoved)(handlers.on_list_members_removed)
+    table.on(SuppressionAdded)(handlers.on_suppression_added)
+    table.on(SuppressionRemoved)(handlers.on_suppression_removed)
+    table.on(ContentGenerated)(handlers.on_content_generated)
     table.on(RecipientUnsubscribed)(handlers.on_unsubscribed)
     return table
 
@@ -51,7 +63,9 @@ async def build(runtime: Runtime) -> ServiceParts:
              max_in_doubt_per_process=settings.max_in_doubt, lease_seconds=settings.lease_seconds,
              sender_processes=settings.sender_processes)
     pool, sending = processes.sending(runtime.engine, settings, 0, runtime.shutdown)
-    loops = [sending]
+    # Deliveries are created at each email's send time, from the members of that moment.
+    loops = [sending, dispatcher_loop(runtime.engine, settings.default_sender,
+                                      settings.poll_interval, shutdown=runtime.shutdown)]
     if settings.sender_processes > 1:
         supervisor = processes.Supervisor(settings.sender_processes)
         runtime.readiness.append(supervisor.readiness)

@@ -123,7 +123,7 @@ def precheck(*, campaign_state: str, member_active: bool, suppressed: bool) -> S
     if campaign_state == "cancelled":
         return Skip("cancelled", "campaign cancelled")
     if not member_active:
-        return Skip("cancelled", "removed from the audience")
+        return Skip("cancelled", "no longer a subscribed contact")
     if suppressed:
         # The reason email.failed carries; its kind, named by the sender, is what counts it.
         return Skip("suppressed", SUPPRESSED_REASON)

@@ -1,7 +1,11 @@
-"""Use cases for the events the mailer consumes: its copies of campaigns and audiences, the
-suppression list, and one pending delivery per recipient for each generated email."""
+"""Use cases for the events the mailer consumes: its copies of campaigns, contacts and list
+memberships, the suppression list, and each generated email with the dispatches that decide
+its recipients at its send time (`mailer.dispatcher`)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
 
 import structlog
 
@@ -14,11 +18,18 @@ from contracts import (
     CampaignPaused,
     CampaignResumed,
     CampaignUpdated,
+    ContactsChanged,
+    ContactsDeleted,
     ContentGenerated,
+    ListMembersAdded,
+    ListMembersRemoved,
     RecipientUnsubscribed,
+    SuppressionAdded,
+    SuppressionRemoved,
 )
 from mailer import db
-from mailer.domain import LifecycleEvent, Sender, campaign_transition
+from mailer.domain import LifecycleEvent, campaign_transition
+from rules.sendtime import due_groups, email_date, known_zones
 from servicekit.consumer import RetryLater
 from servicekit.db import UnitOfWork
 from servicekit.tracing import current_trace_headers
@@ -31,10 +42,16 @@ UNKNOWN_CAMPAIGN_DELAY = 5.0
 
 async def on_campaign_defined(event: CampaignCreated | CampaignUpdated, uow: UnitOfWork) -> None:
     p = event.payload
+    schedule = p.schedule
+    window = schedule.send_window
     await db.upsert_campaign(
         uow.conn, campaign_id=p.campaign_id, workspace_id=event.workspace_id,
         audience_id=p.audience_id, name=p.name, from_name=p.from_name,
         from_email=p.from_email, reply_to=p.reply_to,
+        target_include=p.targets.include, target_exclude=p.targets.exclude,
+        timezone=schedule.timezone, send_time=schedule.send_time,
+        per_contact_time=schedule.per_contact_time,
+        send_window=window.model_dump(mode="json") if window is not None else None,
     )
 
 
@@ -60,18 +77,57 @@ async def on_lifecycle(
         await db.cancel_pending(uow.conn, campaign_id)
 
 
+async def on_contacts_changed(event: ContactsChanged, uow: UnitOfWork) -> None:
+    # Of one address twice in an event, the newest state; a zone this machine does not know is
+    # no zone (the campaign's counts), so that every contact is in some dispatch's zones.
+    newest: dict[str, db.ContactValues] = {}
+    for c in event.payload.contacts:
+        known = newest.get(c.email)
+        if known is None or known.changed_at <= c.changed_at:
+            newest[c.email] = db.ContactValues(
+                c.email, c.name, dict(c.fields),
+                c.timezone if c.timezone in known_zones() else None, c.language, c.status,
+                c.changed_at)
+    await db.upsert_contacts(uow.conn, event.workspace_id, list(newest.values()))
+
+
+async def on_contacts_deleted(event: ContactsDeleted, uow: UnitOfWork) -> None:
+    await db.delete_contacts(uow.conn, event.workspace_id, event.payload.emails)
+
+
+async def on_list_members_added(event: ListMembersAdded, uow: UnitOfWork) -> None:
+    p = event.payload
+    await db.add_members(uow.conn, event.workspace_id, p.list_id, p.emails)
+
+
+async def on_list_members_removed(event: ListMembersRemoved, uow: UnitOfWork) -> None:
+    p = event.payload
+    await db.remove_members(uow.conn, event.workspace_id, p.list_id, p.emails)
+
+
+async def on_suppression_added(event: SuppressionAdded, uow: UnitOfWork) -> None:
+    p = event.payload
+    await db.suppress_many(uow.conn, [(event.workspace_id, email) for email in p.emails],
+                           p.reason, event.occurred_at)
+
+
+async def on_suppression_removed(event: SuppressionRemoved, uow: UnitOfWork) -> None:
+    await db.unsuppress(uow.conn, event.workspace_id, event.payload.emails)
+
+
 async def on_members_added(event: AudienceMembersAdded, uow: UnitOfWork) -> None:
+    """The old audience event, still in the stream: its members become contacts on the list
+    whose id is the audience's."""
     # The last entry for an address wins, as it would have in separate events.
     members = {m.email: (m.email, m.name, dict(m.fields)) for m in event.payload.members}
-    await db.upsert_members(
-        uow.conn, event.payload.audience_id, event.workspace_id, list(members.values())
-    )
+    await db.upsert_audience_members(
+        uow.conn, event.payload.audience_id, event.workspace_id, list(members.values()),
+        event.occurred_at)
 
 
 async def on_members_removed(event: AudienceMembersRemoved, uow: UnitOfWork) -> None:
     await db.remove_members(
-        uow.conn, event.payload.audience_id, event.payload.emails, event.occurred_at
-    )
+        uow.conn, event.workspace_id, event.payload.audience_id, event.payload.emails)
 
 
 async def on_unsubscribed(event: RecipientUnsubscribed, uow: UnitOfWork) -> None:
@@ -80,13 +136,12 @@ async def on_unsubscribed(event: RecipientUnsubscribed, uow: UnitOfWork) -> None
     )
 
 
-async def on_content_generated(
-    event: ContentGenerated, uow: UnitOfWork, *, default_sender: Sender
-) -> None:
-    """Store the email once and create a pending delivery for every current member.
+async def on_content_generated(event: ContentGenerated, uow: UnitOfWork) -> None:
+    """Store the email once, with the dispatches that create its deliveries at its send time
+    from the members of that moment: one at `send_at`, or with per-contact time one per
+    instant at which `send_time` comes on the email's local date in some zone.
 
-    Raises RetryLater until the campaign's own events have arrived. A campaign cancelled while
-    this runs is caught by the sender, which checks the campaign state at claim time.
+    Raises RetryLater until the campaign's own events have arrived.
     """
     p = event.payload
     campaign = await db.get_campaign(uow.conn, p.campaign_id)
@@ -105,11 +160,11 @@ async def on_content_generated(
         log.info("mailer.content_already_stored", campaign_id=str(p.campaign_id),
                  sequence=p.sequence)
         return
-    from_address = campaign.from_email or default_sender.address
-    created = await db.create_deliveries(
-        uow.conn, campaign_id=p.campaign_id, sequence=p.sequence,
-        audience_id=campaign.audience_id, due_at=p.send_at,
-        message_domain=from_address.rpartition("@")[2],
-    )
-    log.info("mailer.deliveries_created", campaign_id=str(p.campaign_id), sequence=p.sequence,
-             deliveries=created)
+    timing = await db.campaign_timing(uow.conn, p.campaign_id)
+    groups: list[tuple[datetime, Sequence[str] | None]] = [(p.send_at, None)]
+    if timing.per_contact_time:
+        day = email_date(p.send_at, timing.send_time, timing.timezone)
+        groups = [(at, zones) for at, zones in due_groups(day, timing.send_time)]
+    await db.insert_dispatches(uow.conn, p.campaign_id, p.sequence, groups)
+    log.info("mailer.content_stored", campaign_id=str(p.campaign_id), sequence=p.sequence,
+             dispatches=len(groups), first_due=groups[0][0].isoformat())

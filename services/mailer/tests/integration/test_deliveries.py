@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from contracts import RecipientUnsubscribed
 from contracts.events import RecipientUnsubscribedPayload
 from mailer import db, handlers
-from mailer.db import create_deliveries
 from servicekit.consumer import RetryLater
 
 if TYPE_CHECKING:  # test modules cannot import each other; the fixture provides it
@@ -46,14 +45,14 @@ async def test_duplicate_content_creates_no_second_delivery(world: World) -> Non
     await world.campaign()
     await world.members(("ann@example.com", "Ann"))
     first = world.content_event(1)
-    await world.handle(handlers.on_content_generated, first,
-                 default_sender=world.default_sender)
+    await world.handle(handlers.on_content_generated, first)
+    await world.dispatch(world.send_at)
     before = await world.deliveries()
     # Someone joins, then the same email is generated again (a redelivery under a new id).
     await world.members(("zed@example.com", "Zed"))
     await world.content(1, subject="A different subject")
-    await world.handle(handlers.on_content_generated, first,
-                 default_sender=world.default_sender)
+    await world.handle(handlers.on_content_generated, first)
+    await world.dispatch(world.send_at)
 
     after = await world.deliveries()
     assert set(after) == {"ann@example.com"}
@@ -74,9 +73,10 @@ async def test_message_ids_are_deterministic(world: World) -> None:
 
     async with world.engine.begin() as conn:
         await conn.execute(sa.delete(db.deliveries))
-        await create_deliveries(conn, campaign_id=world.campaign_id, sequence=1,
-                                audience_id=world.audience_id, due_at=world.send_at,
-                                message_domain="flowers.example")
+        # As if the dispatcher had crashed before recording the dispatch done.
+        await conn.execute(sa.update(db.dispatches).where(db.dispatches.c.sequence == 1)
+                           .values(done_at=None))
+    await world.dispatch(world.send_at)
     (again,) = await world.fetch(sa.select(db.deliveries.c.message_id))
     assert again.message_id == ids[1]
 
@@ -119,9 +119,11 @@ async def test_re_added_member_is_current_again(world: World) -> None:
     await world.members(("ann@example.com", "Ann"))
     await world.handle(handlers.on_members_removed, world.removal("ann@example.com"))
     await world.members(("ann@example.com", "Ann Lee", {"city": "Utrecht"}))
-    (member,) = await world.fetch(sa.select(db.audience_members))
-    assert (member.name, member.fields, member.removed_at) == ("Ann Lee", {"city": "Utrecht"},
-                                                               None)
+    (contact,) = await world.fetch(sa.select(db.contacts))
+    assert (contact.name, contact.fields, contact.status) == ("Ann Lee", {"city": "Utrecht"},
+                                                              "subscribed")
+    (member,) = await world.fetch(sa.select(db.memberships))
+    assert (member.list_id, member.email) == (world.audience_id, "ann@example.com")
 
 
 async def test_unsubscribe_is_recorded_once_per_workspace(world: World) -> None:

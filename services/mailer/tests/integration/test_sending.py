@@ -38,8 +38,8 @@ async def _two_recipients(world: World) -> None:
 async def _overwrite_member(world: World, email: str, **values: object) -> None:
     """Our own copy of a member changed behind the handlers' back, as bad stored data would."""
     async with world.engine.begin() as conn:
-        await conn.execute(sa.update(db.audience_members)
-                           .where(db.audience_members.c.email == email).values(**values))
+        await conn.execute(sa.update(db.contacts)
+                           .where(db.contacts.c.email == email).values(**values))
 
 
 def _metrics() -> dict[str, tuple[float, float]]:

@@ -102,7 +102,7 @@ def test_precheck() -> None:
     assert _precheck() is None
     assert _precheck("completed") is None  # deliveries made before completion still go
     assert _precheck(suppressed=True) == Skip("suppressed", "suppressed")
-    assert _precheck(member_active=False) == Skip("cancelled", "removed from the audience")
+    assert _precheck(member_active=False) == Skip("cancelled", "no longer a subscribed contact")
     assert _precheck("cancelled", suppressed=True) == Skip("cancelled", "campaign cancelled")
 
 

@@ -1,55 +1,84 @@
 """The mailer's tables and every query it runs: `tables` is the schema, `copies` the mailer's
-copies of campaigns, audiences, suppressions and contents, `deliveries` the deliveries, their
-claims and their outcomes. SQL is written in this package only."""
+copies of campaigns, contacts, memberships, suppressions and contents, `dispatches` when and to
+whom an email's deliveries are created, `deliveries` their claims and outcomes. SQL is
+written in this package only."""
 
 from mailer.db.copies import (
     CampaignRow,
+    CampaignTiming,
+    ContactValues,
     ContentRow,
+    add_members,
+    campaign_timing,
     contents_for,
+    delete_contacts,
     get_campaign,
     insert_content,
     remove_members,
     set_campaign_state,
     suppress,
     suppress_many,
+    unsuppress,
+    upsert_audience_members,
     upsert_campaign,
-    upsert_members,
+    upsert_contacts,
 )
 from mailer.db.deliveries import (
     ClaimedRow,
     OutcomeRow,
     cancel_pending,
     claim_due,
-    create_deliveries,
     record_outcomes,
     release,
     renew_leases,
     settle,
 )
+from mailer.db.dispatches import (
+    DueDispatch,
+    anyone_in,
+    claim_dispatch,
+    create_deliveries,
+    finish_dispatch,
+    insert_dispatches,
+)
 from mailer.db.tables import (
-    audience_members,
     campaigns,
+    contacts,
     contents,
     deliveries,
+    dispatches,
+    memberships,
     metadata,
     suppressions,
 )
 
 __all__ = [
     "CampaignRow",
+    "CampaignTiming",
     "ClaimedRow",
+    "ContactValues",
     "ContentRow",
+    "DueDispatch",
     "OutcomeRow",
-    "audience_members",
+    "add_members",
+    "anyone_in",
+    "campaign_timing",
     "campaigns",
     "cancel_pending",
+    "claim_dispatch",
     "claim_due",
+    "contacts",
     "contents",
     "contents_for",
     "create_deliveries",
+    "delete_contacts",
     "deliveries",
+    "dispatches",
+    "finish_dispatch",
     "get_campaign",
     "insert_content",
+    "insert_dispatches",
+    "memberships",
     "metadata",
     "record_outcomes",
     "release",
@@ -60,6 +89,8 @@ __all__ = [
     "suppress",
     "suppress_many",
     "suppressions",
+    "unsuppress",
+    "upsert_audience_members",
     "upsert_campaign",
-    "upsert_members",
+    "upsert_contacts",
 ]

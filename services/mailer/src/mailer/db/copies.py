@@ -1,19 +1,19 @@
-"""The mailer's copies of what other services publish: campaigns, audiences, the suppression
-list and each email's content."""
+"""The mailer's copies of what other services publish: campaigns, contacts and their list
+memberships, the suppression list and each email's content."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mailer.db.tables import audience_members, campaigns, contents, suppressions
+from mailer.db.tables import campaigns, contacts, contents, memberships, suppressions
 
 # --- campaigns ------------------------------------------------------------------------------
 
@@ -52,44 +52,112 @@ async def get_campaign(
                        row.from_name, row.from_email, row.reply_to, row.state)
 
 
+@dataclass(frozen=True)
+class CampaignTiming:
+    """What decides each contact's due time for a campaign's emails."""
+
+    timezone: str
+    send_time: time
+    per_contact_time: bool
+
+
+async def campaign_timing(conn: AsyncConnection, campaign_id: uuid.UUID) -> CampaignTiming:
+    row = (await conn.execute(
+        sa.select(campaigns.c.timezone, campaigns.c.send_time, campaigns.c.per_contact_time)
+        .where(campaigns.c.campaign_id == campaign_id))).one()
+    return CampaignTiming(row.timezone, row.send_time, row.per_contact_time)
+
+
 async def set_campaign_state(conn: AsyncConnection, campaign_id: uuid.UUID, state: str) -> None:
     await conn.execute(
         sa.update(campaigns).where(campaigns.c.campaign_id == campaign_id).values(state=state)
     )
 
 
-# --- audiences and suppressions -------------------------------------------------------------
+# --- contacts, memberships and suppressions --------------------------------------------------
 
 
-async def upsert_members(
+@dataclass(frozen=True)
+class ContactValues:
+    """A contact's state as campaign-api last sent it."""
+
+    email: str
+    name: str
+    fields: dict[str, str]
+    timezone: str | None
+    language: str | None
+    status: str
+    changed_at: datetime
+
+
+async def upsert_contacts(
+    conn: AsyncConnection, workspace_id: uuid.UUID, contacts: Sequence[ContactValues]
+) -> None:
+    """Store each contact's state unless a newer one is stored already (events may arrive
+    again, late). One address once per call: the caller keeps the newest."""
+    if contacts:
+        await _upsert(conn, workspace_id, [
+            {"email": c.email, "name": c.name, "fields": c.fields, "timezone": c.timezone,
+             "language": c.language, "status": c.status, "changed_at": c.changed_at}
+            for c in contacts])
+
+
+async def _upsert(
+    conn: AsyncConnection, workspace_id: uuid.UUID, rows: list[dict[str, Any]]
+) -> None:
+    stmt = insert(contacts).values([{"workspace_id": workspace_id, **row} for row in rows])
+    columns = [k for k in rows[0] if k != "email"]
+    await conn.execute(stmt.on_conflict_do_update(
+        index_elements=[contacts.c.workspace_id, contacts.c.email],
+        set_={k: stmt.excluded[k] for k in columns},
+        where=contacts.c.changed_at <= stmt.excluded.changed_at,
+    ))
+
+
+async def delete_contacts(
+    conn: AsyncConnection, workspace_id: uuid.UUID, emails: Sequence[str]
+) -> None:
+    """The contacts and their memberships; their deliveries stay, as history."""
+    await conn.execute(sa.delete(memberships).where(
+        memberships.c.workspace_id == workspace_id, memberships.c.email.in_(emails)))
+    await conn.execute(sa.delete(contacts).where(
+        contacts.c.workspace_id == workspace_id, contacts.c.email.in_(emails)))
+
+
+async def add_members(
+    conn: AsyncConnection, workspace_id: uuid.UUID, list_id: uuid.UUID, emails: Sequence[str]
+) -> None:
+    await conn.execute(
+        insert(memberships).values([
+            {"list_id": list_id, "email": email, "workspace_id": workspace_id}
+            for email in dict.fromkeys(emails)])
+        .on_conflict_do_nothing())
+
+
+async def remove_members(
+    conn: AsyncConnection, workspace_id: uuid.UUID, list_id: uuid.UUID, emails: Sequence[str]
+) -> None:
+    await conn.execute(sa.delete(memberships).where(
+        memberships.c.list_id == list_id, memberships.c.workspace_id == workspace_id,
+        memberships.c.email.in_(emails)))
+
+
+async def upsert_audience_members(
     conn: AsyncConnection,
     audience_id: uuid.UUID,
     workspace_id: uuid.UUID,
     members: Sequence[tuple[str, str, dict[str, str]]],
+    at: datetime,
 ) -> None:
-    """(email, name, fields) per member; a member added again is current again."""
-    stmt = insert(audience_members)
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[audience_members.c.audience_id, audience_members.c.email],
-            set_={"name": stmt.excluded.name, "fields": stmt.excluded.fields,
-                  "removed_at": None, "updated_at": sa.func.now()},
-        ),
-        [{"audience_id": audience_id, "workspace_id": workspace_id, "email": email,
-          "name": name, "fields": fields} for email, name, fields in members],
-    )
-
-
-async def remove_members(
-    conn: AsyncConnection, audience_id: uuid.UUID, emails: Iterable[str], at: datetime
-) -> None:
-    await conn.execute(
-        sa.update(audience_members)
-        .where(audience_members.c.audience_id == audience_id,
-               audience_members.c.email.in_(list(emails)),
-               audience_members.c.removed_at.is_(None))
-        .values(removed_at=at)
-    )
+    """The old audience event's (email, name, fields) members: contacts whose name and
+    fields they set (a new one subscribed, a known one keeping its status, zone and
+    language), on the list whose id is the audience's."""
+    if not members:
+        return
+    await _upsert(conn, workspace_id, [
+        {"email": email, "name": name, "fields": fields, "changed_at": at}
+        for email, name, fields in members])
+    await add_members(conn, workspace_id, audience_id, [email for email, _, _ in members])
 
 
 async def suppress(
@@ -101,6 +169,14 @@ async def suppress(
         .values(workspace_id=workspace_id, email=email.lower(), reason=reason, created_at=at)
         .on_conflict_do_nothing()
     )
+
+
+async def unsuppress(
+    conn: AsyncConnection, workspace_id: uuid.UUID, emails: Sequence[str]
+) -> None:
+    await conn.execute(sa.delete(suppressions).where(
+        suppressions.c.workspace_id == workspace_id,
+        suppressions.c.email.in_([email.lower() for email in emails])))
 
 
 async def suppress_many(

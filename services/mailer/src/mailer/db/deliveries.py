@@ -1,5 +1,5 @@
-"""Deliveries: creating them for an email's audience, claiming them under a lease, recording
-each attempt's outcome, and handing back or renewing the claims a sender holds."""
+"""Deliveries: claiming them under a lease, recording each attempt's outcome, and handing back
+or renewing the claims a sender holds (`dispatches` creates them)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailer.db.copies import CampaignRow
-from mailer.db.tables import audience_members, campaigns, deliveries, suppressions
+from mailer.db.tables import campaigns, contacts, deliveries, memberships, suppressions
 
 
 async def cancel_pending(conn: AsyncConnection, campaign_id: uuid.UUID) -> int:
@@ -25,42 +25,6 @@ async def cancel_pending(conn: AsyncConnection, campaign_id: uuid.UUID) -> int:
     )
     return result.rowcount
 
-
-async def create_deliveries(
-    conn: AsyncConnection,
-    *,
-    campaign_id: uuid.UUID,
-    sequence: int,
-    audience_id: uuid.UUID,
-    due_at: datetime,
-    message_domain: str,
-) -> int:
-    """One pending delivery per current member, in one statement however large the audience.
-
-    The id is md5("campaign:sequence:email") read as a UUID: the same recipient of the same
-    email always gets the same id, and so the same Message-ID, on every replica and retry.
-    """
-    key = sa.func.md5(
-        sa.literal(f"{campaign_id}:{sequence}:", sa.Text) + audience_members.c.email
-    ).cast(UUID(as_uuid=True))
-    members = sa.select(
-        key,
-        sa.literal(campaign_id, UUID(as_uuid=True)),
-        sa.literal(sequence, sa.Integer),
-        audience_members.c.email,
-        audience_members.c.audience_id,
-        sa.literal("<", sa.Text) + key.cast(sa.Text) + sa.literal(f"@{message_domain}>", sa.Text),
-        sa.literal("pending", sa.Text),
-        sa.literal(due_at, sa.DateTime(timezone=True)),
-    ).where(audience_members.c.audience_id == audience_id,
-            audience_members.c.removed_at.is_(None))
-    stmt = insert(deliveries).from_select(
-        ["id", "campaign_id", "sequence", "email", "audience_id", "message_id", "state",
-         "due_at"],
-        members,
-    ).on_conflict_do_nothing()
-    result = await conn.execute(stmt)
-    return result.rowcount
 
 @dataclass(frozen=True)
 class ClaimedRow:
@@ -125,23 +89,33 @@ def _claimable() -> sa.Select[Any]:
         suppressions.c.workspace_id == campaigns.c.workspace_id,
         suppressions.c.email == sa.func.lower(deliveries.c.email),
     )
-    member = sa.and_(audience_members.c.audience_id == deliveries.c.audience_id,
-                     audience_members.c.email == deliveries.c.email)
+    # The contact as it is now: one deleted or no longer subscribed since is not mailed, nor
+    # one who has left the campaign's lists (or joined an excluded one) while the delivery
+    # waited, for a retry, a send window or a frequency cap.
+    contact = sa.and_(contacts.c.workspace_id == campaigns.c.workspace_id,
+                      contacts.c.email == deliveries.c.email)
+    on = sa.and_(memberships.c.workspace_id == campaigns.c.workspace_id,
+                 memberships.c.email == deliveries.c.email)
+    targeted = sa.and_(
+        sa.exists().where(on, sa.or_(memberships.c.list_id == campaigns.c.audience_id,
+                                     memberships.c.list_id == sa.any_(campaigns.c.target_include))),
+        ~sa.exists().where(on, memberships.c.list_id == sa.any_(campaigns.c.target_exclude)),
+    )
+    member = sa.and_(contacts.c.status == "subscribed", targeted)
     return (
         sa.select(
             deliveries.c.id, deliveries.c.campaign_id, deliveries.c.sequence, deliveries.c.email,
             deliveries.c.message_id, deliveries.c.attempts, deliveries.c.first_attempt_at,
-            audience_members.c.name.label("member_name"),
-            audience_members.c.fields.label("member_fields"),
-            audience_members.c.removed_at.label("member_removed_at"),
-            audience_members.c.email.label("member_email"),
+            contacts.c.name.label("member_name"),
+            contacts.c.fields.label("member_fields"),
+            sa.func.coalesce(member, False).label("member_active"),
             suppressed.label("suppressed"),
             # Last, in CampaignRow's order: `_claimed` unpacks them by position.
             *(campaigns.c[f.name].label(f"campaign_{f.name}") for f in fields(CampaignRow)),
         )
         .select_from(
             deliveries.join(campaigns, campaigns.c.campaign_id == deliveries.c.campaign_id)
-            .outerjoin(audience_members, member)
+            .outerjoin(contacts, contact)
         )
         .where(campaigns.c.state != "paused")
         .with_for_update(of=deliveries, skip_locked=True)
@@ -152,13 +126,13 @@ def _claimed(r: Sequence[Any], known: dict[uuid.UUID, CampaignRow]) -> ClaimedRo
     # Unpacked by position, in `_claimable`'s column order: a thousand rows a batch, and
     # reading twenty columns by name cost more than the rest of the claim's client side.
     (id_, campaign_id, sequence, email, message_id, attempts, first_attempt_at, member_name,
-     member_fields, member_removed_at, member_email, suppressed, *campaign_columns) = r
+     member_fields, member_active, suppressed, *campaign_columns) = r
     campaign = known.get(campaign_id)
     if campaign is None:
         campaign = known[campaign_id] = CampaignRow(*campaign_columns)
     return ClaimedRow(
         id_, campaign_id, sequence, email, message_id, attempts, first_attempt_at, member_name,
-        member_fields, member_active=member_email is not None and member_removed_at is None,
+        member_fields, member_active=bool(member_active),
         suppressed=bool(suppressed), campaign=campaign,
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 metadata = sa.MetaData()
 
@@ -20,22 +20,51 @@ campaigns = sa.Table(
     sa.Column("reply_to", sa.Text),
     # active | paused | cancelled | completed
     sa.Column("state", sa.Text, nullable=False),
+    # Lists and segments mailed besides `audience_id`, and those whose members are not.
+    sa.Column("target_include", ARRAY(UUID(as_uuid=True)), nullable=False, server_default="{}"),
+    sa.Column("target_exclude", ARRAY(UUID(as_uuid=True)), nullable=False, server_default="{}"),
+    # The schedule's part that decides each contact's due time.
+    sa.Column("timezone", sa.Text, nullable=False, server_default="UTC"),
+    sa.Column("send_time", sa.Time, nullable=False, server_default="09:00"),
+    sa.Column("per_contact_time", sa.Boolean, nullable=False, server_default=sa.false()),
+    # {"start": "09:00:00", "end": "17:00:00", "weekdays": [1, ...]} or None: any time.
+    sa.Column("send_window", JSONB),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
               server_default=sa.func.now(), onupdate=sa.func.now()),
 )
 
-# The mailer's copy of every audience; a removed member keeps its row, marked removed.
-audience_members = sa.Table(
-    "audience_members",
+# Each contact once per workspace, with what sending needs; campaign-api owns them and sends
+# their full state (`contacts.changed`), the newest `changed_at` winning.
+contacts = sa.Table(
+    "contacts",
     metadata,
-    sa.Column("audience_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("workspace_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("email", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, server_default=""),
+    sa.Column("fields", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    # An IANA zone this machine knows, or None: the campaign's zone is theirs.
+    sa.Column("timezone", sa.Text),
+    sa.Column("language", sa.Text),
+    # Only `subscribed` contacts are mailed.
+    sa.Column("status", sa.Text, nullable=False, server_default="subscribed"),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint(
+        "status IN ('subscribed', 'unsubscribed', 'bounced', 'complained', 'pending')",
+        name="contacts_status"),
+    # Whether anyone of a workspace is in a zone costs an index probe (see `dispatch`).
+    sa.Index("contacts_zone", "workspace_id", "timezone"),
+)
+
+# Who is on which list or segment (a segment's id is a list id here): one row per member,
+# however many campaigns target the list. A removed member's row is deleted.
+memberships = sa.Table(
+    "memberships",
+    metadata,
+    sa.Column("list_id", UUID(as_uuid=True), primary_key=True),
     sa.Column("email", sa.Text, primary_key=True),
     sa.Column("workspace_id", UUID(as_uuid=True), nullable=False),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("fields", JSONB, nullable=False),
-    sa.Column("removed_at", sa.DateTime(timezone=True)),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
-              server_default=sa.func.now(), onupdate=sa.func.now()),
+    # A contact's lists, for deleting a contact.
+    sa.Index("memberships_contact", "workspace_id", "email"),
 )
 
 # Per workspace; addresses are stored lower-cased and matched case-insensitively, because a
@@ -47,8 +76,9 @@ suppressions = sa.Table(
     sa.Column("email", sa.Text, primary_key=True),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.CheckConstraint("reason IN ('unsubscribed', 'bounced', 'complained', 'failed')",
-                       name="suppressions_reason"),
+    sa.CheckConstraint(
+        "reason IN ('unsubscribed', 'bounced', 'complained', 'failed', 'manual', 'erased')",
+        name="suppressions_reason"),
 )
 
 # The k-th email of a campaign, stored once however many recipients it has.
@@ -67,6 +97,26 @@ contents = sa.Table(
               server_default=sa.func.now()),
     # The trace context of content.generated: the SMTP sends join the email's trace.
     sa.Column("trace_headers", JSONB),
+)
+
+# When an email's recipients are decided: one row per (campaign, sequence) and, with per-contact
+# time, one per instant at which the send time comes in some zones (`zones`; None: everyone).
+# At `due_at` the dispatcher creates the deliveries of the members of that moment.
+dispatches = sa.Table(
+    "dispatches",
+    metadata,
+    sa.Column("campaign_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("sequence", sa.Integer, primary_key=True),
+    sa.Column("due_at", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("zones", ARRAY(sa.Text)),
+    sa.Column("done_at", sa.DateTime(timezone=True)),
+    sa.Column("deliveries", sa.Integer),  # how many it created
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now()),
+    sa.ForeignKeyConstraint(["campaign_id", "sequence"],
+                            ["contents.campaign_id", "contents.sequence"],
+                            name="dispatches_content"),
+    sa.Index("dispatches_due", "due_at", postgresql_where=sa.text("done_at IS NULL")),
 )
 
 # One row per (campaign, sequence, recipient), whose id is derived from the three (see

@@ -1,0 +1,66 @@
+"""The dispatcher: at each dispatch's time, the contacts who are members then of the campaign's
+lists get their pending deliveries, so who receives an email is decided at its send time and
+not when its content was written.
+
+Each dispatch runs in one transaction that locks it (FOR UPDATE SKIP LOCKED: replicas take
+different dispatches) and marks it done; the deliveries' ids are derived from (campaign,
+sequence, address), so a dispatch run again after a crash creates nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mailer import db
+from mailer.domain import Sender
+from servicekit.shutdown import Shutdown
+
+log = structlog.get_logger(__name__)
+
+
+async def dispatch_due(engine: AsyncEngine, *, now: datetime, default_sender: Sender,
+                       shutdown: Shutdown | None = None) -> int:
+    """Run every dispatch due at `now`, one transaction each; the deliveries created."""
+    created = 0
+    while shutdown is None or not shutdown.requested:
+        async with engine.begin() as conn:
+            dispatch = await db.claim_dispatch(conn, now)
+            if dispatch is None:
+                break
+            count = await _run(conn, dispatch, default_sender)
+            await db.finish_dispatch(conn, dispatch, at=datetime.now(UTC), created=count)
+        created += count
+        log.info("mailer.dispatched", campaign_id=str(dispatch.campaign_id),
+                 sequence=dispatch.sequence, due_at=dispatch.due_at.isoformat(),
+                 zones=len(dispatch.zones) if dispatch.zones is not None else None,
+                 deliveries=count)
+    return created
+
+
+async def dispatcher_loop(
+    engine: AsyncEngine, default_sender: Sender, poll_interval: float, *, shutdown: Shutdown
+) -> None:
+    """Until `shutdown` is requested: the due dispatches, then a wait of `poll_interval`."""
+    while not shutdown.requested:
+        try:
+            await dispatch_due(engine, now=datetime.now(UTC), default_sender=default_sender,
+                               shutdown=shutdown)
+        except Exception as exc:  # the database may be briefly away; the dispatch waits
+            log.warning("mailer.dispatch_failed", error=repr(exc))
+        await shutdown.sleep(poll_interval)
+
+
+async def _run(conn: AsyncConnection, dispatch: db.DueDispatch, default_sender: Sender) -> int:
+    if dispatch.state == "cancelled":
+        return 0
+    zones = dispatch.zones
+    if zones is not None and not await db.anyone_in(
+            conn, dispatch.workspace_id, zones, dispatch.timezone):
+        return 0  # nobody of the workspace is in these zones: no pass over the lists
+    from_address = dispatch.from_email or default_sender.address
+    zone_dues = None if zones is None else [(zone, dispatch.due_at) for zone in zones]
+    return await db.create_deliveries(
+        conn, dispatch, message_domain=from_address.rpartition("@")[2], zone_dues=zone_dues)
