@@ -42,6 +42,8 @@ from devstack.nats import EmbeddedNats
 from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
 from mailer import db
+from mailer.dispatcher import dispatch_due
+from mailer.domain import Sender
 from servicekit.db import UnitOfWork, create_engine
 from servicekit.migrations import upgrade
 from servicekit.settings import async_url
@@ -216,14 +218,15 @@ async def _seed(database_url: str) -> tuple[uuid.UUID, int]:
                         {"city": "Utrecht"})
                        for i in range(MESSAGES)]
             for start in range(0, MESSAGES, 2_000):
-                await db.upsert_members(uow.conn, audience_id, WORKSPACE,
-                                        members[start:start + 2_000])
+                await db.upsert_audience_members(uow.conn, audience_id, WORKSPACE,
+                                                 members[start:start + 2_000], later)
             await db.insert_content(uow.conn, campaign_id=campaign_id, sequence=1,
                                     correlation_id=campaign_id, send_at=later, **_content())
-            created = await db.create_deliveries(
-                uow.conn, campaign_id=campaign_id, sequence=1, audience_id=audience_id,
-                due_at=later, message_domain="shop.example")
+            await db.insert_dispatches(uow.conn, campaign_id, 1, [(later, None)])
             await uow.commit()
+        # The dispatcher's work at the send time, done ahead.
+        created = await dispatch_due(engine, now=later,
+                                     default_sender=Sender("Shop", "news@shop.example"))
         async with engine.connect() as conn:
             await conn.execute(sa.text("ANALYZE"))
     finally:

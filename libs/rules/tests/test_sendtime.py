@@ -23,6 +23,7 @@ from rules.sendtime import (
     due_groups,
     earliest_due,
     email_date,
+    first_due,
     known_zones,
 )
 
@@ -161,3 +162,26 @@ def test_the_missing_hour_moves_forward_by_the_gap() -> None:
     # New York springs forward at 02:00 on 2030-03-10: 02:30 is sent at 03:30 EDT.
     assert due_at(date(2030, 3, 10), time(2, 30), "America/New_York") == datetime(
         2030, 3, 10, 7, 30, tzinfo=UTC)
+
+
+@given(zone_days(), CLOCKS, st.booleans(), st.sampled_from(ZONES))
+def test_content_is_needed_before_any_contacts_due_time(
+    zone_day: tuple[str, date], send_time: time, per_contact: bool, contacts_zone: str
+) -> None:
+    zone, day = zone_day
+    send_at = due_at(day, send_time, zone)
+    needed = first_due(send_at, send_time, zone, per_contact_time=per_contact)
+    if not per_contact:
+        assert needed == send_at
+        return
+    assert needed <= contact_due(day, send_time, contacts_zone, zone)
+    assert needed == earliest_due(day, send_time)
+
+
+def test_a_start_now_email_is_needed_by_its_start_or_the_first_zones_send_time() -> None:
+    # Email 1 of a campaign started now goes out at the start, not at a send time.
+    evening = datetime(2030, 3, 4, 20, tzinfo=UTC)
+    assert first_due(evening, time(9), "UTC", per_contact_time=True) == datetime(
+        2030, 3, 3, 19, tzinfo=UTC)  # 09:00 at UTC+14 was yesterday evening: at once
+    night = datetime(2030, 3, 4, 1, tzinfo=UTC)
+    assert first_due(night, time(23), "UTC", per_contact_time=True) == night

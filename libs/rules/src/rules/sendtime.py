@@ -78,3 +78,15 @@ def due_groups(day: date, send_time: time) -> list[tuple[datetime, tuple[str, ..
     for zone in known_zones():
         groups[due_at(day, send_time, zone)].append(zone)
     return [(at, tuple(sorted(zones))) for at, zones in sorted(groups.items())]
+
+
+def first_due(
+    send_at: datetime, send_time: time, campaign_zone: str, *, per_contact_time: bool
+) -> datetime:
+    """The first instant anyone is due for the email sent at `send_at`: what its content is
+    written ahead of. Without per-contact time that is `send_at`; with it, the earliest due of
+    the email's local date, and never after `send_at` itself."""
+    if not per_contact_time:
+        return send_at
+    day = email_date(send_at, send_time, campaign_zone)
+    return min(send_at, earliest_due(day, send_time))

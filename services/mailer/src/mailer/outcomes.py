@@ -175,9 +175,9 @@ async def write(engine: AsyncEngine, outcomes: list[Outcome]) -> None:
 
 def sent_event(row: db.ClaimedRow, correlation_id: uuid.UUID, *, smtp_reply: str) -> EmailSent:
     # Built without validation, one for every message sent: the recipient passed the
-    # contract's EmailStr in the audience event that put it in `audience_members` (deliveries
-    # take their addresses from there only), and checking it again cost more than rendering
-    # the message; the other fields are the mailer's own and bounded here.
+    # contract's EmailStr in the contact or audience event that put it in `contacts`
+    # (deliveries take their addresses from there only), and checking it again cost more than
+    # rendering the message; the other fields are the mailer's own and bounded here.
     payload = EmailSentPayload.model_construct(
         campaign_id=row.campaign_id, sequence=row.sequence, recipient=row.email,
         message_id=row.message_id, smtp_reply=smtp_reply[:_MAX_REASON])

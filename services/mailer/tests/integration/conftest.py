@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devstack.ports import LOOPBACK, free_port
 from mailer import db
+from mailer.dispatcher import dispatch_due
+from mailer.domain import Sender
 from servicekit.db import UnitOfWork, create_engine
 from servicekit.settings import async_url
 from testkit.fixtures import CreateDatabase
@@ -153,8 +155,8 @@ class Mailers:
             members = [(f"r{i}@example.com", f"Reader {i}", {"city": "Utrecht"})
                        for i in range(count)]
             for start in range(0, count, 1_000):
-                await db.upsert_members(uow.conn, audience_id, workspace_id,
-                                        members[start:start + 1_000])
+                await db.upsert_audience_members(uow.conn, audience_id, workspace_id,
+                                                 members[start:start + 1_000], now)
             await db.insert_content(
                 uow.conn, campaign_id=campaign_id, sequence=1, correlation_id=campaign_id,
                 send_at=now, subject="Hello {{first_name}}", preheader="News",
@@ -162,10 +164,10 @@ class Mailers:
                           '</p>',
                 body_text="Dear {{name}}.",
             )
-            await db.create_deliveries(uow.conn, campaign_id=campaign_id, sequence=1,
-                                       audience_id=audience_id, due_at=now,
-                                       message_domain="shop.example")
+            await db.insert_dispatches(uow.conn, campaign_id, 1, [(now, None)])
             await uow.commit()
+        # What the dispatcher does at the send time.
+        await dispatch_due(self.engine, now=now, default_sender=Sender("Shop", "news@shop.example"))
         async with self.engine.connect() as conn:
             rows = await conn.execute(sa.select(db.deliveries.c.message_id,
                                                 db.deliveries.c.email))

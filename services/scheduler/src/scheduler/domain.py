@@ -11,7 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from contracts import Schedule
 from rules.cadence import Rule, slot_after
+from rules.sendtime import first_due
+
+
+def due_time(schedule: Schedule, send_at: datetime, lead: timedelta) -> datetime:
+    """When the email sent at `send_at` is due to be written: the lead time before the first
+    contact's due time, which with per-contact time is the send time in the zone furthest
+    ahead on the email's local date (events keep `send_at`, the campaign's zone's time)."""
+    return first_due(send_at, schedule.send_time, schedule.timezone,
+                     per_contact_time=schedule.per_contact_time) - lead
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from rules.cadence import (
 )
 from rules.lifecycle import Status, follow, is_running
 from scheduler import db
-from scheduler.domain import PLAN_WINDOW, advance, needs_new_plan
+from scheduler.domain import PLAN_WINDOW, advance, due_time, needs_new_plan
 from servicekit.db import UnitOfWork
 from servicekit.erasure import erase_address
 from servicekit.tracing import current_trace_headers, span_from_headers
@@ -58,8 +58,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _next_fields(slot: int, at: datetime | None, lead: timedelta) -> dict[str, Any]:
-    return {"next_slot": slot, "next_send_at": at, "due_at": at - lead if at else None}
+def _next_fields(
+    slot: int, at: datetime | None, lead: timedelta, schedule: Schedule
+) -> dict[str, Any]:
+    return {"next_slot": slot, "next_send_at": at,
+            "due_at": due_time(schedule, at, lead) if at else None}
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ async def on_created(event: CampaignCreated, uow: UnitOfWork, *, lead: timedelta
         planned_until=plan.planned_until,
         # Taken in the handler's span: the emails due later continue the campaign's trace.
         trace_headers=current_trace_headers() or None,
-        **_next_fields(0, first, lead),
+        **_next_fields(0, first, lead, schedule),
     )
     if created:
         uow.publish(_scheduled(plan, event.event_id))
@@ -163,13 +166,14 @@ async def on_resumed(
     row = await db.get_for_update(uow.conn, event.payload.campaign_id)
     if row is None or follow(row.state, "resume") != "active":
         return
-    rule = Rule.from_schedule(Schedule.model_validate(row.schedule))
+    schedule = Schedule.model_validate(row.schedule)
+    rule = Rule.from_schedule(schedule)
     now = clock()
     if row.next_send_at is not None:
         found = slot_from(rule, now, row.next_slot, row.next_send_at)
     else:
         found = first_slot_from(rule, now, min_index=row.next_slot)
-    await _reschedule(uow, row, rule, found, lead, state="active", total=row.total_emails,
+    await _reschedule(uow, row, schedule, found, lead, state="active", total=row.total_emails,
                       cause=event.event_id)
 
 
@@ -187,22 +191,24 @@ async def on_updated(
     # Slot numbers of the old rule mean nothing under the new one: continue from now.
     found = first_slot_from(rule, clock())
     state: State = "active" if row.state == "active" else "paused"
-    await _reschedule(uow, row, rule, found, lead, state=state, total=total,
+    await _reschedule(uow, row, schedule, found, lead, state=state, total=total,
                       cause=event.event_id)
 
 
 async def _reschedule(
-    uow: UnitOfWork, row: db.ScheduleRow, rule: Rule, found: tuple[int, datetime] | None,
-    lead: timedelta, *, state: State, total: int, cause: uuid.UUID,
+    uow: UnitOfWork, row: db.ScheduleRow, schedule: Schedule,
+    found: tuple[int, datetime] | None, lead: timedelta, *, state: State, total: int,
+    cause: uuid.UUID,
 ) -> None:
     if found is None or row.next_sequence > total:
         await _complete(uow, row, cause=cause, total=total)
         return
     slot, at = found
-    fields = _next_fields(slot, at, lead)
+    fields = _next_fields(slot, at, lead, schedule)
     if state != "active":
         fields["due_at"] = None
-    plan = _plan_of(row, state=state, total=total, slot=slot, at=at, rule=rule)
+    plan = _plan_of(row, state=state, total=total, slot=slot, at=at,
+                    rule=Rule.from_schedule(schedule))
     await db.update_schedule(uow.conn, row.campaign_id, state=state,
                              planned_until=plan.planned_until, **fields)
     uow.publish(_scheduled(plan, cause))
@@ -259,7 +265,8 @@ async def emit_due(
         try:
             if row.next_send_at is None:
                 raise ValueError("due without a send time")
-            rule = Rule.from_schedule(Schedule.model_validate(row.schedule))
+            schedule = Schedule.model_validate(row.schedule)
+            rule = Rule.from_schedule(schedule)
             step = advance(rule, sequence=row.next_sequence, slot=row.next_slot,
                            send_at=row.next_send_at, total=row.total_emails, now=now,
                            catch_up_window=catch_up)
@@ -271,7 +278,8 @@ async def emit_due(
                                   row.next_send_at, None, "error", row.planned_until, reason))
             continue
         if step.emitted:
-            DUE_LAG.observe(max(0.0, (now - (row.next_send_at - lead)).total_seconds()))
+            due = due_time(schedule, row.next_send_at, lead)
+            DUE_LAG.observe(max(0.0, (now - due).total_seconds()))
             if row.trace_headers:
                 # Published inside the span, so its outbox row carries the campaign's trace.
                 with span_from_headers(
@@ -300,7 +308,8 @@ async def emit_due(
         if at is None:
             others.append(_completed(moved, step.next_sequence - 1))
         moves.append(db.Moved(row.campaign_id, step.next_sequence, step.next_slot, at,
-                              at - lead if at else None, state, planned_until))
+                              due_time(schedule, at, lead) if at else None, state,
+                              planned_until))
     await db.move_on(uow.conn, moves)
     await db.record_skipped(uow.conn, skipped)
     # Emails first (traced ones were queued above): the relay publishes in outbox order, and

@@ -145,6 +145,29 @@ async def test_emit_due_emits_one_email_due_and_advances(
     assert await tick(engine, first) == 0
 
 
+async def test_a_per_contact_time_email_is_due_a_lead_before_its_send_time_at_utc_plus_14(
+    engine: AsyncEngine, make_created: MakeCreated
+) -> None:
+    """Content must exist before the first zone's 09:00 (UTC+14), not the campaign zone's; the
+    events still carry the campaign zone's send time."""
+    event = make_created(**daily(start_at=START, total_emails=2, timezone="Europe/Berlin",
+                                 per_contact_time=True))
+    campaign = event.payload.campaign_id
+    await handle(engine, handlers.on_created, event, lead=LEAD)
+    berlin = datetime(2030, 1, 7, 8, tzinfo=UTC)  # 09:00 CET
+    kiritimati = datetime(2030, 1, 6, 19, tzinfo=UTC)  # 09:00 on 7 January at UTC+14
+
+    row = await schedule_of(engine, campaign)
+    assert (row.next_send_at, row.due_at) == (berlin, kiritimati - LEAD)
+    assert await tick(engine, kiritimati - LEAD - timedelta(seconds=1)) == 0
+    assert await tick(engine, kiritimati - LEAD) == 1
+    [due] = await emails_due(engine)
+    assert due.payload.send_at == berlin
+    row = await schedule_of(engine, campaign)
+    assert (row.next_send_at, row.due_at) == (berlin + timedelta(days=1),
+                                              kiritimati + timedelta(days=1) - LEAD)
+
+
 async def test_emitting_a_schedule_twice_never_adds_a_second_outbox_row(
     engine: AsyncEngine, make_created: MakeCreated
 ) -> None:

@@ -91,9 +91,9 @@ def _claimable() -> sa.Select[Any]:
     )
     # The contact as it is now: one deleted or no longer subscribed since is not mailed, nor
     # one who has left the campaign's lists (or joined an excluded one) while the delivery
-    # waited, for a retry, a send window or a frequency cap.
-    contact = sa.and_(contacts.c.workspace_id == campaigns.c.workspace_id,
-                      contacts.c.email == deliveries.c.email)
+    # waited, for a retry, a send window or a frequency cap. LATERAL with LIMIT 1, one index
+    # probe per delivery: as a plain join, a planner without statistics yet matched on the
+    # workspace alone and filtered every contact of it by address.
     on = sa.and_(memberships.c.workspace_id == campaigns.c.workspace_id,
                  memberships.c.email == deliveries.c.email)
     targeted = sa.and_(
@@ -101,21 +101,26 @@ def _claimable() -> sa.Select[Any]:
                                      memberships.c.list_id == sa.any_(campaigns.c.target_include))),
         ~sa.exists().where(on, memberships.c.list_id == sa.any_(campaigns.c.target_exclude)),
     )
-    member = sa.and_(contacts.c.status == "subscribed", targeted)
+    contact = (
+        sa.select(contacts.c.name, contacts.c.fields, contacts.c.status)
+        .where(contacts.c.workspace_id == campaigns.c.workspace_id,
+               contacts.c.email == deliveries.c.email)
+        .limit(1).lateral("contact"))
+    active = sa.and_(contact.c.status == "subscribed", targeted)
     return (
         sa.select(
             deliveries.c.id, deliveries.c.campaign_id, deliveries.c.sequence, deliveries.c.email,
             deliveries.c.message_id, deliveries.c.attempts, deliveries.c.first_attempt_at,
-            contacts.c.name.label("member_name"),
-            contacts.c.fields.label("member_fields"),
-            sa.func.coalesce(member, False).label("member_active"),
+            contact.c.name.label("member_name"),
+            contact.c.fields.label("member_fields"),
+            sa.func.coalesce(active, False).label("member_active"),
             suppressed.label("suppressed"),
             # Last, in CampaignRow's order: `_claimed` unpacks them by position.
             *(campaigns.c[f.name].label(f"campaign_{f.name}") for f in fields(CampaignRow)),
         )
         .select_from(
             deliveries.join(campaigns, campaigns.c.campaign_id == deliveries.c.campaign_id)
-            .outerjoin(contacts, contact)
+            .outerjoin(contact, sa.true())
         )
         .where(campaigns.c.state != "paused")
         .with_for_update(of=deliveries, skip_locked=True)

@@ -36,7 +36,7 @@ def upgrade() -> None:
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(_STATUSES, name="contacts_status"),
     )
-    op.create_index("contacts_zone", "contacts", ["workspace_id", "timezone"])
+    op.create_index("contacts_zone", "contacts", ["timezone", "workspace_id"])
     op.create_table(
         "memberships",
         sa.Column("list_id", UUID(as_uuid=True), primary_key=True),
