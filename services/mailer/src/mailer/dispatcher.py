@@ -9,13 +9,15 @@ sequence, address), so a dispatch run again after a crash creates nothing twice.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailer import db
 from mailer.domain import Sender
+from rules.sendtime import known_zones
+from rules.window import next_opening
 from servicekit.shutdown import Shutdown
 
 log = structlog.get_logger(__name__)
@@ -61,6 +63,24 @@ async def _run(conn: AsyncConnection, dispatch: db.DueDispatch, default_sender: 
             conn, dispatch.workspace_id, zones, dispatch.timezone):
         return 0  # nobody of the workspace is in these zones: no pass over the lists
     from_address = dispatch.from_email or default_sender.address
-    zone_dues = None if zones is None else [(zone, dispatch.due_at) for zone in zones]
     return await db.create_deliveries(
-        conn, dispatch, message_domain=from_address.rpartition("@")[2], zone_dues=zone_dues)
+        conn, dispatch, message_domain=from_address.rpartition("@")[2],
+        zone_dues=_zone_dues(dispatch))
+
+
+def _zone_dues(dispatch: db.DueDispatch) -> list[tuple[str, datetime]] | None:
+    """Each zone's initial due time, or None when everyone is due at the dispatch's time.
+
+    A send window is reckoned in the contact's zone, so with one every zone (every zone of the
+    dispatch) gets the window's next opening at or after the dispatch's time there.
+    """
+    window = dispatch.send_window
+    if window is None:
+        if dispatch.zones is None:
+            return None
+        return [(zone, dispatch.due_at) for zone in dispatch.zones]
+    zones = dispatch.zones if dispatch.zones is not None else sorted(
+        known_zones() | {dispatch.timezone})
+    start, end = time.fromisoformat(window["start"]), time.fromisoformat(window["end"])
+    weekdays = window["weekdays"]
+    return [(zone, next_opening(dispatch.due_at, start, end, weekdays, zone)) for zone in zones]

@@ -27,7 +27,7 @@ from contracts.contacts import (
     ListMembersPayload,
     SuppressionPayload,
 )
-from contracts.events import AudienceTargets
+from contracts.events import AudienceTargets, SendWindow
 from mailer import db, handlers
 from mailer.dispatcher import dispatch_due
 
@@ -322,3 +322,27 @@ async def test_the_old_audience_events_still_put_members_on_the_campaigns_list(
     await world.content(1)
     await world.send(world.send_at)
     assert [m["To"].addresses[0].addr_spec for m in smtp.received] == [ANN]
+
+
+async def test_a_delivery_due_outside_the_send_window_starts_at_its_next_opening_there(
+    world: World,
+) -> None:
+    """The window is the contact's local time: 10:00-12:00 on weekdays. At 09:00 UTC on
+    Monday 4 March 2030 it is 18:00 in Tokyo, and 09:00 in London."""
+    schedule = Schedule(schedule_type="daily", total_emails=3, start_at=world.send_at,
+                        send_time="09:00", timezone="Europe/London",
+                        send_window=SendWindow(start="10:00", end="12:00",
+                                               weekdays=[1, 2, 3, 4, 5]))
+    await world.campaign(schedule=schedule)
+    tokyo, london, nowhere = "tokyo@example.com", "london@example.com", "nowhere@example.com"
+    await contacts(world, tokyo, timezone="Asia/Tokyo")
+    await contacts(world, london, timezone="Europe/London")
+    await contacts(world, nowhere)
+    await join(world, world.audience_id, tokyo, london, nowhere)
+
+    await world.content(1)
+
+    due = {email: row.due_at for email, row in (await world.deliveries()).items()}
+    assert due == {london: datetime(2030, 3, 4, 10, tzinfo=UTC),
+                   nowhere: datetime(2030, 3, 4, 10, tzinfo=UTC),
+                   tokyo: datetime(2030, 3, 5, 1, tzinfo=UTC)}  # Tuesday 10:00 JST
