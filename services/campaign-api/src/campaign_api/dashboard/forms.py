@@ -30,11 +30,15 @@ WEEKDAYS = tuple((str(number), name) for number, name in enumerate(ABBREVIATIONS
 MODELS = ("openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-sonnet-4",
           "google/gemini-2.5-flash", "meta-llama/llama-3.3-70b-instruct")
 MAX_RECIPIENT_LINES = 10_000
+# The form's multiple choices of lists and segments, and how many of each the API takes.
+AUDIENCE_CHOICES = ("target_lists", "exclude_lists", "target_segments", "exclude_segments")
+MAX_TARGETS = 50
 
 # API field -> the form input that shows its error.
-_INPUT_OF = {"description": "brief", "ai_agent_id": "model", "recipient_emails": "recipients",
-             "recipients": "recipients", "total_emails": "duration", "total_months": "duration",
-             "start_at": "start_date", "weekly_days": "weekly_days"}
+_INPUT_OF = {"audience": "target_lists", "description": "brief", "ai_agent_id": "model",
+             "recipient_emails": "recipients", "recipients": "recipients",
+             "total_emails": "duration", "total_months": "duration", "start_at": "start_date",
+             "weekly_days": "weekly_days"}
 
 
 # Valid values put in place of a field that failed, so that the checks behind it run too.
@@ -44,7 +48,7 @@ _STAND_INS: dict[str, Any] = {
     "ai_agent_id": MODELS[0], "from_name": "", "from_email": None, "start_at": None,
     "recipients": [{"email": "stand-in@example.com"}],
     "recipient_emails": ["stand-in@example.com"], "description": "", "brand_voice": "",
-    "audience_description": "",
+    "audience_description": "", "audience": {},
 }
 
 
@@ -73,14 +77,24 @@ class CampaignForm:
     from_name: str = ""
     from_email: str = ""
     recipients: str = ""
+    # The lists and segments it targets, and those whose members it leaves out (ids).
+    target_lists: list[str] = field(default_factory=list)
+    exclude_lists: list[str] = field(default_factory=list)
+    target_segments: list[str] = field(default_factory=list)
+    exclude_segments: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, str], days: list[str]) -> CampaignForm:
-        known = {f for f in cls.__dataclass_fields__ if f not in ("weekly_days", "errors")}
+    def from_mapping(cls, data: Mapping[str, str], days: list[str],
+                     chosen: Mapping[str, list[str]] | None = None) -> CampaignForm:
+        """`chosen`: the multiple choices by name (AUDIENCE_CHOICES), as the browser sent them."""
+        known = {f for f in cls.__dataclass_fields__
+                 if f not in ("weekly_days", "errors", *AUDIENCE_CHOICES)}
         values: dict[str, Any] = {k: str(v).strip() if k != "recipients" else str(v)
                   for k, v in data.items() if k in known}
-        return cls(weekly_days=[d for d in days if d in dict(WEEKDAYS)], **values)
+        picks: dict[str, Any] = {k: list(dict.fromkeys(v))[:MAX_TARGETS]
+                 for k, v in (chosen or {}).items() if k in AUDIENCE_CHOICES}
+        return cls(weekly_days=[d for d in days if d in dict(WEEKDAYS)], **values, **picks)
 
     @classmethod
     def from_campaign(cls, c: CampaignDetail) -> CampaignForm:
@@ -94,6 +108,10 @@ class CampaignForm:
             duration_unit="months" if by_months else "emails",
             send_time=c.send_time.strftime("%H:%M"), timezone=c.timezone, model=c.ai_agent_id,
             from_name=c.from_name, from_email=c.from_email or "",
+            target_lists=[str(i) for i in c.audience.lists],
+            exclude_lists=[str(i) for i in c.audience.exclude_lists],
+            target_segments=[str(i) for i in c.audience.segments],
+            exclude_segments=[str(i) for i in c.audience.exclude_segments],
         )
 
     # -- conversion ------------------------------------------------------------------------
@@ -116,16 +134,23 @@ class CampaignForm:
                 "audience_description": self.audience_description, "ai_agent_id": self.model,
                 "from_name": self.from_name, "from_email": self.from_email or None}
 
+    def _audience(self) -> dict[str, list[str]]:
+        """The targets as the API takes them (an id that is not one is the API's to refuse)."""
+        return {"lists": self.target_lists, "exclude_lists": self.exclude_lists,
+                "segments": self.target_segments, "exclude_segments": self.exclude_segments}
+
     def to_create(self) -> CampaignCreate | None:
         """The request, or None with `errors` filled in."""
-        body = self._content() | self._schedule() | {"recipients": self._recipients()}
+        body = self._content() | self._schedule() | {"recipients": self._recipients(),
+                                                     "audience": self._audience()}
         if self.start_date:
             body["start_at"] = f"{self.start_date}T00:00:00"
         return self._validate(CampaignCreate, body)
 
     def to_update(self) -> CampaignUpdate | None:
         schedule = self._schedule()
-        result = self._validate(CampaignUpdate, self._content() | schedule)
+        result = self._validate(CampaignUpdate, self._content() | schedule
+                                | {"audience": self._audience()})
         # A change is checked against the stored campaign only once it is valid by itself; the
         # edit form holds the whole schedule, so the rules across its fields run now, with the
         # others, instead of in a second round.

@@ -26,7 +26,14 @@ from campaign_api.dashboard.auth import (
     sign_out,
     write_session,
 )
-from campaign_api.dashboard.forms import MODELS, WEEKDAYS, CampaignForm, time_zones
+from campaign_api.dashboard.contact_pages import all_lists
+from campaign_api.dashboard.forms import (
+    AUDIENCE_CHOICES,
+    MODELS,
+    WEEKDAYS,
+    CampaignForm,
+    time_zones,
+)
 from campaign_api.dashboard.pages import engine_of, find_campaign, nats_of, not_found, render
 from campaign_api.domain import can_edit
 from campaign_api.failures import Failure, NotFound
@@ -116,28 +123,34 @@ async def campaign_list(
                   status=status if statuses else "", q=q, filters=STATUS_FILTERS)
 
 
-def _form_page(request: Request, viewer: Viewer, form: CampaignForm, *,
-               campaign: CampaignDetail | None = None, status_code: int = 200) -> HTMLResponse:
+async def _form_page(request: Request, viewer: Viewer, form: CampaignForm, *,
+                     campaign: CampaignDetail | None = None,
+                     status_code: int = 200) -> HTMLResponse:
     cadence = form.cadence()
+    # Lists to target: the workspace's own (a campaign's own list is that campaign's).
+    targets = [x for x in await all_lists(engine_of(request), viewer.workspace_id)
+               if x.kind == "list"]
     now = datetime.now(UTC)
     preview_times = [(_day_label(t, now), t) for t in cadences.preview(cadence, now)
                      ] if cadence else []
     return render(request, "campaign_form.html", viewer, status_code=status_code,
                   section="campaigns", form=form, campaign=campaign, weekdays=WEEKDAYS,
                   models=MODELS, zones=time_zones(), preview_times=preview_times,
-                  preview_days=_days_label(cadence.rule(now).weekdays) if cadence else "")
+                  preview_days=_days_label(cadence.rule(now).weekdays) if cadence else "",
+                  target_lists=targets)
 
 
 @router.get("/campaigns/new")
 async def new_campaign(request: Request, viewer: SignedIn) -> HTMLResponse:
-    return _form_page(request, viewer, CampaignForm())
+    return await _form_page(request, viewer, CampaignForm())
 
 
 async def _posted_form(request: Request) -> CampaignForm:
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     days = [d for d in form.getlist("weekly_days") if isinstance(d, str)]
-    return CampaignForm.from_mapping(fields, days)
+    chosen = {k: [v for v in form.getlist(k) if isinstance(v, str)] for k in AUDIENCE_CHOICES}
+    return CampaignForm.from_mapping(fields, days, chosen)
 
 
 @router.post("/campaigns/new")
@@ -153,7 +166,7 @@ async def create_campaign(request: Request, viewer: SignedInForm) -> Response:
             form.errors.setdefault("form", exc.detail)
         else:
             return _redirect(f"/dashboard/campaigns/{created.id}?done=created")
-    return _form_page(request, viewer, form, status_code=422)
+    return await _form_page(request, viewer, form, status_code=422)
 
 
 @router.get("/campaigns/{campaign_id}")
@@ -210,7 +223,8 @@ async def edit_campaign(request: Request, viewer: SignedIn,
     campaign = await find_campaign(request, viewer, campaign_id)
     if campaign is None:
         return not_found(request, viewer, "campaign")
-    return _form_page(request, viewer, CampaignForm.from_campaign(campaign), campaign=campaign)
+    return await _form_page(request, viewer, CampaignForm.from_campaign(campaign),
+                            campaign=campaign)
 
 
 @router.post("/campaigns/{campaign_id}/edit")
@@ -230,7 +244,7 @@ async def update_campaign(request: Request, viewer: SignedInForm,
             form.errors.setdefault("form", exc.detail)
         else:
             return _redirect(f"/dashboard/campaigns/{campaign_id}?done=updated")
-    return _form_page(request, viewer, form, campaign=campaign, status_code=422)
+    return await _form_page(request, viewer, form, campaign=campaign, status_code=422)
 
 
 @router.post("/campaigns/{campaign_id}/preview")

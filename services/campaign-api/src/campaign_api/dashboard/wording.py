@@ -30,9 +30,8 @@ _RULES = {
                                          "months.",
     "total_months or total_emails: one of them is required":
         "Give the campaign a length: a number of emails or months.",
-    # The form has no list or segment to choose: its recipients are all it can give.
     "at least one recipient, or a list or segment in audience, is required":
-        "At least one recipient is required.",
+        "Add at least one recipient, or choose a list or segment to send to.",
 }
 
 
