@@ -157,7 +157,7 @@ async def test_an_invalid_form_shows_every_error_at_once_in_plain_words(
                      ". _ : / @ - only.",
             "from_email": "Enter an email address such as ada@example.com.",
             "weekly_days": "A weekly schedule needs at least one weekday.",
-            "recipients": "At least one recipient is required.",
+            "recipients": "Add at least one recipient, or choose a list or segment to send to.",
         }
         for raw in ("Input should", "String should", "Value error", "total_emails"):
             assert raw not in response.text, raw
