@@ -16,6 +16,7 @@ from contracts import (
     CampaignPaused,
     CampaignResumed,
     CampaignUpdated,
+    ContactErased,
     ContactsChanged,
     ContactsDeleted,
     ContentGenerated,
@@ -24,10 +25,13 @@ from contracts import (
     RecipientUnsubscribed,
     SuppressionAdded,
     SuppressionRemoved,
+    TransactionalRequested,
+    WorkspaceUpdated,
 )
-from mailer import handlers, processes
+from mailer import handlers, policy_handlers, processes
 from mailer.dispatcher import dispatcher_loop
 from mailer.settings import Settings
+from mailer.transactional import transactional_loop
 from servicekit.consumer import Handlers
 from servicekit.runtime import Runtime, ServiceParts
 
@@ -52,6 +56,9 @@ def handler_table(settings: Settings) -> Handlers:
     table.on(SuppressionRemoved)(handlers.on_suppression_removed)
     table.on(ContentGenerated)(handlers.on_content_generated)
     table.on(RecipientUnsubscribed)(handlers.on_unsubscribed)
+    table.on(WorkspaceUpdated)(policy_handlers.on_workspace_updated)
+    table.on(TransactionalRequested)(policy_handlers.on_transactional_requested)
+    table.on(ContactErased)(policy_handlers.on_contact_erased)
     return table
 
 
@@ -66,6 +73,9 @@ async def build(runtime: Runtime) -> ServiceParts:
     # Deliveries are created at each email's send time, from the members of that moment.
     loops = [sending, dispatcher_loop(runtime.engine, settings.default_sender,
                                       settings.poll_interval, shutdown=runtime.shutdown)]
+    # Transactional mail goes from the `run` process only, over its campaign SMTP sessions.
+    loops.append(transactional_loop(runtime.engine, pool, settings.send_options(),
+                                    settings.poll_interval, shutdown=runtime.shutdown))
     if settings.sender_processes > 1:
         supervisor = processes.Supervisor(settings.sender_processes)
         runtime.readiness.append(supervisor.readiness)

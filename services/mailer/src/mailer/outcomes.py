@@ -28,6 +28,7 @@ from mailer import db
 from mailer.domain import InvalidMessage
 from mailer.links import EmailLinks
 from mailer.outage import Outage, persist
+from mailer.policy import Window
 from mailer.render import EmailTemplate
 from servicekit.db import UnitOfWork
 
@@ -46,6 +47,7 @@ class Job:
     email: Email
     attempts: int  # this attempt's number: the fencing token for recording its outcome
     first_attempt_at: datetime
+    window: Window | None = None  # the campaign's send window, in the recipient's zone
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,8 +202,9 @@ def failed_event(
 ) -> EmailFailed:
     """email.failed is final for the delivery. Its kind is named here, never left to the
     contract to infer: bounced (the receiving server refused it), invalid (no safe message
-    could be built), suppressed (the address was on the suppression list at send time), or
-    expired (transient faults went on past the retry policy). Only expired is not permanent."""
+    could be built), suppressed (the address was on the suppression list at send time),
+    expired (transient faults went on past the retry policy), or capped (over the workspace's
+    frequency cap, which says skip). Only expired is not permanent."""
     return EmailFailed.create(
         EmailFailedPayload(campaign_id=row.campaign_id, sequence=row.sequence,
                            recipient=row.email, permanent=kind != "expired", smtp_code=code,

@@ -193,6 +193,36 @@ def render_message(
     return template.render(recipient, meta)
 
 
+def render_transactional(
+    sender: Sender, recipient: Recipient, content: Content, *, message_id: str, date: datetime
+) -> CrlfMessage:
+    """A message sent outside any campaign (a sign-up's confirmation): the bodies as given,
+    merge fields filled, with no tracked link, open pixel, List-Id or List-Unsubscribe, since
+    it is not list mail and what it links to must work as written. InvalidMessage when it
+    cannot be built safely."""
+    values = merge_values(recipient)
+    subject = header_safe("subject", Merge.compile(content.subject).fill(values))
+    digest = hashlib.sha256(
+        "\0".join((content.subject, content.body_text, content.body_html)).encode()
+    ).hexdigest()[:24]
+    boundary = f"=_{digest}"  # "=_" never occurs in quoted-printable: not in either body
+    text = normalised_lines(content.body_text).rstrip() + "\n"
+    parts = [
+        header("From", mailbox("from", sender.name, sender.address)),
+        header("To", mailbox("to", recipient.name, recipient.email)),
+        subject_header(subject),
+        date_header(date.replace(microsecond=0)),
+        header("Message-ID", header_safe("message-id", message_id)),
+        b"MIME-Version: 1.0\r\n",
+        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(),
+        EncodedPart.compile(boundary, "plain", text).fill(values),
+        EncodedPart.compile(boundary, "html", _inlined(content.body_html)).fill(
+            values, as_html=True),
+        f"--{boundary}--\r\n".encode(),
+    ]
+    return CrlfMessage(b"".join(parts))
+
+
 def _inlined(body: str) -> str:
     """`<style>` rules moved into style attributes: many webmail clients drop style blocks.
     HTML without one is left exactly as written."""

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.links import LinkSigner
 from mailer import db
+from mailer.db.deliveries import defer
 from mailer.dkim_signing import DkimSigner
 from mailer.domain import (
     Accepted,
@@ -54,6 +55,7 @@ from mailer.leases import Leases
 from mailer.links import EmailLinks
 from mailer.mime import smtp_address
 from mailer.outcomes import DELIVERIES, Email, Job, Outcome, Recorder, failed_event, release
+from mailer.policy import OverCap, at_claim
 from mailer.render import EmailTemplate, MessageMeta, list_id
 from servicekit.db import UnitOfWork
 from servicekit.shutdown import Shutdown
@@ -215,18 +217,24 @@ async def _claim(
         if not rows:
             return 0, []
         contents = await db.contents_for(uow.conn, ((r.campaign_id, r.sequence) for r in rows))
+        skips = {r.id: precheck(campaign_state=r.campaign.state, member_active=r.member_active,
+                                suppressed=r.suppressed) for r in rows}
+        policy = await at_claim(uow.conn, rows, [r for r in rows if skips[r.id] is None], now)
         emails: dict[tuple[uuid.UUID, int], Email] = {}
         jobs: list[Job] = []
         for row in rows:
             content = contents[(row.campaign_id, row.sequence)]
-            skip = precheck(campaign_state=row.campaign.state, member_active=row.member_active,
-                            suppressed=row.suppressed)
+            skip = skips[row.id]
             if skip is not None:
                 await db.settle(uow.conn, row.id, state=skip.state, last_reply=skip.reason)
                 if skip.state == "suppressed":
                     uow.publish(failed_event(row, content.correlation_id, kind="suppressed",
                                              reason=skip.reason))
                 DELIVERIES.labels(skip.state).inc()
+                continue
+            over = policy.over_cap.get(row.id)
+            if over is not None:
+                await _over_cap(uow, row, over, content.correlation_id)
                 continue
             key = (row.campaign_id, row.sequence)
             email = emails.get(key)
@@ -236,9 +244,25 @@ async def _claim(
                     EmailLinks(options.link_signer, options.public_base_url,
                                row.campaign.workspace_id, row.campaign_id, row.sequence),
                     context_from_headers(content.trace_headers))
-            jobs.append(Job(row, email, row.attempts + 1, row.first_attempt_at or now))
+            jobs.append(Job(row, email, row.attempts + 1, row.first_attempt_at or now,
+                            policy.windows.get(row.id)))
         await uow.commit()
     return len(rows), jobs
+
+
+async def _over_cap(
+    uow: UnitOfWork, row: db.ClaimedRow, over: OverCap, correlation_id: uuid.UUID
+) -> None:
+    """A delivery over the frequency cap is not attempted: deferred to when it fits, or
+    ended with an email.failed of kind `capped`; either way the reason is on the row."""
+    if over.due_at is not None:
+        await defer(uow.conn, row.id, due_at=over.due_at, reason=over.reason)
+        DELIVERIES.labels("capped_deferred").inc()
+        return
+    await db.settle(uow.conn, row.id, state="failed", last_reply=over.reason,
+                    deferred_reason=over.reason)
+    uow.publish(failed_event(row, correlation_id, kind="capped", reason=over.reason))
+    DELIVERIES.labels("capped").inc()
 
 
 async def _send(
@@ -339,6 +363,8 @@ def _deferred(
     retry_at = retry.next_attempt(attempts=job.attempts, first_attempt_at=job.first_attempt_at,
                                   now=at)
     if retry_at is not None:
+        if job.window is not None:  # a retry outside the send window waits for its opening
+            retry_at = job.window.opening(retry_at)
         return Outcome(job, "pending", "deferred", code, enhanced, reason, at, due_at=retry_at)
     gave_up = f"gave up after {job.attempts} attempts: {reason}"
     return Outcome(job, "failed", "expired", code, enhanced, gave_up, at, event="expired")

@@ -50,6 +50,8 @@ from mailer.db.tables import (
     memberships,
     metadata,
     suppressions,
+    transactional_messages,
+    workspaces,
 )
 
 __all__ = [
@@ -89,8 +91,10 @@ __all__ = [
     "suppress",
     "suppress_many",
     "suppressions",
+    "transactional_messages",
     "unsuppress",
     "upsert_audience_members",
     "upsert_campaign",
     "upsert_contacts",
+    "workspaces",
 ]

@@ -160,6 +160,17 @@ async def settle(
     )
 
 
+async def defer(
+    conn: AsyncConnection, delivery_id: uuid.UUID, *, due_at: datetime, reason: str
+) -> None:
+    """Hand a claimed delivery back, not attempted, due again at `due_at`, with the reason
+    its due time was moved."""
+    await conn.execute(
+        sa.update(deliveries).where(deliveries.c.id == delivery_id)
+        .values(state="pending", sending_since=None, due_at=due_at, deferred_reason=reason,
+                **_UNCOUNTED))
+
+
 @dataclass(frozen=True)
 class OutcomeRow:
     id: uuid.UUID

@@ -144,6 +144,8 @@ deliveries = sa.Table(
     sa.Column("enhanced_code", sa.Text),
     # The last SMTP reply, or why the delivery was not sent.
     sa.Column("last_reply", sa.Text),
+    # Why its due time was moved by the mailer's policy (the frequency cap), if it was.
+    sa.Column("deferred_reason", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
               server_default=sa.func.now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
@@ -159,4 +161,56 @@ deliveries = sa.Table(
     sa.Index("deliveries_due", "due_at", postgresql_where=sa.text("state = 'pending'")),
     sa.Index("deliveries_in_flight", "sending_since",
              postgresql_where=sa.text("state = 'sending'")),
+    # A contact's campaign emails sent or in flight, which the frequency cap counts; empty
+    # while deliveries wait, so creating a million of them costs nothing here.
+    sa.Index("deliveries_capped", "email",
+             postgresql_where=sa.text("state IN ('sent', 'sending')")),
+)
+
+# The workspace settings the mailer acts on (workspace.updated), the newest `changed_at` wins.
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("workspace_id", UUID(as_uuid=True), primary_key=True),
+    # At most this many campaign emails per contact in any rolling 24 hours / 7 days (None: no
+    # cap); transactional mail is not counted.
+    sa.Column("frequency_cap_day", sa.Integer),
+    sa.Column("frequency_cap_week", sa.Integer),
+    # Over the cap a delivery waits until it fits (defer) or is not sent (skip).
+    sa.Column("over_cap", sa.Text, nullable=False, server_default="defer"),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("over_cap IN ('defer', 'skip')", name="workspaces_over_cap"),
+)
+
+# Messages sent at once outside any campaign (transactional.requested), one per message_id:
+# not tracked, not counted by the frequency cap; states as a delivery's, without `cancelled`.
+transactional_messages = sa.Table(
+    "transactional_messages",
+    metadata,
+    sa.Column("message_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("workspace_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("from_name", sa.Text, nullable=False),
+    sa.Column("from_email", sa.Text),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text, nullable=False),
+    sa.Column("body_text", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("first_attempt_at", sa.DateTime(timezone=True)),
+    sa.Column("sending_since", sa.DateTime(timezone=True)),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Column("smtp_code", sa.Integer),
+    sa.Column("last_reply", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now()),
+    sa.CheckConstraint("state IN ('pending', 'sending', 'sent', 'failed', 'suppressed')",
+                       name="transactional_state"),
+    sa.Index("transactional_due", "due_at",
+             postgresql_where=sa.text("state IN ('pending', 'sending')")),
+    # An erased person's messages, found without a pass over all of them.
+    sa.Index("transactional_recipient", "workspace_id", "email"),
 )
