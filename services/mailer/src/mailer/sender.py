@@ -2,7 +2,8 @@
 
 One step (`send_due_batch`) is three phases:
 1. claim: in one transaction, lock due deliveries and mark them `sending`, then settle those
-   that must not be sent (cancelled campaign, removed member, suppressed address); commit
+   that must not be sent (cancelled campaign, removed member, suppressed address) and defer or
+   skip those over the workspace's frequency cap (mailer.policy); commit
    before any byte goes to the SMTP server, so a crash from here on leaves a visible `sending`
    row that is reclaimed after the lease. While the process lives, its heartbeat renews the
    lease (mailer.leases).
