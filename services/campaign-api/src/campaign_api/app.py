@@ -11,9 +11,19 @@ from campaign_api import dashboard, errors, handlers
 from campaign_api.idempotency import Idempotency
 from campaign_api.limits import BodySizeLimit
 from campaign_api.ratelimit import RateLimiter
-from campaign_api.routes import audiences, campaigns, contacts, fields, keys, lists, tracking
+from campaign_api.routes import (
+    audiences,
+    campaigns,
+    contacts,
+    fields,
+    keys,
+    lists,
+    segments,
+    tracking,
+)
 from campaign_api.settings import Settings
 from campaign_api.slashes import EitherSlash
+from campaign_api.usecases.segments import refresh_loop
 from contracts import (
     CampaignCompleted,
     CampaignScheduled,
@@ -53,7 +63,7 @@ def create_app(engine: AsyncEngine, checks: list[ReadinessCheck], *, nc: Client 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        max_import_bytes=settings.max_import_bytes)
     app.add_middleware(EitherSlash, routes=app.router.routes)
-    for module in (campaigns, audiences, contacts, fields, lists, keys, tracking):
+    for module in (campaigns, audiences, contacts, fields, lists, segments, keys, tracking):
         app.include_router(module.router)
     dashboard.install(app)
     for route in health_routes(checks):
@@ -83,4 +93,7 @@ async def build(runtime: Runtime) -> ServiceParts:
     assert isinstance(settings, Settings)
     # The runtime's checks: database, NATS and migrations current.
     app = create_app(runtime.engine, runtime.readiness, nc=runtime.nc, settings=settings)
-    return ServiceParts(handlers=projections(), http_app=app)
+    refresher = refresh_loop(runtime.engine, runtime.shutdown,
+                             interval=settings.segment_refresh_seconds,
+                             poll=settings.segment_poll_seconds)
+    return ServiceParts(handlers=projections(), http_app=app, loops=[refresher])

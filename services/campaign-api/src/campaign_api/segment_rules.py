@@ -184,11 +184,11 @@ def _shape(raw: Any, root: str) -> list[tuple[str, str]]:
     return []
 
 
-def validate_rule(raw: Any, declared: Mapping[str, str], lists: Collection[uuid.UUID] = (),
-                  *, root: str = "rule") -> Node:
+def validate_rule(raw: Any, declared: Mapping[str, str],
+                  lists: Collection[uuid.UUID] | None = None, *, root: str = "rule") -> Node:
     """`raw` (parsed JSON) as a rule, normalised (tags lower-cased, dates in ISO form, languages
     in their usual case), checked against the workspace's declared fields (key -> type) and its
-    list ids; raises InvalidRule naming every bad path."""
+    list ids (unless None: see `lists_named`); raises InvalidRule naming every bad path."""
     errors = _shape(raw, root)
     if errors:
         raise InvalidRule(errors)
@@ -205,7 +205,7 @@ def validate_rule(raw: Any, declared: Mapping[str, str], lists: Collection[uuid.
 
 
 def _checked(node: Node, where: str, declared: Mapping[str, str],
-             lists: Collection[uuid.UUID], problems: list[tuple[str, str]]) -> Node:
+             lists: Collection[uuid.UUID] | None, problems: list[tuple[str, str]]) -> Node:
     if isinstance(node, AllOf | AnyOf):
         key = "all" if isinstance(node, AllOf) else "any"
         children = [_checked(c, f"{where}.{key}[{i}]", declared, lists, problems)
@@ -219,13 +219,13 @@ def _checked(node: Node, where: str, declared: Mapping[str, str],
 
 
 def _checked_condition(node: Condition, where: str, declared: Mapping[str, str],
-                       lists: Collection[uuid.UUID]) -> Condition:
+                       lists: Collection[uuid.UUID] | None) -> Condition:
     if isinstance(node, FieldCondition):
         return _checked_field(node, where, declared)
     if isinstance(node, TagCondition):
         return node.model_copy(update={"tag": tags_of([node.tag], path=f"{where}.tag")[0]})
     if isinstance(node, ListCondition):
-        if node.list_id not in lists:
+        if lists is not None and node.list_id not in lists:
             raise InvalidContact(f"{where}.list", f"no list {node.list_id} in this workspace")
         return node
     if isinstance(node, ZoneCondition):
@@ -292,6 +292,20 @@ def _typed(at: str, type_: str, value: Any, key: str) -> Any:
         return field_value(at, type_, value)
     except InvalidContact:
         raise wrong from None
+
+
+def lists_named(rule: Node) -> set[uuid.UUID]:
+    """The list ids a rule names, for the caller to look up which are the workspace's."""
+    if isinstance(rule, AllOf | AnyOf):
+        children = rule.all if isinstance(rule, AllOf) else rule.any
+        return set().union(*(lists_named(c) for c in children))
+    return {rule.list_id} if isinstance(rule, ListCondition) else set()
+
+
+def stored_rule(raw: Any) -> Node:
+    """A rule as stored (validated when saved). Not checked against the fields again: a field
+    deleted since is missing on every contact, and its conditions match as a missing value."""
+    return _RULE.validate_python(raw)
 
 
 def rule_json(rule: Node) -> dict[str, Any]:

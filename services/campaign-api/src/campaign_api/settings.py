@@ -43,6 +43,10 @@ class Settings(ServiceSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_import_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     preview_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    # Every segment's membership is recomputed and its diff sent to the mailer this often; a
+    # changed segment at once, found by a look every `segment_poll_seconds`.
+    segment_refresh_seconds: float = Field(default=60.0, ge=1, le=86_400)
+    segment_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
     @model_validator(mode="after")
     def _link_key(self) -> Settings:

@@ -17,8 +17,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from campaign_api.db.contact_tables import contacts, segment_members, segments
 from campaign_api.db.tables import AnyRow
 
+_members = (sa.select(sa.func.count()).where(segment_members.c.segment_id == segments.c.id)
+            .scalar_subquery().label("members"))
 _SEGMENT = (segments.c.id, segments.c.name, segments.c.rule, segments.c.created_at,
-            segments.c.updated_at, segments.c.refreshed_at)
+            segments.c.updated_at, segments.c.refreshed_at, _members)
 
 
 async def insert_segment(conn: AsyncConnection, **values: Any) -> None:
@@ -30,15 +32,13 @@ async def get_segment(conn: AsyncConnection, workspace_id: uuid.UUID, segment_id
     query = sa.select(*_SEGMENT).where(segments.c.workspace_id == workspace_id,
                                        segments.c.id == segment_id)
     if for_update:
-        query = query.with_for_update()
+        query = query.with_for_update(of=segments)
     return (await conn.execute(query)).first()
 
 
 async def page_segments(conn: AsyncConnection, workspace_id: uuid.UUID, *, limit: int,
                         after: tuple[str, uuid.UUID] | None) -> list[AnyRow]:
-    members = (sa.select(sa.func.count()).where(segment_members.c.segment_id == segments.c.id)
-               .scalar_subquery().label("members"))
-    query = sa.select(*_SEGMENT, members).where(segments.c.workspace_id == workspace_id)
+    query = sa.select(*_SEGMENT).where(segments.c.workspace_id == workspace_id)
     if after is not None:
         query = query.where(sa.tuple_(segments.c.name, segments.c.id)
                             > sa.tuple_(sa.literal(after[0]), sa.literal(after[1])))
