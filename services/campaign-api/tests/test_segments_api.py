@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campaign_api.usecases.segments import refresh_due_segment
+from campaign_api.usecases.segments import refresh_due_segment, refresh_loop
+from servicekit.shutdown import Shutdown
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 ReadOutbox = Callable[..., Awaitable[list[dict[str, Any]]]]
@@ -168,3 +169,25 @@ async def test_replicas_refreshing_at_once_share_the_segments_and_send_each_memb
     for sid in ids:
         assert _emails(added, sid) == ["ann@example.com", "bob@example.com",
                                        "cid@example.com", "dee@example.com"]
+
+
+async def test_the_refresh_loop_sends_a_new_segment_at_once_in_bounded_events_and_stops(
+    api_client: MakeClient, api_engine: AsyncEngine, outbox_events: ReadOutbox,
+) -> None:
+    client = await api_client()
+    r = await client.post("/api/contacts/bulk", json={"consent_basis": "consent", "contacts": [
+        {"email": f"m{i:04}@example.com", "tags": ["many"]} for i in range(1_200)]})
+    assert r.status_code == 200, r.text
+    shutdown = Shutdown(grace=5)
+    loop = asyncio.create_task(refresh_loop(api_engine, shutdown, interval=3_600, poll=0.05))
+    sid = (await client.post("/api/segments/", json={"name": "many", "rule": {"tag": "many"}})
+           ).json()["id"]
+    async with asyncio.timeout(30):
+        while len(_emails(await outbox_events("list.members.added"), sid)) < 1_200:  # noqa: ASYNC110 - polls the outbox
+            await asyncio.sleep(0.05)
+    shutdown.request()
+    async with asyncio.timeout(5):
+        await loop
+    sizes = [len(e["payload"]["emails"]) for e in await outbox_events("list.members.added")
+             if e["payload"]["list_id"] == sid]
+    assert sizes == [500, 500, 200]
