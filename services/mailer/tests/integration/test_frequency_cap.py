@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts import Schedule, SendWindow, WorkspaceUpdated
+from contracts import ContactsChanged, Schedule, SendWindow, WorkspaceUpdated
+from contracts.contacts import ContactsChangedPayload, ContactState
 from contracts.events import WorkspaceSettingsPayload
-from mailer import db, policy_handlers
+from mailer import db, handlers, policy_handlers
 from mailer.sender import send_due_batch
 from mailer.smtp import SmtpPool
 from servicekit.db import create_engine
@@ -165,3 +166,26 @@ async def test_a_retry_that_would_fall_outside_the_send_window_waits_for_its_nex
     assert ann.due_at == datetime(2030, 3, 11, 13, 0, tzinfo=UTC)
     await world.send(ann.due_at)
     assert [r.state for r in await _rows(world)] == ["sent"]
+
+
+async def test_the_window_of_a_retry_is_reckoned_in_the_contacts_own_zone(
+    world: World, smtp: ScriptedSmtp
+) -> None:
+    # Mondays 09:00-09:30, campaign in New York, Ann in Tokyo (09:00 there is 00:00 UTC).
+    window = SendWindow(start=time(9), end=time(9, 30), weekdays=[1])
+    schedule = Schedule(schedule_type="daily", total_emails=3, timezone="America/New_York",
+                        start_at=world.send_at - timedelta(days=1), send_window=window)
+    await world.campaign(schedule=schedule)
+    await world.members((ANN, "Ann"))
+    tokyo = ContactState(email=ANN, name="Ann", timezone="Asia/Tokyo",
+                         changed_at=datetime.now(UTC))
+    await world.handle(handlers.on_contacts_changed, ContactsChanged.create(
+        ContactsChangedPayload(contacts=[tokyo]), workspace_id=world.workspace_id))
+    await world.content(1)
+    smtp.script(ANN, "451 4.7.1 Greylisted, try again later")
+
+    await world.send(datetime(2030, 3, 11, 0, 29, tzinfo=UTC))  # Monday 09:29 in Tokyo
+
+    [ann] = await _rows(world)
+    assert (ann.state, ann.smtp_code) == ("pending", 451)
+    assert ann.due_at == datetime(2030, 3, 18, 0, 0, tzinfo=UTC)  # next Monday 09:00 Tokyo
