@@ -55,10 +55,10 @@ from campaign_api.db.contact_tables import (
     list_members,
     lists,
     segment_members,
-    segments,
     sends,
     suppressions,
 )
+from campaign_api.db.contact_tables import segments as segment_table
 from campaign_api.db.contact_views import engagements_of, failures_to, sends_to
 from campaign_api.db.engagement import (
     engagement_of_campaign,
@@ -115,6 +115,10 @@ from campaign_api.db.tables import (
     metadata,
     workspaces,
 )
+
+# Importing the submodule `db.segments` (the segments' queries) bound the package's `segments`
+# to that module; callers mean the table, as with every other re-exported table.
+segments = segment_table
 
 __all__ = [
     "AnyRow",
