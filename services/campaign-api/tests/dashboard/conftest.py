@@ -3,16 +3,20 @@ browser for the browser tests (found, or installed from Debian's archive)."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import re
+import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
+from playwright.async_api import Browser, Page, async_playwright, expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import handlers, usecases
@@ -218,3 +222,55 @@ def seed_contacts(api_engine: AsyncEngine) -> SeedContacts:
 def seed_history(api_engine: AsyncEngine) -> SeedHistory:
     """`await seed_history(workspace_id, campaign_id, sent_to, bounced_at)`."""
     return lambda *args: _seed_history(api_engine, *args)
+
+
+# --- the browser over a served app -------------------------------------------------------
+
+
+class Served:
+    def __init__(self, base_url: str, key: str, workspace_id: uuid.UUID) -> None:
+        self.base_url, self.key, self.workspace_id = base_url, key, workspace_id
+
+
+@pytest.fixture
+async def served(api_engine: AsyncEngine) -> AsyncIterator[Served]:
+    """The app on a real socket, with a workspace and its key."""
+    workspace = await accounts.create_workspace(api_engine, "acme")
+    key = (await accounts.create_api_key(api_engine, workspace.id, "browser")).key
+    app = create_app(api_engine, [])
+    app.state.dashboard_settings = DashboardSettings(CAMPAIGN_API_SESSION_SECRET="s" * 40)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert not task.done(), "the server stopped during start-up"
+        assert time.monotonic() < deadline, "the server did not start"
+        await asyncio.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield Served(f"http://127.0.0.1:{port}", key, workspace.id)
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def browser(chromium_path: Path, launch_args: list[str]) -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        found = await p.chromium.launch(executable_path=chromium_path, args=launch_args,
+                                        headless=True)
+        yield found
+        await found.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, served: Served) -> AsyncIterator[Page]:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    found = await context.new_page()
+    found.set_default_timeout(15_000)
+    await found.goto(f"{served.base_url}/dashboard/signin")
+    await found.fill("#api_key", served.key)
+    await found.click("button[type=submit]")
+    await expect(found).to_have_url(re.compile(r"/dashboard/campaigns$"))
+    yield found
+    await context.close()

@@ -10,7 +10,8 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api.schemas_contacts import ListCreate
-from campaign_api.usecases import accounts, lists
+from campaign_api.schemas_segments import SegmentCreate
+from campaign_api.usecases import accounts, lists, segments
 from campaign_api.usecases import campaigns as campaign_cases
 
 NewKey = Callable[[str], Awaitable[str]]
@@ -77,3 +78,27 @@ async def test_the_form_refuses_another_workspaces_list_and_an_empty_audience(
             **campaign_form, "csrf_token": csrf, "target_lists": ["not-an-id"]})
         assert garbage.status_code == 422
         assert 'id="target_lists-error"' in garbage.text
+
+
+async def test_a_campaign_sends_to_a_segment_less_a_list(
+    new_key: NewKey, dashboard: Dashboard, sign_in: SignIn, seed_contacts: Seed,
+    campaign_form: dict[str, Any], api_engine: AsyncEngine,
+) -> None:
+    key = await new_key("acme")
+    workspace = await _workspace(api_engine, key)
+    garden = await seed_contacts(workspace, count=3)
+    vips = await segments.create_segment(api_engine, workspace, SegmentCreate(
+        name="VIPs", rule={"tag": "vip"}))
+    async with dashboard() as client:
+        csrf = await sign_in(client, key)
+        form = await client.get("/dashboard/campaigns/new")
+        assert f'name="target_segments" value="{vips.id}"' in form.text
+        made = await client.post("/dashboard/campaigns/new", data={
+            **campaign_form, "csrf_token": csrf, "recipients": "",
+            "target_segments": [str(vips.id)], "exclude_lists": [str(garden)]})
+        assert made.status_code == 303, made.text
+        campaign_id = uuid.UUID(made.headers["location"].split("?")[0].rsplit("/", 1)[1])
+        stored = await campaign_cases.get_campaign(api_engine, workspace, campaign_id)
+        assert stored.audience.segments == [vips.id]
+        assert stored.audience.exclude_lists == [garden]
+        assert stored.audience.lists == []

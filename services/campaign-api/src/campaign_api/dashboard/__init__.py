@@ -18,6 +18,7 @@ from campaign_api.dashboard.list_pages import list_router
 from campaign_api.dashboard.outbox_pages import outbox_router
 from campaign_api.dashboard.pages import STATIC_DIR, STATIC_PATH, not_found, templates
 from campaign_api.dashboard.router import router
+from campaign_api.dashboard.segment_pages import segment_router
 from campaign_api.dashboard.settings import DashboardSettings
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -31,6 +32,7 @@ def install(app: FastAPI, settings: DashboardSettings | None = None) -> None:
     app.include_router(audience_router)
     app.include_router(contact_router)
     app.include_router(list_router)
+    app.include_router(segment_router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="dashboard-static")
 
     async def csrf_rejected(request: Request, exc: Exception) -> Response:

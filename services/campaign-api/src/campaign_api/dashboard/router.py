@@ -26,7 +26,7 @@ from campaign_api.dashboard.auth import (
     sign_out,
     write_session,
 )
-from campaign_api.dashboard.contact_pages import all_lists
+from campaign_api.dashboard.contact_pages import MAX_LISTS_SHOWN, all_lists
 from campaign_api.dashboard.forms import (
     AUDIENCE_CHOICES,
     MODELS,
@@ -39,7 +39,7 @@ from campaign_api.domain import can_edit
 from campaign_api.failures import Failure, NotFound
 from campaign_api.schemas import CampaignDetail, CampaignStats, PreviewEmail
 from campaign_api.usecases import campaigns as campaign_cases
-from campaign_api.usecases import preview, stats
+from campaign_api.usecases import preview, segments, stats
 from campaign_api.usecases.preview import DEFAULT_TIMEOUT_SECONDS
 from rules import cadence as cadences
 from rules.weekdays import ABBREVIATIONS
@@ -130,6 +130,8 @@ async def _form_page(request: Request, viewer: Viewer, form: CampaignForm, *,
     # Lists to target: the workspace's own (a campaign's own list is that campaign's).
     targets = [x for x in await all_lists(engine_of(request), viewer.workspace_id)
                if x.kind == "list"]
+    saved = (await segments.list_segments(engine_of(request), viewer.workspace_id,
+                                          limit=MAX_LISTS_SHOWN)).items
     now = datetime.now(UTC)
     preview_times = [(_day_label(t, now), t) for t in cadences.preview(cadence, now)
                      ] if cadence else []
@@ -137,7 +139,7 @@ async def _form_page(request: Request, viewer: Viewer, form: CampaignForm, *,
                   section="campaigns", form=form, campaign=campaign, weekdays=WEEKDAYS,
                   models=MODELS, zones=time_zones(), preview_times=preview_times,
                   preview_days=_days_label(cadence.rule(now).weekdays) if cadence else "",
-                  target_lists=targets)
+                  target_lists=targets, target_segments=saved)
 
 
 @router.get("/campaigns/new")
