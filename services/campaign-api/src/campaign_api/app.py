@@ -14,6 +14,7 @@ from campaign_api.ratelimit import RateLimiter
 from campaign_api.routes import (
     audiences,
     campaigns,
+    contact_import,
     contacts,
     fields,
     keys,
@@ -63,7 +64,9 @@ def create_app(engine: AsyncEngine, checks: list[ReadinessCheck], *, nc: Client 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        max_import_bytes=settings.max_import_bytes)
     app.add_middleware(EitherSlash, routes=app.router.routes)
-    for module in (campaigns, audiences, contacts, fields, lists, segments, keys, tracking):
+    # contact_import before contacts: /api/contacts/export is not a contact's id.
+    for module in (campaigns, audiences, contact_import, contacts, fields, lists, segments, keys,
+                   tracking):
         app.include_router(module.router)
     dashboard.install(app)
     for route in health_routes(checks):

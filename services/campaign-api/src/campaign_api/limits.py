@@ -7,8 +7,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from campaign_api.errors import problem
 
-# Bodies that may be large: CSV imports (streamed) and the JSON bulk upsert of 10,000 contacts.
-LARGE_BODIES = ("/recipients/import", "/api/contacts/bulk")
+# Bodies that may be large: CSV imports (streamed, or spooled to disk when multipart) and
+# the JSON bulk upsert of 10,000 contacts.
+LARGE_BODIES = ("/recipients/import", "/api/contacts/import", "/api/contacts/bulk")
 
 
 def is_import(path: str) -> bool:

@@ -32,15 +32,9 @@ _TEXTS = ARRAY(sa.Text)
 
 # One statement per batch: the batch's columns travel as arrays and unnest into rows. An
 # existing contact keeps its status (an import never resubscribes a bounce) and what the row
-# leaves out; its fields and tags are merged. Only rows that change come back.
-_UPSERT = sa.text("""
-INSERT INTO contacts AS c (id, workspace_id, email, name, fields, tags, timezone, language,
-                           status, source)
-SELECT gen_random_uuid(), :workspace_id, u.email, u.name, u.fields::jsonb,
-       ARRAY(SELECT jsonb_array_elements_text(u.tags::jsonb)), u.timezone, u.language,
-       u.status, :source
-FROM unnest(:emails, :names, :fields, :tags, :timezones, :languages, :statuses)
-     AS u(email, name, fields, tags, timezone, language, status)
+# leaves out; its fields and tags are merged. Only rows that change come back. The CSV import
+# (db.contact_import) ends its INSERT ... SELECT with the same UPSERT_MERGE.
+UPSERT_MERGE = """
 ON CONFLICT (workspace_id, email) DO UPDATE SET
     name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE c.name END,
     fields = c.fields || excluded.fields,
@@ -56,7 +50,16 @@ WHERE :update_existing AND (
     OR (excluded.language IS NOT NULL AND excluded.language IS DISTINCT FROM c.language))
 RETURNING c.id, c.email, c.name, c.fields, c.tags, c.timezone, c.language, c.status,
           c.source, c.created_at, c.updated_at, (c.xmax = 0) AS inserted
-""").bindparams(
+"""
+_UPSERT = sa.text("""
+INSERT INTO contacts AS c (id, workspace_id, email, name, fields, tags, timezone, language,
+                           status, source)
+SELECT gen_random_uuid(), :workspace_id, u.email, u.name, u.fields::jsonb,
+       ARRAY(SELECT jsonb_array_elements_text(u.tags::jsonb)), u.timezone, u.language,
+       u.status, :source
+FROM unnest(:emails, :names, :fields, :tags, :timezones, :languages, :statuses)
+     AS u(email, name, fields, tags, timezone, language, status)
+""" + UPSERT_MERGE).bindparams(
     sa.bindparam("workspace_id", type_=UUID(as_uuid=True)),
     sa.bindparam("emails", type_=_TEXTS), sa.bindparam("names", type_=_TEXTS),
     sa.bindparam("fields", type_=_TEXTS), sa.bindparam("tags", type_=_TEXTS),
