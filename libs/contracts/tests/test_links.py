@@ -6,7 +6,7 @@ import pytest
 from itsdangerous import Signer, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 
-from contracts.links import InvalidLink, LinkClaims, LinkSigner
+from contracts.links import ConfirmClaims, InvalidLink, LinkClaims, LinkSigner
 
 SECRET = "s" * 40
 CLAIMS = LinkClaims(uuid.uuid4(), uuid.uuid4(), 3, "ada@example.com")
@@ -114,7 +114,8 @@ def test_an_emails_tokens_are_exactly_what_itsdangerous_signs(email: str) -> Non
     payload = base64_encode(json.dumps(fields, separators=(",", ":"), ensure_ascii=False))
     tokens = signer.email_tokens(CLAIMS.workspace_id, CLAIMS.campaign_id,
                                  CLAIMS.sequence).recipient(email)
-    for purpose, token in zip(("unsubscribe", "open", "click"), tokens, strict=True):
+    for purpose, token in zip(("unsubscribe", "open", "click", "preferences"), tokens,
+                              strict=True):
         key = Signer(SECRET, salt=f"campaign-builder.v2.{purpose}", digest_method=hashlib.sha256)
         reference = TimestampSigner(key.derive_key(), key_derivation="none",
                                     digest_method=hashlib.sha256)
@@ -122,3 +123,30 @@ def test_an_emails_tokens_are_exactly_what_itsdangerous_signs(email: str) -> Non
         assert signed.encode() == payload
         assert reference.get_signature(f"{signed}.{stamp}").decode() == signature
     assert signer.verify("open", tokens.open).email == email
+
+
+def test_the_preference_centre_token_carries_the_recipients_claims_for_that_purpose_only() -> None:
+    signer = LinkSigner(SECRET)
+    tokens = signer.recipient_tokens(CLAIMS)
+    assert signer.verify("preferences", tokens.preferences) == CLAIMS
+    for token in (tokens.unsubscribe, tokens.open):
+        with pytest.raises(InvalidLink):
+            signer.verify("preferences", token)
+    with pytest.raises(InvalidLink):
+        signer.verify("unsubscribe", tokens.preferences)
+
+
+def test_a_confirm_token_names_the_list_and_expires() -> None:
+    signer = LinkSigner(SECRET)
+    claims = ConfirmClaims(uuid.uuid4(), uuid.uuid4(), "ada@example.com")
+    token = signer.sign_confirm(claims)
+    assert signer.verify_confirm(token) == claims
+    with pytest.raises(InvalidLink, match="expired"):
+        signer.verify_confirm(token, max_age=-1)
+    with pytest.raises(InvalidLink):
+        LinkSigner("t" * 40).verify_confirm(token)
+    # Neither kind of token passes for the other.
+    with pytest.raises(InvalidLink):
+        signer.verify("preferences", token)
+    with pytest.raises(InvalidLink):
+        signer.verify_confirm(signer.recipient_tokens(CLAIMS).preferences)

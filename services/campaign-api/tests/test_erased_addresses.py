@@ -30,7 +30,8 @@ def test_a_short_erasure_key_is_refused() -> None:
 
 
 def test_outside_development_the_erasure_key_is_required_and_named() -> None:
-    base = {"database_url": "postgresql://unused/unused", "link_signing_key": "k" * 40}
+    base = {"database_url": "postgresql://unused/unused", "link_signing_key": "k" * 40,
+            "public_base_url": "https://campaigns.example.com"}
     with pytest.raises(ValidationError, match="ERASURE_KEY is required"):
         Settings(**base, environment="production")
     with pytest.raises(ValidationError, match="ERASURE_KEY: at least 32"):

@@ -25,10 +25,15 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "ContactUpdate": {"name": "Taken over"},
     "ListUpdate": {"name": "Taken over"},
     "MembersChange": {"emails": ["user@example.com"]},
+    "SuppressionRemove": {"reason": "taken over"},
 }
 RAW_BODIES = {"text/csv": b"email\nintruder@example.com\n"}
 # Public routes whose id is a signed token, not a workspace's row: test_tracking covers them.
-TOKEN_ROUTES = {"/o/{token}.gif", "/c/{token}", "/c/{token}/{target}", "/u/{token}"}
+TOKEN_ROUTES = {"/o/{token}.gif", "/c/{token}", "/c/{token}/{target}", "/u/{token}",
+                "/f/confirm/{token}", "/p/{token}", "/p/{token}/lists/{list_id}/leave",
+                "/p/{token}/lists/{list_id}/join", "/p/{token}/unsubscribe"}
+# Public by design: anyone may sign up to any workspace's public list (test_signup_forms).
+PUBLIC_ROUTES = {"/f/{list_id}"}
 
 
 def _operations(app: Any) -> list[tuple[str, str, dict[str, Any]]]:
@@ -62,20 +67,22 @@ async def test_no_route_reaches_another_workspaces_rows(
     their_contact = (await globex.post("/api/contacts/", json={
         "email": "theirs@example.com", "consent_basis": "consent", "lists": [their_list["id"]],
         "fields": {"plan": "pro"}})).json()
+    await globex.post("/api/suppressions", json={"email": "theirs@example.com"})
     ids = {"campaign_id": theirs["id"], "key_id": their_key["id"],
            "contact_id": their_contact["id"], "list_id": their_list["id"],
-           "key": their_field["key"]}
+           "key": their_field["key"], "email": "theirs@example.com"}
     before = {"campaign": (await globex.get(f"/api/campaigns/{theirs['id']}/")).json(),
               "recipients": (await globex.get(f"/api/campaigns/{theirs['id']}/recipients")).json(),
               "keys": (await globex.get("/api/keys")).json(),
               "contact": (await globex.get(f"/api/contacts/{their_contact['id']}/")).json(),
               "list": (await globex.get(f"/api/lists/{their_list['id']}/members")).json(),
-              "fields": (await globex.get("/api/fields/")).json()}
+              "fields": (await globex.get("/api/fields/")).json(),
+              "suppressions": (await globex.get("/api/suppressions")).json()}
     await acme.post("/api/campaigns/", json={**original_payload, "name": "Ours"})
 
     checked = []
     for path, method, operation in _operations(app):
-        if path in TOKEN_ROUTES:
+        if path in TOKEN_ROUTES | PUBLIC_ROUTES:
             continue
         params = [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]
         if not params:
@@ -94,7 +101,8 @@ async def test_no_route_reaches_another_workspaces_rows(
         assert theirs["name"] not in response.text
         # A well-formed id that exists nowhere answers the same: nothing to tell apart.
         unknown = await acme.request(method, path.format(
-            **{k: str(uuid.uuid4()) for k in params}), **_body(path, operation))
+            **{k: f"{uuid.uuid4()}@example.com" if k == "email" else str(uuid.uuid4())
+               for k in params}), **_body(path, operation))
         assert unknown.status_code == 404
         assert unknown.json()["title"] == response.json()["title"]
         checked.append(f"{method} {path}")
@@ -105,5 +113,6 @@ async def test_no_route_reaches_another_workspaces_rows(
              "keys": (await globex.get("/api/keys")).json(),
              "contact": (await globex.get(f"/api/contacts/{their_contact['id']}/")).json(),
              "list": (await globex.get(f"/api/lists/{their_list['id']}/members")).json(),
-             "fields": (await globex.get("/api/fields/")).json()}
+             "fields": (await globex.get("/api/fields/")).json(),
+             "suppressions": (await globex.get("/api/suppressions")).json()}
     assert after == before

@@ -1,4 +1,5 @@
-"""Signed tokens in the links of every email: unsubscribe, open pixel, click redirect.
+"""Signed tokens in the links of every email: unsubscribe, open pixel, click redirect, the
+preference centre; and the confirm link of a sign-up's confirmation mail.
 
 The mailer signs them, campaign-api verifies them; both hold the same `LINK_SIGNING_KEY`.
 A key per purpose keeps a token made for one purpose from being accepted for another, and the
@@ -38,10 +39,16 @@ from itsdangerous import (
     URLSafeTimedSerializer,
 )
 
-Purpose = Literal["unsubscribe", "open", "click"]
+Purpose = Literal["unsubscribe", "open", "click", "preferences"]
+# Tokens of the first format exist for these purposes only.
+_LEGACY_PURPOSES = ("unsubscribe", "open", "click")
 
 # CAN-SPAM asks unsubscribe links to keep working for at least 30 days; keep a year.
 MAX_AGE_SECONDS = 365 * 24 * 3600
+# A sign-up is confirmed within a week or not at all: an old confirmation mail found later must
+# not subscribe anyone.
+CONFIRM_MAX_AGE_SECONDS = 7 * 24 * 3600
+_CONFIRM = "confirm"
 # A target token is signed for a click link of an email; the campaign and sequence it names
 # must be those of the recipient's click token it is presented with.
 _TARGET = "target"
@@ -63,12 +70,22 @@ class LinkClaims:
     url: str | None = None  # click tokens only
 
 
+@dataclass(frozen=True)
+class ConfirmClaims:
+    """Who signed up to which list of which workspace (the confirm link of double opt-in)."""
+
+    workspace_id: uuid.UUID
+    list_id: uuid.UUID
+    email: str
+
+
 class RecipientTokens(NamedTuple):
     """One recipient's tokens for one email; `click` is completed by each link's target."""
 
     unsubscribe: str
     open: str
     click: str
+    preferences: str
 
 
 class EmailTokens:
@@ -82,15 +99,16 @@ class EmailTokens:
         """Made by `LinkSigner.email_tokens`."""
         # The JSON list up to the recipient's address: '["<workspace>","<campaign>",<sequence>,'
         self._head = _JSON([str(workspace_id), str(campaign_id), sequence])[:-1] + ","
-        self._unsubscribe, self._open, self._click = (
-            macs["unsubscribe"], macs["open"], macs["click"])
+        self._unsubscribe, self._open, self._click, self._preferences = (
+            macs["unsubscribe"], macs["open"], macs["click"], macs["preferences"])
 
     def recipient(self, email: str) -> RecipientTokens:
-        """The recipient's unsubscribe, open and click tokens, their claims encoded once."""
+        """The recipient's unsubscribe, open, click and preference-centre tokens, their claims
+        encoded once."""
         payload = (_base64((self._head + _JSON(email) + "]").encode()) + b"."
                    + _timestamp(int(time.time())))
         return RecipientTokens(self._unsubscribe.stamp(payload), self._open.stamp(payload),
-                               self._click.stamp(payload))
+                               self._click.stamp(payload), self._preferences.stamp(payload))
 
 
 class LinkSigner:
@@ -101,7 +119,7 @@ class LinkSigner:
         self._keys = {
             name: Signer(secret, salt=f"campaign-builder.v2.{name}",
                          digest_method=hashlib.sha256).derive_key()
-            for name in (*get_args(Purpose), _TARGET)
+            for name in (*get_args(Purpose), _TARGET, _CONFIRM)
         }
         self._macs = {name: _Mac(key) for name, key in self._keys.items()}
         self._signers = {
@@ -110,7 +128,7 @@ class LinkSigner:
         }
         self._legacy = {
             purpose: URLSafeTimedSerializer(secret, salt=f"campaign-builder.{purpose}")
-            for purpose in get_args(Purpose)
+            for purpose in _LEGACY_PURPOSES
         }
 
     def sign(self, purpose: Purpose, claims: LinkClaims) -> str:
@@ -148,6 +166,23 @@ class LinkSigner:
             data = self._verify_legacy(purpose, token, max_age)
         return _claims(data, with_url=purpose == "click")
 
+    def sign_confirm(self, claims: ConfirmClaims) -> str:
+        """The confirm link's token of a sign-up; it expires after CONFIRM_MAX_AGE_SECONDS."""
+        return self._sign(_CONFIRM, _encode([str(claims.workspace_id), str(claims.list_id),
+                                             claims.email]))
+
+    def verify_confirm(
+        self, token: str, *, max_age: int = CONFIRM_MAX_AGE_SECONDS
+    ) -> ConfirmClaims:
+        data = self._unsign(_CONFIRM, token, max_age)
+        if not isinstance(data, list) or len(data) != 3:
+            raise InvalidLink("link payload has the wrong shape")
+        try:
+            return ConfirmClaims(workspace_id=uuid.UUID(str(data[0])),
+                                 list_id=uuid.UUID(str(data[1])), email=str(data[2]))
+        except (ValueError, TypeError) as exc:
+            raise InvalidLink("link payload has the wrong shape") from exc
+
     def verify_click(
         self, token: str, target: str, *, max_age: int = MAX_AGE_SECONDS
     ) -> LinkClaims:
@@ -173,6 +208,8 @@ class LinkSigner:
             raise InvalidLink("link signature does not verify") from exc
 
     def _verify_legacy(self, purpose: Purpose, token: str, max_age: int) -> object:
+        if purpose not in self._legacy:
+            raise InvalidLink("link signature does not verify")
         try:
             return self._legacy[purpose].loads(token, max_age=max_age)
         except SignatureExpired as exc:

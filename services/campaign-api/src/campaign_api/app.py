@@ -17,10 +17,15 @@ from campaign_api.routes import (
     contact_import,
     contacts,
     fields,
+    forms,
+    gdpr,
     keys,
     lists,
+    preferences,
     segments,
+    suppressions,
     tracking,
+    workspace_settings,
 )
 from campaign_api.settings import Settings
 from campaign_api.slashes import EitherSlash
@@ -28,6 +33,7 @@ from campaign_api.usecases.segments import refresh_loop
 from contracts import (
     CampaignCompleted,
     CampaignScheduled,
+    ContactErased,
     ContentFailed,
     ContentGenerated,
     EmailFailed,
@@ -55,6 +61,8 @@ def create_app(engine: AsyncEngine, checks: list[ReadinessCheck], *, nc: Client 
     app.state.settings = settings
     app.state.link_signer = settings.link_signer()
     app.state.erasure = settings.erasure()
+    app.state.signup_limiter = RateLimiter(settings.signups_per_minute / 60,
+                                           settings.signup_burst)
     app.state.rate_limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
     app.state.auth_failures = RateLimiter(settings.auth_failures_per_minute / 60,
                                           settings.auth_failure_burst)
@@ -68,6 +76,10 @@ def create_app(engine: AsyncEngine, checks: list[ReadinessCheck], *, nc: Client 
     for module in (campaigns, audiences, contact_import, contacts, fields, lists, segments, keys,
                    tracking):
         app.include_router(module.router)
+    # Consent, suppressions, GDPR and the workspace's settings.
+    for router in (forms.router, forms.api, preferences.router, suppressions.router,
+                   gdpr.router, workspace_settings.router):
+        app.include_router(router)
     dashboard.install(app)
     for route in health_routes(checks):
         app.router.routes.append(route)
@@ -88,6 +100,7 @@ def projections() -> Handlers:
     table.on(EmailFailed)(handlers.on_email_failed)
     table.on(CampaignCompleted)(handlers.on_campaign_completed)
     table.on(CampaignScheduled)(handlers.on_campaign_scheduled)
+    table.on(ContactErased)(handlers.on_contact_erased)
     return table
 
 

@@ -10,12 +10,14 @@ from campaign_api.usecases._contact_writes import suppress
 from contracts import (
     CampaignCompleted,
     CampaignScheduled,
+    ContactErased,
     ContentFailed,
     ContentGenerated,
     EmailFailed,
     EmailSent,
 )
 from servicekit.db import UnitOfWork
+from servicekit.erasure import erase_address
 
 
 async def on_content_generated(event: ContentGenerated, uow: UnitOfWork) -> None:
@@ -79,3 +81,12 @@ async def on_campaign_scheduled(event: CampaignScheduled, uow: UnitOfWork) -> No
     await db.set_plan(uow.conn, p.campaign_id, planned_emails=p.total_emails,
                       next_sequence=p.next_sequence,
                       next_send_times=[t.isoformat() for t in times])
+
+
+async def on_contact_erased(event: ContactErased, uow: UnitOfWork) -> None:
+    """campaign-api erased the address from its tables in the transaction that published this
+    (usecases.gdpr; done again here, which finds nothing, so that a replay is harmless). What
+    can still hold it are the messaging tables: the published events that named it, the
+    erasure's own included once it is out, and parked events."""
+    await db.erase_address(uow.conn, event.workspace_id, event.payload.email)
+    await erase_address(uow.conn, event.payload.email)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import hashlib
 
 import structlog
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, AnyHttpUrl, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from campaign_api.erasure import ErasureKey
@@ -40,6 +40,14 @@ class Settings(ServiceSettings):
     # and how many more each minute; past them every attempt answers 429 with Retry-After.
     auth_failure_burst: int = Field(default=10, ge=1, le=10_000)
     auth_failures_per_minute: float = Field(default=6.0, gt=0, le=10_000)
+    # Where visitors reach campaign-api: the sign-up form's confirm links and the embeddable
+    # form point here, never at the Host a request claims (which anyone can set).
+    public_base_url: AnyHttpUrl = Field(default=AnyHttpUrl("http://127.0.0.1:8000"),
+                                        validation_alias="PUBLIC_BASE_URL")
+    # Per client address: sign-ups posted to the public forms in a burst, and how many more
+    # each minute (against bots filling a list with other people's addresses).
+    signup_burst: int = Field(default=5, ge=1, le=10_000)
+    signups_per_minute: float = Field(default=2.0, gt=0, le=10_000)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_import_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     preview_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
@@ -56,6 +64,17 @@ class Settings(ServiceSettings):
         if key:
             LinkSigner(key)  # refuses a short key
         return self
+
+    @model_validator(mode="after")
+    def _public_url(self) -> Settings:
+        if self.environment == "production" and self.public_base_url.scheme != "https":
+            raise ValueError("PUBLIC_BASE_URL must be https in production")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        """PUBLIC_BASE_URL without its trailing slash."""
+        return str(self.public_base_url).rstrip("/")
 
     @model_validator(mode="after")
     def _erasure_key(self) -> Settings:

@@ -2,8 +2,9 @@
 
 campaign-api serves them: `/u/{token}` unsubscribes (GET page and RFC 8058 POST), `/o/{token}.gif`
 records an open, `/c/{token}/{target}` records a click and redirects to the URL the target
-token carries. A target token names the email and the URL, not the recipient, so one is signed
-per link of an email and shared by all its recipients.
+token carries, `/p/{token}` is the recipient's preference centre. A target token names the
+email and the URL, not the recipient, so one is signed per link of an email and shared by all
+its recipients.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ class RecipientLinks:
 
     def open_pixel(self) -> str:
         return f"{self._email.base_url}/o/{self._tokens.open}.gif"
+
+    def preferences(self) -> str:
+        return f"{self._email.base_url}/p/{self._tokens.preferences}"
 
     def click(self, url: str) -> str:
         return f"{self._email.base_url}/c/{self._tokens.click}/{self._email.target(url)}"

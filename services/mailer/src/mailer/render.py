@@ -50,6 +50,7 @@ _LIST_PHRASE_UNSAFE = re.compile(r'[^\x20-\x7e]|["\\]')
 # Merge keys the renderer fills itself; a double underscore cannot clash with audience fields
 # that mean something to people.
 _UNSUBSCRIBE, _OPEN, _CLICK = "__unsubscribe", "__open", "__click_"
+_PREFERENCES = "__preferences"
 
 
 class Links(Protocol):
@@ -58,6 +59,8 @@ class Links(Protocol):
     def unsubscribe(self) -> str: ...
 
     def open_pixel(self) -> str: ...
+
+    def preferences(self) -> str: ...
 
     def click(self, url: str) -> str: ...
 
@@ -132,7 +135,8 @@ class EmailTemplate:
             fixed_headers=b"".join(headers),
             subject=Merge.compile(content.subject),
             body_text=EncodedPart.compile(
-                boundary, "plain", f"{body_text}\n\n--\nUnsubscribe: {{{{{_UNSUBSCRIBE}}}}}\n"),
+                boundary, "plain", f"{body_text}\n\n--\nUnsubscribe: {{{{{_UNSUBSCRIBE}}}}}\n"
+                f"Preferences: {{{{{_PREFERENCES}}}}}\n"),
             body_html=EncodedPart.compile(
                 boundary, "html", _html_with_extras(body_html, content.preheader)),
             click_targets=tuple(
@@ -152,6 +156,7 @@ class EmailTemplate:
         unsubscribe = header_safe("unsubscribe url", links.unsubscribe())
         subject = header_safe("subject", self.subject.fill(values))
         values[_UNSUBSCRIBE] = unsubscribe
+        values[_PREFERENCES] = links.preferences()
         body_text = self.body_text.fill(values)
         values[_OPEN] = links.open_pixel()
         for key, target in self.click_targets:
@@ -247,10 +252,12 @@ def _tracked(body: str) -> tuple[str, tuple[str, ...]]:
 
 def _html_with_extras(body: str, preheader: str) -> str:
     """The preheader as the first, hidden element (inbox previews show it after the subject),
-    a visible unsubscribe link, as Gmail and CAN-SPAM ask, and the open pixel at the end."""
+    a visible unsubscribe link, as Gmail and CAN-SPAM ask, beside the preference centre's, and
+    the open pixel at the end."""
     hidden = f'<div style="{_PREHEADER_STYLE}" aria-hidden="true">{preheader}</div>'
     footer = (
         '<p style="font-size:12px;color:#666666;margin-top:24px">'
+        f'<a href="{{{{{_PREFERENCES}}}}}">Manage preferences</a> &middot; '
         f'<a href="{{{{{_UNSUBSCRIBE}}}}}">Unsubscribe</a></p>'
         f'<img src="{{{{{_OPEN}}}}}" width="1" height="1" alt="" style="display:block;border:0">'
     )

@@ -93,6 +93,12 @@ def test_text_and_html_alternatives_with_merged_fields() -> None:
     assert f"Unsubscribe: {unsubscribe}" in text
     assert "<p>Dear Ann Lee in Utrecht</p>" in html
     assert f'<a href="{unsubscribe}">Unsubscribe</a>' in html
+    # The preference centre's link beside it, signed for that purpose only.
+    preferences = LINKS.preferences()
+    assert f"Preferences: {preferences}" in text
+    assert f'<a href="{preferences}">Manage preferences</a>' in html
+    claims = SIGNER.verify("preferences", preferences.removeprefix(f"{BASE}/p/"))
+    assert claims.email == ANN.email
     assert f'<img src="{LINKS.open_pixel()}" width="1" height="1"' in html
     assert "{{" not in text + html
     # Only the message itself says MIME-Version, not each part.

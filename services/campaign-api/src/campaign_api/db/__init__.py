@@ -31,6 +31,22 @@ from campaign_api.db.campaigns import (
     set_status,
     update_campaign,
 )
+from campaign_api.db.consent import (
+    confirm_consent,
+    is_member,
+    join_list,
+    leave_every_list,
+    leave_list,
+    locked_contact,
+    public_lists_of,
+    record_consent,
+    set_contact_status,
+    signup_contact,
+    signup_list,
+    suppression_reason,
+    withdraw_consents,
+    workspace_list,
+)
 from campaign_api.db.contact_rows import (
     consents_of,
     contact_by_email,
@@ -70,6 +86,7 @@ from campaign_api.db.engagement import (
 )
 from campaign_api.db.erasure import erased_among, erased_digests, record_erased
 from campaign_api.db.failures import failures_of, last_failures, record_failure
+from campaign_api.db.gdpr import contact_of, erase_address, export_rows
 from campaign_api.db.idempotency import (
     ClaimHeldError,
     claim_idempotency_key,
@@ -103,6 +120,13 @@ from campaign_api.db.segments import (
     refresh_members,
     update_segment,
 )
+from campaign_api.db.suppression_list import (
+    listed_among,
+    page_suppressions,
+    remove_suppression,
+    set_statuses,
+    stream_suppressions,
+)
 from campaign_api.db.tables import (
     AnyRow,
     api_keys,
@@ -115,6 +139,7 @@ from campaign_api.db.tables import (
     metadata,
     workspaces,
 )
+from campaign_api.db.workspace_settings import update_workspace_settings, workspace_settings
 
 # Importing the submodule `db.segments` (the segments' queries) bound the package's `segments`
 # to that module; callers mean the table, as with every other re-exported table.
@@ -134,10 +159,12 @@ __all__ = [
     "campaigns",
     "claim_due_segment",
     "claim_idempotency_key",
+    "confirm_consent",
     "consents",
     "consents_of",
     "contact_by_email",
     "contact_fields",
+    "contact_of",
     "contacts",
     "count_and_sample",
     "dashboard_sessions",
@@ -156,9 +183,11 @@ __all__ = [
     "engagements",
     "engagements_of",
     "ensure_workspace",
+    "erase_address",
     "erased_among",
     "erased_digests",
     "existing_ids",
+    "export_rows",
     "failures_of",
     "failures_to",
     "field_types",
@@ -174,13 +203,19 @@ __all__ = [
     "insert_campaign_list",
     "insert_list",
     "insert_segment",
+    "is_member",
     "is_unsubscribed",
+    "join_list",
     "last_failures",
+    "leave_every_list",
+    "leave_list",
     "list_api_keys",
     "list_campaigns",
     "list_members",
+    "listed_among",
     "lists",
     "lists_of",
+    "locked_contact",
     "mark_completed",
     "member_emails",
     "metadata",
@@ -189,7 +224,10 @@ __all__ = [
     "page_lists",
     "page_members",
     "page_segments",
+    "page_suppressions",
     "planned_times",
+    "public_lists_of",
+    "record_consent",
     "record_consents",
     "record_engagement",
     "record_erased",
@@ -198,6 +236,7 @@ __all__ = [
     "record_send",
     "refresh_members",
     "remove_from_list",
+    "remove_suppression",
     "revoke_api_key",
     "search_contacts",
     "segment_members",
@@ -206,19 +245,29 @@ __all__ = [
     "sends",
     "sends_to",
     "session_workspace",
+    "set_contact_status",
     "set_plan",
     "set_status",
     "set_status_by_email",
+    "set_statuses",
+    "signup_contact",
+    "signup_list",
     "start_session",
     "store_idempotent_response",
+    "stream_suppressions",
     "strip_field",
     "suppress_addresses",
+    "suppression_reason",
     "suppressions",
     "update_campaign",
     "update_contact",
     "update_list",
     "update_segment",
+    "update_workspace_settings",
     "upsert_contacts",
+    "withdraw_consents",
     "workspace_for_key",
+    "workspace_list",
+    "workspace_settings",
     "workspaces",
 ]

@@ -225,14 +225,16 @@ async def strip_field(conn: AsyncConnection, workspace_id: uuid.UUID,
 
 
 async def suppress_addresses(conn: AsyncConnection, workspace_id: uuid.UUID,
-                             emails: Sequence[str], reason: str) -> list[str]:
-    """Put addresses on the workspace's suppression list; those that were not on it yet."""
+                             emails: Sequence[str], reason: str,
+                             note: str = "") -> list[str]:
+    """Put addresses on the workspace's suppression list; those that were not on it yet (one
+    already there keeps its first reason)."""
     if not emails:
         return []
     stmt = (insert(suppressions).from_select(
-        ["workspace_id", "email", "reason"],
+        ["workspace_id", "email", "reason", "note"],
         sa.select(workspaces.c.id, sa.func.unnest(sa.cast(list(emails), _TEXTS)),
-                  sa.literal(reason)).where(workspaces.c.id == workspace_id))
+                  sa.literal(reason), sa.literal(note)).where(workspaces.c.id == workspace_id))
         .on_conflict_do_nothing().returning(suppressions.c.email))
     return sorted((await conn.execute(stmt)).scalars())
 

@@ -19,6 +19,14 @@ workspaces = sa.Table(
     sa.Column("id", UUID(as_uuid=True), primary_key=True),
     sa.Column("name", sa.Text, nullable=False, unique=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    # The settings workspace.updated carries (contracts' WorkspaceSettingsPayload): the
+    # frequency cap (migration 0008; NULL: no cap) and the LLM budget (0012; NULL: no limit).
+    sa.Column("frequency_cap_day", sa.Integer),
+    sa.Column("frequency_cap_week", sa.Integer),
+    sa.Column("over_cap", sa.Text, nullable=False, server_default="defer"),
+    sa.Column("monthly_llm_budget", sa.Numeric(18, 10)),
+    sa.CheckConstraint("over_cap IN ('defer', 'skip')", name="workspaces_over_cap"),
+    sa.CheckConstraint("monthly_llm_budget >= 0", name="workspaces_budget"),
 )
 
 api_keys = sa.Table(

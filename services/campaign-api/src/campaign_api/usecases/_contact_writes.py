@@ -123,15 +123,18 @@ async def put_on_campaign_list(
 async def suppress(
     uow: UnitOfWork, workspace_id: uuid.UUID, emails: Sequence[str], *, status: str,
     reason: SuppressionReason, correlation_id: uuid.UUID | None, unless: Sequence[str] = (),
-) -> None:
+    note: str = "",
+) -> list[str]:
     """Contacts that may no longer be mailed: their status (but for those in `unless`), a
-    suppression row each; contacts.changed and suppression.added for what changed."""
+    suppression row each; contacts.changed and suppression.added for what changed. Returns
+    the addresses newly listed."""
     changed = await db.set_status_by_email(uow.conn, workspace_id, emails, status,
                                            unless=unless)
     cid = correlation_id or uuid.uuid4()
     publish_contacts_changed(uow, workspace_id, changed, cid)
-    added = await db.suppress_addresses(uow.conn, workspace_id, emails, reason)
+    added = await db.suppress_addresses(uow.conn, workspace_id, emails, reason, note)
     publish_suppressed(uow, workspace_id, added, reason, cid)
+    return added
 
 
 def refused(exc: InvalidContact) -> Invalid:

@@ -84,26 +84,32 @@ async def already_unsubscribed(engine: AsyncEngine, claims: LinkClaims) -> bool:
 async def unsubscribe(engine: AsyncEngine, signer: LinkSigner, token: str) -> LinkClaims:
     """Unsubscribe the token's address from the workspace. Repeating it changes nothing."""
     claims = _claims(signer, "unsubscribe", token)
+    async with UnitOfWork(engine) as uow:
+        await record_unsubscribe(uow, claims)
+        # The contact too; a bounced or complained one keeps that, the stronger reason.
+        await suppress(uow, claims.workspace_id, [claims.email.lower()], status="unsubscribed",
+                       reason="unsubscribed", correlation_id=None,
+                       unless=("bounced", "complained"))
+        await uow.commit()
+    return claims
+
+
+async def record_unsubscribe(uow: UnitOfWork, claims: LinkClaims) -> None:
+    """recipient.unsubscribed and the engagement it counts as, once per address and campaign
+    (the one-click link and the preference centre's "unsubscribe from everything")."""
     email = claims.email.lower()
     try:
         payload = RecipientUnsubscribedPayload(email=email, campaign_id=claims.campaign_id)
     except pydantic.ValidationError as exc:
         raise InvalidLink("link payload has the wrong shape") from exc
-    async with UnitOfWork(engine) as uow:
-        seen = await db.has_engagement(uow.conn, workspace_id=claims.workspace_id,
-                                       campaign_id=claims.campaign_id, email=email,
-                                       kind="unsubscribe")
-        if not seen:
-            await db.record_engagement(uow.conn, workspace_id=claims.workspace_id,
-                                       campaign_id=claims.campaign_id, sequence=claims.sequence,
-                                       email=email, kind="unsubscribe")
-            uow.publish(RecipientUnsubscribed.create(
-                payload, workspace_id=claims.workspace_id,
-                event_id=deterministic_id("recipient.unsubscribed", claims.workspace_id, email,
-                                          claims.campaign_id)))
-        # The contact too; a bounced or complained one keeps that, the stronger reason.
-        await suppress(uow, claims.workspace_id, [email], status="unsubscribed",
-                       reason="unsubscribed", correlation_id=None,
-                       unless=("bounced", "complained"))
-        await uow.commit()
-    return claims
+    seen = await db.has_engagement(uow.conn, workspace_id=claims.workspace_id,
+                                   campaign_id=claims.campaign_id, email=email,
+                                   kind="unsubscribe")
+    if not seen:
+        await db.record_engagement(uow.conn, workspace_id=claims.workspace_id,
+                                   campaign_id=claims.campaign_id, sequence=claims.sequence,
+                                   email=email, kind="unsubscribe")
+        uow.publish(RecipientUnsubscribed.create(
+            payload, workspace_id=claims.workspace_id,
+            event_id=deterministic_id("recipient.unsubscribed", claims.workspace_id, email,
+                                      claims.campaign_id)))
