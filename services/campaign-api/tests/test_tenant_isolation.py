@@ -26,6 +26,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "ListUpdate": {"name": "Taken over"},
     "MembersChange": {"emails": ["user@example.com"]},
     "SuppressionRemove": {"reason": "taken over"},
+    "SegmentUpdate": {"name": "Taken over"},
 }
 RAW_BODIES = {"text/csv": b"email\nintruder@example.com\n"}
 # Public routes whose id is a signed token, not a workspace's row: test_tracking covers them.
@@ -68,9 +69,12 @@ async def test_no_route_reaches_another_workspaces_rows(
         "email": "theirs@example.com", "consent_basis": "consent", "lists": [their_list["id"]],
         "fields": {"plan": "pro"}})).json()
     await globex.post("/api/suppressions", json={"email": "theirs@example.com"})
+    their_segment = (await globex.post("/api/segments/", json={
+        "name": "Theirs", "rule": {"all": []}})).json()
     ids = {"campaign_id": theirs["id"], "key_id": their_key["id"],
            "contact_id": their_contact["id"], "list_id": their_list["id"],
-           "key": their_field["key"], "email": "theirs@example.com"}
+           "key": their_field["key"], "email": "theirs@example.com",
+           "segment_id": their_segment["id"]}
     before = {"campaign": (await globex.get(f"/api/campaigns/{theirs['id']}/")).json(),
               "recipients": (await globex.get(f"/api/campaigns/{theirs['id']}/recipients")).json(),
               "keys": (await globex.get("/api/keys")).json(),
