@@ -148,6 +148,8 @@ engagements = sa.Table(
     sa.Index("engagements_by_campaign", "campaign_id", "kind", "sequence"),
     sa.Index("engagements_unsubscribed", "workspace_id", "email",
              postgresql_where=sa.text("kind = 'unsubscribe'")),
+    # A contact's timeline across campaigns (migration 0014).
+    sa.Index("engagements_by_contact", "workspace_id", "email", "occurred_at"),
     # A contact's timeline (migration 0009).
     sa.Index("engagements_by_address", "workspace_id", "email", "occurred_at"),
 )
