@@ -9,7 +9,8 @@ from campaign_api.errors import problem
 
 # Bodies that may be large: CSV imports (streamed, or spooled to disk when multipart) and
 # the JSON bulk upsert of 10,000 contacts.
-LARGE_BODIES = ("/recipients/import", "/api/contacts/import", "/api/contacts/bulk")
+LARGE_BODIES = ("/recipients/import", "/api/contacts/import", "/api/contacts/bulk",
+               "/dashboard/contacts/import")
 
 
 def is_import(path: str) -> bool:

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 
 from campaign_api.dashboard.audience_pages import audience_router
 from campaign_api.dashboard.auth import CsrfRejected, SignInRequired, signed_in
+from campaign_api.dashboard.contact_csv_pages import csv_router
 from campaign_api.dashboard.contact_pages import contact_router
 from campaign_api.dashboard.list_pages import list_router
 from campaign_api.dashboard.outbox_pages import outbox_router
@@ -30,6 +31,7 @@ def install(app: FastAPI, settings: DashboardSettings | None = None) -> None:
     app.include_router(router)
     app.include_router(outbox_router)
     app.include_router(audience_router)
+    app.include_router(csv_router)  # before /contacts/{contact_id}
     app.include_router(contact_router)
     app.include_router(list_router)
     app.include_router(segment_router)

@@ -77,7 +77,10 @@ async def _contacts_page(request: Request, viewer: Viewer, chosen: dict[str, str
                   section="contacts", page=page, chosen=chosen, errors=errors,
                   statuses=CONTACT_STATUSES, lists=shown_lists,
                   own_lists=[x for x in shown_lists if x.kind == "list"],
-                  filter_query=urlencode(_filters(chosen)), actions=BULK_ACTIONS, **context)
+                  filter_query=urlencode(_filters(chosen)), actions=BULK_ACTIONS,
+                  # The export takes the filters but not the search.
+                  export_query=urlencode({k: v for k, v in _filters(chosen).items() if k != "q"}),
+                  **context)
 
 
 def _field_of(exc: Failure) -> str | None:
