@@ -2,13 +2,13 @@
 reading the workspace's whole engagement history: the contact timeline's query.
 
 Revision ID: 0014
-Revises: 0013
+Revises: 0012
 """
 
 from alembic import op
 
 revision = "0014"
-down_revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
