@@ -21,6 +21,7 @@ from campaign_api.dashboard.pages import STATIC_DIR, STATIC_PATH, not_found, tem
 from campaign_api.dashboard.router import router
 from campaign_api.dashboard.segment_pages import segment_router
 from campaign_api.dashboard.settings import DashboardSettings
+from campaign_api.dashboard.suppression_pages import suppression_router
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
@@ -35,6 +36,7 @@ def install(app: FastAPI, settings: DashboardSettings | None = None) -> None:
     app.include_router(contact_router)
     app.include_router(list_router)
     app.include_router(segment_router)
+    app.include_router(suppression_router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="dashboard-static")
 
     async def csrf_rejected(request: Request, exc: Exception) -> Response:
