@@ -7,6 +7,7 @@ list, each with a consent record stating the import's basis."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
@@ -78,11 +79,19 @@ async def import_contacts(
     correlation_id = uuid.uuid4()
     columns: ColumnMap | None = None
     batch: list[staged.StagedRow] = []
+    # The batch being stored while the next one is read: PostgreSQL works on one while this
+    # process checks the other. One at a time, in file order (a later row of an address is
+    # merged after an earlier one).
+    storing: asyncio.Task[None] | None = None
 
     async def flush() -> None:
-        nonlocal batch
+        nonlocal batch, storing
+        if storing is not None:
+            await storing
+            storing = None
         if batch:
-            await _store(engine, workspace_id, batch, options, correlation_id, tally)
+            storing = asyncio.create_task(
+                _store(engine, workspace_id, batch, options, correlation_id, tally))
         batch = []
 
     try:
@@ -107,9 +116,13 @@ async def import_contacts(
                 await flush()
     except BadFile as exc:
         raise Invalid.field("file", str(exc)) from exc
+    finally:
+        if storing is not None and not storing.done():
+            await asyncio.wait([storing])  # the batch already sent is committed or not, whole
     if columns is None:
         raise Invalid.field("file", "empty: a header with an email column is required")
     await flush()
+    await flush()  # waits for the last batch
     rejected = sorted(tally.rejected_rows, key=lambda r: r.line)
     return ContactImportReport(
         rows=tally.rows, created=tally.created, updated=tally.updated,
