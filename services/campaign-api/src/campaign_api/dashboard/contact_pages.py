@@ -7,7 +7,6 @@ import uuid
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-import pydantic
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,8 +15,8 @@ from campaign_api.dashboard.auth import SignedIn, SignedInForm, Viewer
 from campaign_api.dashboard.pages import engine_of, not_found, render
 from campaign_api.db.contact_tables import CONTACT_STATUSES
 from campaign_api.failures import Failure, NotFound
-from campaign_api.schemas_contacts import ContactList, ContactUpdate, MembersChange
-from campaign_api.usecases import contact_timeline, contacts, lists
+from campaign_api.schemas_contacts import ContactList, MembersChange
+from campaign_api.usecases import contact_tags, contact_timeline, contacts, lists
 
 contact_router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
@@ -119,8 +118,8 @@ async def bulk_action(request: Request, viewer: SignedInForm) -> Response:
         ids = [p for p in picked if p is not None]
         try:
             if action.endswith("_tag"):
-                await _retag(engine_of(request), viewer.workspace_id, ids, tag,
-                             add=action == "add_tag")
+                await contact_tags.retag_contacts(engine_of(request), viewer.workspace_id,
+                                                  ids, tag, add=action == "add_tag")
             else:
                 assert target is not None
                 change = (lists.add_list_members if action == "add_to_list"
@@ -131,8 +130,6 @@ async def bulk_action(request: Request, viewer: SignedInForm) -> Response:
             error = "That list is not one of this workspace's."
         except Failure as exc:
             error = exc.detail
-        except pydantic.ValidationError:
-            error = "A tag is at most 64 characters."
     if error is not None:
         return await _contacts_page(request, viewer, chosen, status_code=422,
                                     bulk_error=error)
@@ -140,21 +137,6 @@ async def bulk_action(request: Request, viewer: SignedInForm) -> Response:
             "remove_from_list": "unlisted"}[action]
     query = urlencode({**_filters(chosen), "done": done})
     return RedirectResponse(f"/dashboard/contacts?{query}", status_code=303)
-
-
-async def _retag(engine: AsyncEngine, workspace_id: uuid.UUID, ids: list[uuid.UUID], tag: str,
-                 *, add: bool) -> None:
-    """Add or remove a tag on each selected contact through the contacts use case (which
-    checks the tag and publishes each change); the selection is one page at most."""
-    for contact_id in ids:
-        try:
-            found = await contacts.get_contact(engine, workspace_id, contact_id)
-        except NotFound:
-            continue  # deleted meanwhile: nothing to tag
-        tags = [*found.tags, tag] if add else [t for t in found.tags if t != tag]
-        if tags != found.tags:
-            await contacts.update_contact(engine, workspace_id, contact_id,
-                                          ContactUpdate(tags=tags))
 
 
 @contact_router.get("/contacts/{contact_id}")

@@ -75,6 +75,7 @@ from campaign_api.db.contact_tables import (
     suppressions,
 )
 from campaign_api.db.contact_tables import segments as segment_table
+from campaign_api.db.contact_tags import retag
 from campaign_api.db.contact_views import engagements_of, failures_to, sends_to
 from campaign_api.db.engagement import (
     engagement_of_campaign,
@@ -237,6 +238,7 @@ __all__ = [
     "refresh_members",
     "remove_from_list",
     "remove_suppression",
+    "retag",
     "revoke_api_key",
     "search_contacts",
     "segment_members",
