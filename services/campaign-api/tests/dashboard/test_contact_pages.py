@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campaign_api.usecases import accounts, contacts
+from campaign_api.schemas_segments import SegmentCreate
+from campaign_api.usecases import accounts, contacts, segments
 
 NewKey = Callable[[str], Awaitable[str]]
 Dashboard = Callable[..., httpx.AsyncClient]
@@ -234,3 +236,28 @@ async def test_custom_fields_are_declared_with_a_type_and_refused_by_field(
             "csrf_token": csrf, "key": "renewal", "type": "number"})
         assert retyped.status_code == 422
         assert "declared as date" in retyped.text
+
+
+async def test_the_profile_names_the_segments_the_contact_is_in_after_a_refresh(
+    new_key: NewKey, dashboard: Dashboard, sign_in: SignIn, seed_contacts: Seed,
+    api_engine: AsyncEngine,
+) -> None:
+    key = await new_key("acme")
+    workspace = await _workspace(api_engine, key)
+    await seed_contacts(workspace, count=2)
+    vips = await segments.create_segment(api_engine, workspace, SegmentCreate(
+        name="VIPs", rule={"tag": "vip"}))
+    await segments.create_segment(api_engine, workspace, SegmentCreate(
+        name="Nobody", rule={"tag": "nobody"}))
+    while await segments.refresh_due_segment(api_engine, timedelta(minutes=5)):
+        pass
+    found = {c.email: c.id for c in (await contacts.search_contacts(api_engine,
+                                                                      workspace)).items}
+    async with dashboard() as client:
+        await sign_in(client, key)
+        vip = (await client.get(f"/dashboard/contacts/{found['person0@example.com']}")).text
+        other = (await client.get(f"/dashboard/contacts/{found['person1@example.com']}")).text
+    held = vip[vip.index('id="segments"'):vip.index('id="consents"')]
+    assert re.findall(r'href="/dashboard/segments/([0-9a-f-]+)">([^<]+)<', held) == [
+        (str(vips.id), "VIPs")]
+    assert "In no segment" in other

@@ -147,6 +147,8 @@ async def contact_profile(request: Request, viewer: SignedIn,
         found = await contacts.get_contact(engine, viewer.workspace_id, contact_id)
         timeline = await contact_timeline.contact_timeline(engine, viewer.workspace_id,
                                                            contact_id)
+        in_segments = await contact_timeline.contact_segments(engine, viewer.workspace_id,
+                                                              contact_id)
     except NotFound:
         return not_found(request, viewer, "contact")
     declared = await lists.list_fields(engine, viewer.workspace_id)
@@ -154,4 +156,5 @@ async def contact_profile(request: Request, viewer: SignedIn,
     known = {f.key for f in declared}
     return render(request, "contact.html", viewer, section="contacts", c=found,
                   declared=declared, timeline=timeline, list_names=list_names,
+                  in_segments=in_segments,
                   undeclared={k: v for k, v in found.fields.items() if k not in known})

@@ -76,7 +76,7 @@ from campaign_api.db.contact_tables import (
 )
 from campaign_api.db.contact_tables import segments as segment_table
 from campaign_api.db.contact_tags import retag
-from campaign_api.db.contact_views import engagements_of, failures_to, sends_to
+from campaign_api.db.contact_views import engagements_of, failures_to, segments_holding, sends_to
 from campaign_api.db.engagement import (
     engagement_of_campaign,
     engagement_per_email,
@@ -244,6 +244,7 @@ __all__ = [
     "segment_members",
     "segment_where",
     "segments",
+    "segments_holding",
     "sends",
     "sends_to",
     "session_workspace",

@@ -11,7 +11,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from campaign_api.db.contact_tables import sends
+from campaign_api.db.contact_tables import segment_members, segments, sends
 from campaign_api.db.tables import AnyRow, campaigns, delivery_failures, engagements
 
 
@@ -50,3 +50,12 @@ async def failures_to(conn: AsyncConnection, workspace_id: uuid.UUID, email: str
         .join(campaigns, campaigns.c.id == f.campaign_id)
         .where(campaigns.c.workspace_id == workspace_id, f.recipient == email)
         .order_by(f.failed_at.desc()).limit(limit))).all())
+
+
+async def segments_holding(conn: AsyncConnection, contact_id: uuid.UUID) -> list[AnyRow]:
+    """The segments a contact was a member of at their last refresh, by name."""
+    return list((await conn.execute(
+        sa.select(segments.c.id, segments.c.name, segments.c.refreshed_at)
+        .join(segment_members, segment_members.c.segment_id == segments.c.id)
+        .where(segment_members.c.contact_id == contact_id)
+        .order_by(segments.c.name, segments.c.id))).all())

@@ -30,6 +30,14 @@ class Happening:
 
 
 @dataclass(frozen=True)
+class SegmentRef:
+    id: uuid.UUID
+    name: str
+    # When the membership was last worked out (a rule's change shows from its next refresh).
+    refreshed_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Timeline:
     happenings: list[Happening]
     # Whether a kind reached PER_KIND, so older ones of it are not shown.
@@ -53,3 +61,12 @@ async def contact_timeline(engine: AsyncEngine, workspace_id: uuid.UUID,
     happenings.sort(key=lambda h: h.at, reverse=True)
     return Timeline(happenings, truncated=any(len(rows) >= per_kind
                                               for rows in (sent, engaged, failed)))
+
+
+async def contact_segments(engine: AsyncEngine, workspace_id: uuid.UUID,
+                           contact_id: uuid.UUID) -> list[SegmentRef]:
+    """The segments the contact belongs to as of their last refresh. NotFound as above."""
+    await get_contact(engine, workspace_id, contact_id)
+    async with engine.connect() as conn:
+        return [SegmentRef(r.id, r.name, r.refreshed_at)
+                for r in await db.segments_holding(conn, contact_id)]
