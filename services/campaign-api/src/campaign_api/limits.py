@@ -10,7 +10,7 @@ from campaign_api.errors import problem
 # Bodies that may be large: CSV imports (streamed, or spooled to disk when multipart) and
 # the JSON bulk upsert of 10,000 contacts.
 LARGE_BODIES = ("/recipients/import", "/api/contacts/import", "/api/contacts/bulk",
-               "/dashboard/contacts/import")
+               "/dashboard/contacts/import", "/suppressions/import")
 
 
 def is_import(path: str) -> bool:

@@ -129,3 +129,26 @@ async def test_the_suppression_page_in_the_browser(page: Page, served: Served,
 
 async def _shot(page: Page, folder: Path, name: str) -> None:
     await page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+async def test_a_csv_of_addresses_is_suppressed_with_a_report_per_line(
+    new_key: NewKey, dashboard: Dashboard, sign_in: SignIn,
+) -> None:
+    async with dashboard() as client:
+        csrf = await sign_in(client, await new_key("acme"))
+        csv_file = b"email,reason\nann@example.com,\nbob@example.com,complained\nbroken,\n"
+        response = await client.post(
+            "/dashboard/suppressions/import", data={"csrf_token": csrf, "reason": "bounced"},
+            files={"file": ("list.csv", csv_file, "text/csv")})
+        assert response.status_code == 200, response.text
+        report = response.text[response.text.index('id="import-report"'):]
+        assert re.search(r"<dt>Added</dt><dd>2</dd>", report)
+        assert re.search(r"<dt>Rejected</dt><dd>1</dd>", report)
+        assert "<td>4</td>" in report  # the bad row's line, the header being line 1
+        assert _listed((await client.get("/dashboard/suppressions")).text) == [
+            ("ann@example.com", "Bounced"), ("bob@example.com", "Complained")]
+        no_email = await client.post(
+            "/dashboard/suppressions/import", data={"csrf_token": csrf},
+            files={"file": ("list.csv", b"name\nAnn\n", "text/csv")})
+        assert no_email.status_code == 422
+        assert 'id="import-error"' in no_email.text

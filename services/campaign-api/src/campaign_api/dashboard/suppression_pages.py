@@ -3,12 +3,14 @@ remove one with a reason kept on record, and export the list as CSV."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import pydantic
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.datastructures import UploadFile
 
 from campaign_api.dashboard.auth import SignedIn, SignedInForm, Viewer
 from campaign_api.dashboard.pages import engine_of, render
@@ -19,6 +21,7 @@ from campaign_api.usecases import suppressions
 suppression_router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 PAGE_SIZE = 50
+READ_CHUNK = 256 * 1024
 
 
 def _reason(raw: str) -> SuppressionReason | None:
@@ -89,6 +92,29 @@ async def remove_suppression(request: Request, viewer: SignedInForm) -> Response
                            remove_error="Give the reason it may be mailed again."
                            if isinstance(exc, pydantic.ValidationError) else exc.detail)
     return RedirectResponse("/dashboard/suppressions?done=unsuppressed", status_code=303)
+
+
+async def _read(upload: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(READ_CHUNK):
+        yield chunk
+
+
+@suppression_router.post("/suppressions/import")
+async def import_suppressions(request: Request, viewer: SignedInForm) -> Response:
+    """A CSV of addresses (`email`, optionally `reason` and `note` columns) onto the list."""
+    async with request.form(max_files=1, max_fields=10) as form:
+        upload = form.get("file")
+        default = _reason(str(form.get("reason") or "manual"))
+        if not isinstance(upload, UploadFile) or not upload.filename or default is None:
+            return await _page(request, viewer, status_code=422,
+                               import_error="Choose a CSV file and a reason.")
+        try:
+            report = await suppressions.import_suppressions(
+                engine_of(request), request.app.state.erasure, viewer.workspace_id,
+                _read(upload), reason=default)
+        except Failure as exc:  # not a CSV, or no email column
+            return await _page(request, viewer, status_code=422, import_error=exc.detail)
+    return await _page(request, viewer, report=report, filename=upload.filename)
 
 
 @suppression_router.get("/suppressions/export")
