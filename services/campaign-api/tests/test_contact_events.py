@@ -11,12 +11,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from campaign_api import usecases
+from campaign_api.contacts_domain import contact
 from campaign_api.usecases._contact_events import (
     publish_contacts_changed,
     publish_contacts_deleted,
     publish_members_added,
     publish_members_removed,
 )
+from campaign_api.usecases._contact_writes import upsert_batch
 from contracts import ContactsChanged, ContactsDeleted, ListMembersAdded, ListMembersRemoved
 from contracts.types import MAX_MEMBERS_PER_EVENT, MAX_PAYLOAD_BYTES
 from servicekit.db import UnitOfWork
@@ -86,3 +89,19 @@ async def test_nothing_is_published_when_the_change_rolls_back(
     async with UnitOfWork(api_engine) as uow:
         publish_members_added(uow, uuid.uuid4(), uuid.uuid4(), ["a@example.com"], uuid.uuid4())
     assert await outbox_events("list.members.added") == []
+
+
+async def test_an_upsert_given_an_address_twice_keeps_the_first_and_stores_one(
+    api_engine: AsyncEngine, outbox_events: ReadOutbox,
+) -> None:
+    workspace = (await usecases.create_workspace(api_engine, "acme")).id
+    given = [contact("ada@example.com", {}, name="Ada"), contact("ADA@example.com", {},
+                                                                 name="Ada again")]
+    async with UnitOfWork(api_engine) as uow:
+        done = await upsert_batch(uow, workspace, given, source="import",
+                                  correlation_id=uuid.uuid4())
+        await uow.commit()
+    assert (done.created, done.updated, list(done.ids)) == (1, 0, ["ada@example.com"])
+    [event] = await outbox_events("contacts.changed")
+    assert [(c["email"], c["name"]) for c in event["payload"]["contacts"]] == [
+        ("ada@example.com", "Ada")]

@@ -49,8 +49,10 @@ async def upsert_batch(
     correlation_id: uuid.UUID, update_existing: bool = True, list_id: uuid.UUID | None = None,
     consent_basis: str | None = None, consent_text: str = "",
 ) -> Upserted:
-    """Upsert contacts (one per address: dedupe first), publish contacts.changed for those
-    created or changed, record the stated consent, and put them all on `list_id`."""
+    """Upsert contacts, publish contacts.changed for those created or changed, record the
+    stated consent, and put them all on `list_id`. Of an address given twice the first
+    counts (one statement cannot upsert a row twice)."""
+    batch = first_of_each(batch)
     done = Upserted()
     for i in range(0, len(batch), UPSERT_BATCH):
         part = batch[i:i + UPSERT_BATCH]
