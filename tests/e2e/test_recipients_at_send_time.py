@@ -56,6 +56,8 @@ def _csv(count: int) -> bytes:
     return ("email,name\n" + "\n".join(rows) + "\n").encode()
 
 
+# Three minutes to the send time, then 10,001 messages through SMTP.
+@pytest.mark.timeout(600)
 def test_contacts_imported_after_the_email_was_written_receive_it_at_its_send_time(
     stack: Stack, fake_llm: FakeOpenRouter
 ) -> None:
