@@ -84,6 +84,31 @@ async def test_the_original_payload_is_accepted_and_announced(
     assert detail.json()["ai_agent_id"] == "openai/gpt-4"
 
 
+async def test_per_contact_time_and_a_send_window_are_announced_and_can_be_changed(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    window = {"start": "08:00", "end": "18:30", "weekdays": [1, 2, 3, 4, 5]}
+    response = await client.post("/api/campaigns/", json={
+        **ORIGINAL, "per_contact_time": True, "send_window": window})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["per_contact_time"] is True
+    assert body["send_window"] == {"start": "08:00:00", "end": "18:30:00",
+                                   "weekdays": [1, 2, 3, 4, 5]}
+    async with engine.connect() as conn:
+        data = (await conn.execute(sa.select(outbox.c.data)
+                                   .where(outbox.c.subject == "campaign.created"))).scalar_one()
+    schedule = json.loads(data)["payload"]["schedule"]
+    assert schedule["per_contact_time"] is True
+    assert schedule["send_window"]["weekdays"] == [1, 2, 3, 4, 5]
+
+    changed = await client.patch(f"/api/campaigns/{body['id']}/",
+                                 json={"send_window": None, "brand_voice": "Plain"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["send_window"] is None
+    assert changed.json()["per_contact_time"] is True
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -97,6 +122,9 @@ async def test_the_original_payload_is_accepted_and_announced(
         ({"name": "Launch\r\nBcc: victim@example.com"}, "name"),
         ({"workspace_id": "00000000-0000-0000-0000-000000000000"}, "workspace_id"),
         ({"total_months": None}, "total_months"),
+        ({"send_window": {"start": "09:00", "end": "17:00", "weekdays": [8]}},
+         "send_window.weekdays.0"),
+        ({"send_window": {"start": "9 am", "end": "17:00"}}, "send_window.start"),
     ],
 )
 async def test_bad_input_names_the_field_and_stores_nothing(

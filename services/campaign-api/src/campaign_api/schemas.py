@@ -22,7 +22,7 @@ from pydantic_core import PydanticCustomError
 
 from campaign_api.domain import InvalidRecipient, recipient, split_address
 from campaign_api.schemas_contacts import Audience
-from contracts.events import FailureKind
+from contracts.events import FailureKind, SendWindow
 from contracts.types import TimeZoneName
 from rules.headers import HeaderInput
 from rules.lifecycle import Status
@@ -114,6 +114,12 @@ class CampaignCreate(BaseModel):
     audience: Audience | None = Field(
         default=None, description="Lists and segments of the workspace to mail, and to "
         "leave out; the campaign's own recipients are always included")
+    per_contact_time: bool = Field(
+        default=False, description="Send at `send_time` in each contact's own time zone (the "
+        "campaign's where a contact has none), on the email's local date")
+    send_window: SendWindow | None = Field(
+        default=None, description="Hours and weekdays mail may go out, in the recipient's "
+        "local time; a delivery due outside them moves to the next opening")
     from_name: Annotated[OneLine, Field(max_length=200)] = ""
     from_email: EmailStr | None = None
     reply_to: EmailStr | None = None
@@ -152,6 +158,8 @@ class CampaignUpdate(BaseModel):
     fallback_models: list[ModelName] | None = Field(default=None, max_length=5)
     audience: Audience | None = Field(default=None, description="Replaces the lists and "
                                       "segments the campaign targets")
+    per_contact_time: bool | None = None
+    send_window: SendWindow | None = Field(default=None, description="null: no window")
     from_name: Annotated[OneLine, Field(max_length=200)] | None = None
     from_email: EmailStr | None = None
     reply_to: EmailStr | None = None
@@ -285,6 +293,8 @@ class CampaignDetail(CampaignSummary):
     start_at: datetime
     send_time: LocalTime
     timezone: str
+    per_contact_time: bool
+    send_window: SendWindow | None
     fallback_models: list[str]
     audience: Audience
     from_name: str
