@@ -117,8 +117,8 @@ async def import_contacts(
     except BadFile as exc:
         raise Invalid.field("file", str(exc)) from exc
     finally:
-        if storing is not None and not storing.done():
-            await asyncio.wait([storing])  # the batch already sent is committed or not, whole
+        if storing is not None:  # however reading ends, the batch sent commits, or not, whole
+            await asyncio.gather(storing, return_exceptions=True)
     if columns is None:
         raise Invalid.field("file", "empty: a header with an email column is required")
     await flush()
