@@ -23,6 +23,7 @@ import os
 import sys
 import tempfile
 import time
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -189,7 +190,11 @@ def _parts() -> list[Figure]:
     for name in PARTS:
         if importlib.util.find_spec(name) is None:
             continue
-        figures += [Figure(**row) for row in importlib.import_module(name).measure()]
+        try:
+            figures += [Figure(**row) for row in importlib.import_module(name).measure()]
+        except Exception:  # the import's figures are still reported
+            traceback.print_exc()
+            figures.append(figure(f"{name}: failed (its traceback above)", 0, "", met=False))
     return figures
 
 
