@@ -7,6 +7,7 @@ import resource
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -209,6 +210,29 @@ async def test_a_finished_campaign_takes_no_new_recipients(
                   (await client.get(f"/api/campaigns/{cid}/recipients")).json()["items"]]
         assert emails == ["user@example.com"]
     assert len(await outbox_events("list.members.added")) == before
+
+
+async def test_a_completed_campaign_whose_last_email_is_still_to_go_takes_new_recipients(
+    api_client: MakeClient, api_engine: AsyncEngine, original_payload: dict[str, Any],
+) -> None:
+    # The scheduler completes a campaign when it hands over the last email, up to the lead
+    # time before its send time; who receives that email is decided when it goes out.
+    client = await api_client()
+    completed = await _campaign(client, original_payload)
+    campaign_id = uuid.UUID(completed)
+    async with api_engine.begin() as conn:
+        await db.record_generated(conn, campaign_id=campaign_id, sequence=1,
+                                  send_at=datetime.now(UTC) + timedelta(minutes=20))
+        await db.mark_completed(conn, campaign_id)
+    added = await client.post(f"/api/campaigns/{completed}/recipients",
+                              json={"recipients": [{"email": "late@example.com"}]})
+    assert added.status_code == 200, added.text
+    async with api_engine.begin() as conn:
+        await db.record_generated(conn, campaign_id=campaign_id, sequence=1,
+                                  send_at=datetime.now(UTC) - timedelta(minutes=1))
+    too_late = await client.post(f"/api/campaigns/{completed}/recipients",
+                                 json={"recipients": [{"email": "later@example.com"}]})
+    assert too_late.status_code == 409, too_late.text
 
 
 async def test_the_audience_marks_who_unsubscribed_bounced_or_was_suppressed(

@@ -86,6 +86,16 @@ def can_edit(status: str) -> bool:
     return lifecycle.is_running(status)
 
 
+def takes_recipients(status: str, send_times: Iterable[datetime | None], now: datetime) -> bool:
+    """Whether a campaign still mails someone added now: while it runs, and once completed
+    while an email it wrote is still to go out. The scheduler completes a campaign when it
+    hands over the last email, up to the lead time before that email's send time, and who
+    receives an email is decided at its send time."""
+    if can_edit(status):
+        return True
+    return status == "completed" and any(at is not None and at > now for at in send_times)
+
+
 # --- recipients ----------------------------------------------------------------------------
 
 MAX_FIELDS = 50

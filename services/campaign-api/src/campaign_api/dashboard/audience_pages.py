@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -12,6 +13,7 @@ from starlette.datastructures import UploadFile
 
 from campaign_api.dashboard.auth import SignedIn, SignedInForm, Viewer
 from campaign_api.dashboard.pages import engine_of, find_campaign, not_found, render
+from campaign_api.domain import takes_recipients
 from campaign_api.failures import Failure, NotFound
 from campaign_api.usecases import audiences
 
@@ -33,8 +35,11 @@ async def _audience_page(request: Request, viewer: Viewer, campaign_id: uuid.UUI
         return not_found(request, viewer, "campaign")
     members = await audiences.list_members(engine_of(request), viewer.workspace_id, campaign_id,
                                            limit=50, cursor=after)
+    open_to_new = takes_recipients(campaign.status, [e.send_at for e in campaign.emails],
+                                   datetime.now(UTC))
     return render(request, "audience.html", viewer, status_code=status_code,
-                  section="campaigns", c=campaign, members=members, **context)
+                  section="campaigns", c=campaign, members=members, open_to_new=open_to_new,
+                  **context)
 
 
 async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:

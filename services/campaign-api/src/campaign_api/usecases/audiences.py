@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterable, Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import db
 from campaign_api.contacts_domain import Contact, contact, rendered_fields
 from campaign_api.csv_rows import BadFile, RecordSplitter, RowReader, parse_record
-from campaign_api.domain import InvalidRecipient, can_edit, recipient
+from campaign_api.domain import InvalidRecipient, can_edit, recipient, takes_recipients
 from campaign_api.failures import Conflict, Invalid
 from campaign_api.schemas import (
     ImportReport,
@@ -43,7 +44,9 @@ async def _audience_of(engine: AsyncEngine, workspace_id: uuid.UUID,
                        campaign_id: uuid.UUID, *, adding: bool = False) -> uuid.UUID:
     async with engine.connect() as conn:
         row = await require_campaign(conn, workspace_id, campaign_id)
-    if adding and not can_edit(row.status):
+        send_times = ([e.send_at for e in await db.campaign_emails_of(conn, campaign_id)]
+                      if adding and not can_edit(row.status) else [])
+    if adding and not takes_recipients(row.status, send_times, datetime.now(UTC)):
         # Nobody would ever be mailed: say so instead of answering as if it mattered.
         raise Conflict(f"status: a {row.status} campaign sends no more email, so it takes no "
                        "new recipients")
