@@ -194,7 +194,8 @@ def test_a_daily_cadence_hides_the_weekday_options(stack: Stack, page: Page,
     page.fill("#name", "")
     page.get_by_role("button", name="Create campaign").click()
     expect(page.locator("#name-error")).to_have_text("Required.")
-    expect(page.locator("#recipients-error")).to_have_text("At least one recipient is required.")
+    expect(page.locator("#recipients-error")).to_have_text(
+        "Add at least one recipient, or choose a list or segment to send to.")
     expect(days).to_be_hidden()
     _shot(page, screenshots, "11-form-errors")
 
