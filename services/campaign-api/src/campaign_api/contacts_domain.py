@@ -1,7 +1,8 @@
 """Pure rules of the workspace's contacts: what a valid contact is, how custom field values are
 checked against the type the workspace declared, and how they read as merge-field text. No I/O.
 
-The address and name follow `domain.recipient` (one spelling per mailbox); the time zone and
+The address and name follow `domain.normalise_email` (one spelling per mailbox) and
+`domain.recipient_name`; the time zone and
 language follow the contracts' own types, so that every contact stored here is one that a
 contacts.changed event can carry."""
 
@@ -22,7 +23,7 @@ from campaign_api.domain import (
     MAX_FIELDS,
     InvalidRecipient,
     normalise_email,
-    recipient,
+    recipient_name,
 )
 from contracts.contacts import ContactStatus
 from contracts.types import LanguageTag, TimeZoneName
@@ -221,7 +222,7 @@ def email_of(raw: str | None, *, path: str = "email") -> str:
 
 def name_of(raw: str | None, *, path: str = "name") -> str:
     try:
-        return recipient("a@example.com", raw, {}).name
+        return recipient_name(raw)
     except InvalidRecipient as exc:
         raise InvalidContact(path, str(exc).partition(": ")[2]) from exc
 

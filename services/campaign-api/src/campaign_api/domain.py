@@ -135,9 +135,14 @@ def normalise_email(raw: str) -> str:
         raise InvalidRecipient(f"email: {exc}") from exc
 
 
+_SPECIAL_USE = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+
+
 def _special_use(address: str) -> bool:
-    domain = address.rpartition("@")[2].lower()
-    return any(domain == d or domain.endswith("." + d) for d in SPECIAL_USE_DOMAIN_NAMES)
+    """The domain, or a domain it is under, is special-use: each of its suffixes looked up in
+    a set, not the list scanned per address."""
+    labels = address.rpartition("@")[2].lower().split(".")
+    return any(".".join(labels[i:]) in _SPECIAL_USE for i in range(len(labels)))
 
 
 def field_name(header: str) -> str:
@@ -155,13 +160,19 @@ def split_address(raw: str) -> tuple[str, str]:
     return found[0]
 
 
+def recipient_name(name: str | None) -> str:
+    """A recipient's display name, trimmed: one header-safe line of at most MAX_NAME_LENGTH."""
+    clean_name = (name or "").strip()
+    if len(clean_name) > MAX_NAME_LENGTH or not is_header_safe(clean_name):
+        raise InvalidRecipient(f"name: at most {MAX_NAME_LENGTH} characters on one line")
+    return clean_name
+
+
 def recipient(email: str | None, name: str | None, fields: dict[str, str]) -> Recipient:
     if not email or not email.strip():
         raise InvalidRecipient("email: missing")
     address = normalise_email(email)
-    clean_name = (name or "").strip()
-    if len(clean_name) > MAX_NAME_LENGTH or not is_header_safe(clean_name):
-        raise InvalidRecipient(f"name: at most {MAX_NAME_LENGTH} characters on one line")
+    clean_name = recipient_name(name)
     if len(fields) > MAX_FIELDS:
         raise InvalidRecipient(f"fields: at most {MAX_FIELDS}")
     for key, value in fields.items():

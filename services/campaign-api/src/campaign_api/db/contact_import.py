@@ -32,17 +32,21 @@ CREATE TEMPORARY TABLE import_rows (
 ) ON COMMIT DROP
 """)
 
-_ERASED = sa.text("""
-DELETE FROM import_rows r USING erased_addresses e
-WHERE e.workspace_id = :workspace_id AND e.digest = r.digest
-RETURNING r.line
+# Rows of addresses erased in the workspace struck out (their lines returned), and of an
+# address twice in the batch only its last row kept (as a later batch's row would stand): one
+# statement, one round trip. The repeats' DELETE leaves the erased addresses to the first.
+_ERASED_AND_REPEATS = sa.text("""
+WITH erased AS (
+    DELETE FROM import_rows r USING erased_addresses e
+    WHERE e.workspace_id = :workspace_id AND e.digest = r.digest
+    RETURNING r.line, r.email
+), repeats AS (
+    DELETE FROM import_rows r USING import_rows later
+    WHERE later.email = r.email AND later.line > r.line
+      AND r.email NOT IN (SELECT email FROM erased)
+)
+SELECT line FROM erased
 """).bindparams(sa.bindparam("workspace_id", type_=UUID(as_uuid=True)))
-
-# An address twice in a batch: its last row stands (as a later batch's row would).
-_REPEATS = sa.text("""
-DELETE FROM import_rows r USING import_rows later
-WHERE later.email = r.email AND later.line > r.line
-""")
 
 _UPSERT = sa.text("""
 INSERT INTO contacts AS c (id, workspace_id, email, name, fields, tags, timezone, language,
@@ -54,22 +58,22 @@ ORDER BY r.email
 """ + UPSERT_MERGE).bindparams(sa.bindparam("workspace_id", type_=UUID(as_uuid=True)),
                                sa.bindparam("update_existing", type_=sa.Boolean))
 
-_CONSENTS = sa.text("""
-INSERT INTO consents (contact_id, list_id, source, basis, consent_text)
-SELECT c.id, :list_id, 'import', :basis, :consent_text
-FROM import_rows r JOIN contacts c ON c.workspace_id = :workspace_id AND c.email = r.email
-""").bindparams(sa.bindparam("workspace_id", type_=UUID(as_uuid=True)),
-                sa.bindparam("list_id", type_=UUID(as_uuid=True)))
-
-_MEMBERS = sa.text("""
-WITH added AS (
+# One consent record per staged contact and, given a list, the staged contacts onto it: one
+# statement (both read the same join); the addresses that were not on the list yet.
+_CONSENT_AND_LIST = sa.text("""
+WITH staged AS (
+    SELECT c.id, c.email FROM import_rows r
+    JOIN contacts c ON c.workspace_id = :workspace_id AND c.email = r.email
+), consented AS (
+    INSERT INTO consents (contact_id, list_id, source, basis, consent_text)
+    SELECT id, :list_id, 'import', :basis, :consent_text FROM staged
+), added AS (
     INSERT INTO list_members (list_id, contact_id)
-    SELECT :list_id, c.id
-    FROM import_rows r JOIN contacts c ON c.workspace_id = :workspace_id AND c.email = r.email
+    SELECT :list_id, id FROM staged WHERE :list_id IS NOT NULL
     ON CONFLICT DO NOTHING
     RETURNING contact_id
 )
-SELECT c.email FROM added JOIN contacts c ON c.id = added.contact_id ORDER BY c.email
+SELECT s.email FROM added JOIN staged s ON s.id = added.contact_id ORDER BY s.email
 """).bindparams(sa.bindparam("workspace_id", type_=UUID(as_uuid=True)),
                 sa.bindparam("list_id", type_=UUID(as_uuid=True)))
 
@@ -84,13 +88,12 @@ async def stage(conn: AsyncConnection, rows: Sequence[StagedRow]) -> None:
     await driver.copy_records_to_table("import_rows", records=rows, columns=STAGED)
 
 
-async def strike_erased(conn: AsyncConnection, workspace_id: uuid.UUID) -> list[int]:
-    """Drop the staged rows of addresses erased in the workspace; their lines."""
-    return sorted((await conn.execute(_ERASED, {"workspace_id": workspace_id})).scalars())
-
-
-async def drop_repeats(conn: AsyncConnection) -> None:
-    await conn.execute(_REPEATS)
+async def strike_erased_and_repeats(conn: AsyncConnection, workspace_id: uuid.UUID
+                                   ) -> list[int]:
+    """Drop the staged rows of addresses erased in the workspace (their lines returned) and
+    all but the last row of an address staged twice."""
+    return sorted((await conn.execute(_ERASED_AND_REPEATS, {"workspace_id": workspace_id})
+                   ).scalars())
 
 
 async def upsert_staged(conn: AsyncConnection, workspace_id: uuid.UUID, *,
@@ -100,15 +103,11 @@ async def upsert_staged(conn: AsyncConnection, workspace_id: uuid.UUID, *,
                                               "update_existing": update_existing})).all())
 
 
-async def consent_staged(conn: AsyncConnection, workspace_id: uuid.UUID,
-                         list_id: uuid.UUID | None, basis: str, consent_text: str) -> None:
-    """One consent record (source 'import') per staged contact."""
-    await conn.execute(_CONSENTS, {"workspace_id": workspace_id, "list_id": list_id,
-                                   "basis": basis, "consent_text": consent_text})
-
-
-async def add_staged_to_list(conn: AsyncConnection, workspace_id: uuid.UUID,
-                             list_id: uuid.UUID) -> list[str]:
-    """The staged contacts onto the list; the addresses that were not on it yet."""
-    return list((await conn.execute(_MEMBERS, {"workspace_id": workspace_id,
-                                               "list_id": list_id})).scalars())
+async def consent_and_list_staged(conn: AsyncConnection, workspace_id: uuid.UUID,
+                                  list_id: uuid.UUID | None, basis: str, consent_text: str
+                                  ) -> list[str]:
+    """One consent record (source 'import') per staged contact and, given a list, the staged
+    contacts onto it; the addresses that were not on the list yet."""
+    return list((await conn.execute(_CONSENT_AND_LIST, {
+        "workspace_id": workspace_id, "list_id": list_id, "basis": basis,
+        "consent_text": consent_text})).scalars())

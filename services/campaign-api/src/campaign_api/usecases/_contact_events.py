@@ -60,9 +60,24 @@ def contact_state(row: ContactRow) -> ContactState:
     )
 
 
+def _text_size(text: str | None) -> int:
+    """Bytes of `text` as a JSON string (quotes included). Printable ASCII without a quote or
+    backslash is itself (most addresses and names: no encoder call per contact); the rest is
+    measured as encoded."""
+    if text is None:
+        return 4
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 2
+    return len(json.dumps(text, ensure_ascii=False).encode())
+
+
 def _size(c: ContactState) -> int:
-    return len(json.dumps([c.email, c.name, c.fields, c.timezone, c.language],
-                          ensure_ascii=False).encode()) + 120
+    # The encoded values, at least as many bytes as their JSON list: 16 for its brackets,
+    # commas and braces, 4 per field for its colon and comma; 120 for the keys, status and
+    # changed_at the payload adds.
+    return (_text_size(c.email) + _text_size(c.name) + _text_size(c.timezone)
+            + _text_size(c.language) + 16 + 120
+            + sum(_text_size(k) + _text_size(v) + 4 for k, v in c.fields.items()))
 
 
 def publish_contacts_changed(uow: UnitOfWork, workspace_id: uuid.UUID,

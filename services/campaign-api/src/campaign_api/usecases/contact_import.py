@@ -110,8 +110,8 @@ async def import_contacts(
             except InvalidRecipient as exc:
                 tally.reject(line, str(exc))
                 continue
-            batch.append((line, c.email, c.name, json.dumps(c.fields), c.tags, c.timezone,
-                          c.language, erasure.digest(c.email)))
+            batch.append((line, c.email, c.name, json.dumps(c.fields) if c.fields else "{}",
+                          c.tags, c.timezone, c.language, erasure.digest(c.email)))
             if len(batch) >= IMPORT_BATCH:
                 await flush()
     except BadFile as exc:
@@ -134,19 +134,17 @@ async def _store(engine: AsyncEngine, workspace_id: uuid.UUID, batch: list[stage
                  options: ImportOptions, correlation_id: uuid.UUID, tally: _Tally) -> None:
     async with UnitOfWork(engine) as uow:
         await staged.stage(uow.conn, batch)
-        for line in await staged.strike_erased(uow.conn, workspace_id):
+        for line in await staged.strike_erased_and_repeats(uow.conn, workspace_id):
             tally.reject(line, ERASED)
-        await staged.drop_repeats(uow.conn)
         rows = await staged.upsert_staged(uow.conn, workspace_id,
                                           update_existing=options.update_existing)
         publish_contacts_changed(uow, workspace_id, rows, correlation_id)
         created = sum(1 for r in rows if r.inserted)
         tally.created += created
         tally.updated += len(rows) - created
-        await staged.consent_staged(uow.conn, workspace_id, options.list_id,
-                                    options.consent_basis, options.consent_text)
+        added = await staged.consent_and_list_staged(
+            uow.conn, workspace_id, options.list_id, options.consent_basis, options.consent_text)
         if options.list_id is not None:
-            added = await staged.add_staged_to_list(uow.conn, workspace_id, options.list_id)
             publish_members_added(uow, workspace_id, options.list_id, added, correlation_id)
             tally.added_to_list += len(added)
         await uow.commit()
