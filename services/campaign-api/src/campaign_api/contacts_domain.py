@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any, Literal, get_args
 
 import pydantic
@@ -184,7 +185,7 @@ def timezone_of(raw: str | None, *, path: str = "timezone") -> str | None:
     if raw is None or not raw.strip():
         return None
     try:
-        return _ZONE.validate_python(raw.strip())
+        return _zone(raw.strip())
     except pydantic.ValidationError as exc:
         raise InvalidContact(path, f"not an IANA time zone like Europe/Berlin: {raw!r}") from exc
 
@@ -194,9 +195,20 @@ def language_of(raw: str | None, *, path: str = "language") -> str | None:
     if raw is None or not raw.strip():
         return None
     try:
-        tag = _LANGUAGE.validate_python(raw.strip().replace("_", "-"))
+        return _language(raw.strip())
     except pydantic.ValidationError as exc:
         raise InvalidContact(path, f"not a BCP 47 language tag like en or pt-BR: {raw!r}") from exc
+
+
+# A file's rows repeat a few zones and languages: each spelling is checked once, not per row.
+@lru_cache(maxsize=4096)
+def _zone(raw: str) -> str:
+    return _ZONE.validate_python(raw)
+
+
+@lru_cache(maxsize=4096)
+def _language(raw: str) -> str:
+    tag = _LANGUAGE.validate_python(raw.replace("_", "-"))
     first, *rest = tag.split("-")
     parts = [first.lower()]
     for part in rest:
