@@ -14,11 +14,14 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import db, handlers, usecases
+from campaign_api.erasure import ErasureKey
 from contracts import EmailFailed
 from contracts.events import EmailFailedPayload
 from contracts.links import LinkClaims, LinkSigner
 from contracts.types import MAX_MEMBERS_PER_EVENT, MAX_PAYLOAD_BYTES
 from servicekit.db import UnitOfWork
+
+from .conftest import ERASURE_KEY
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 ReadOutbox = Callable[..., Awaitable[list[dict[str, Any]]]]
@@ -148,7 +151,8 @@ async def test_a_100k_row_import_streams_in_bounded_memory(
     cid = await _campaign(client, {**original_payload, "recipient_emails": ["x@example.com"]})
     workspace = uuid.UUID((await client.get("/api/workspace")).json()["id"])
     started = time.monotonic()
-    report = await usecases.import_csv(api_engine, workspace, uuid.UUID(cid), _upload())
+    report = await usecases.import_csv(api_engine, ErasureKey(ERASURE_KEY), workspace,
+                                       uuid.UUID(cid), _upload())
     elapsed = time.monotonic() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     invalid_lines = [i + 1 for i in range(1, ROWS + 1) if i % 100 == 0]

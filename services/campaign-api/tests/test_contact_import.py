@@ -206,6 +206,37 @@ async def test_an_address_erased_on_request_is_rejected_and_never_stored(
     assert stored == ["ada@example.com"]
 
 
+async def test_an_erased_address_is_added_back_by_no_other_way_either(
+    api_client: MakeClient, api_engine: AsyncEngine, original_payload: dict[str, Any],
+) -> None:
+    client = await api_client("acme")
+    acme = (await usecases.create_workspace(api_engine, "acme")).id
+    async with api_engine.begin() as conn:
+        await db.record_erased(conn, acme, ErasureKey(ERASURE_KEY).digest("gone@example.com"))
+    one = await client.post("/api/contacts/", json={"email": "Gone@example.com",
+                                                    "consent_basis": "consent"})
+    assert one.status_code == 422, one.text
+    assert one.json()["errors"][0]["field"] == "email"
+    bulk = await client.post("/api/contacts/bulk", json={"consent_basis": "consent", "contacts": [
+        {"email": "ada@example.com"}, {"email": "gone@example.com"}]})
+    assert bulk.status_code == 200, bulk.text
+    assert (bulk.json()["created"], bulk.json()["erased"]) == (1, 1)
+    campaign = await client.post("/api/campaigns/", json={
+        **original_payload, "recipient_emails": ["gone@example.com", "grace@example.com"]})
+    assert campaign.status_code == 201, campaign.text
+    cid = campaign.json()["id"]
+    added = await client.post(f"/api/campaigns/{cid}/recipients",
+                              json={"recipients": [{"email": "gone@example.com"}]})
+    assert added.json()["changed"] == 0
+    imported = await client.post(f"/api/campaigns/{cid}/recipients/import",
+                                 content=b"email\ngone@example.com\n",
+                                 headers={"Content-Type": "text/csv"})
+    assert imported.json()["rejected_rows"][0]["line"] == 2
+    async with api_engine.connect() as conn:
+        stored = (await conn.execute(sa.select(db.contacts.c.email))).scalars().all()
+    assert sorted(stored) == ["ada@example.com", "grace@example.com"]
+
+
 async def test_a_workspace_imports_into_its_own_contacts_and_lists_only(
     api_client: MakeClient,
 ) -> None:

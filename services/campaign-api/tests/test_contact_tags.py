@@ -12,9 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import usecases
 from campaign_api.contacts_domain import MAX_TAGS
+from campaign_api.erasure import ErasureKey
 from campaign_api.failures import Invalid
 from campaign_api.schemas_contacts import BulkUpsert, ContactFields
 from campaign_api.usecases import contact_tags, contacts
+
+from .conftest import ERASURE_KEY
 
 ReadOutbox = Callable[..., Awaitable[list[dict[str, Any]]]]
 
@@ -22,8 +25,9 @@ ReadOutbox = Callable[..., Awaitable[list[dict[str, Any]]]]
 async def _people(engine: AsyncEngine, name: str,
                   tags: dict[str, list[str]]) -> tuple[uuid.UUID, dict[str, uuid.UUID]]:
     ws = await usecases.create_workspace(engine, name)
-    await contacts.bulk_upsert(engine, ws.id, BulkUpsert(consent_basis="consent", contacts=[
-        ContactFields(email=e, tags=t) for e, t in tags.items()]))
+    await contacts.bulk_upsert(engine, ErasureKey(ERASURE_KEY), ws.id, BulkUpsert(
+        consent_basis="consent", contacts=[ContactFields(email=e, tags=t)
+                                           for e, t in tags.items()]))
     found = (await contacts.search_contacts(engine, ws.id)).items
     return ws.id, {c.email: c.id for c in found}
 

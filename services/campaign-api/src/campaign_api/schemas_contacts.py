@@ -91,6 +91,7 @@ class BulkReport(BaseModel):
     updated: int
     unchanged: int
     added_to_list: int
+    erased: int = Field(default=0, description="Addresses erased on request earlier: left out")
 
 
 class ListRef(BaseModel):

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from campaign_api import handlers, usecases
 from campaign_api.app import create_app
 from campaign_api.dashboard.settings import DashboardSettings
+from campaign_api.erasure import ErasureKey
 from campaign_api.schemas_contacts import (
     BulkUpsert,
     ContactFields,
@@ -34,6 +35,8 @@ from contracts import EmailFailed, EmailSent
 from contracts.events import EmailFailedPayload, EmailSentPayload
 from contracts.links import LinkClaims, LinkSigner
 from servicekit.db import UnitOfWork
+
+from ..conftest import ERASURE_KEY
 
 # Repository root / test-output: where the screenshots of a run are kept (gitignored).
 OUTPUT = Path(__file__).resolve().parents[4] / "test-output" / "screenshots"
@@ -179,8 +182,8 @@ async def _seed_contacts(engine: AsyncEngine, workspace_id: uuid.UUID,
                             tags=["vip"] if i % 2 == 0 else [],
                             fields={"plan": "pro", "seats": i} if i < 3 else {})
               for i in range(count)]
-    await contacts.bulk_upsert(engine, workspace_id, BulkUpsert(contacts=people,
-                                                                consent_basis="consent"))
+    await contacts.bulk_upsert(engine, ErasureKey(ERASURE_KEY), workspace_id,
+                               BulkUpsert(contacts=people, consent_basis="consent"))
     garden = await lists.create_list(engine, workspace_id, ListCreate(name="Gardeners"))
     person0 = (await contacts.search_contacts(engine, workspace_id, q="person0")).items[0]
     await lists.add_list_members(engine, workspace_id, garden.id,

@@ -56,8 +56,8 @@ async def import_audience(request: Request, viewer: SignedInForm,
         return await _audience_page(request, viewer, campaign_id, status_code=422,
                                     upload_error="Choose a CSV file to import.")
     try:
-        report = await audiences.import_csv(engine_of(request), viewer.workspace_id, campaign_id,
-                                            _chunks(upload))
+        report = await audiences.import_csv(engine_of(request), request.app.state.erasure,
+                                            viewer.workspace_id, campaign_id, _chunks(upload))
     except NotFound:
         return not_found(request, viewer, "campaign")
     except Failure as exc:

@@ -161,8 +161,8 @@ async def create_campaign(request: Request, viewer: SignedInForm) -> Response:
     body = form.to_create()
     if body is not None:
         try:
-            created = await campaign_cases.create_campaign(engine_of(request),
-                                                           viewer.workspace_id, body)
+            created = await campaign_cases.create_campaign(
+                engine_of(request), request.app.state.erasure, viewer.workspace_id, body)
         except Failure as exc:
             form.show_errors(exc.errors or [])
             form.errors.setdefault("form", exc.detail)

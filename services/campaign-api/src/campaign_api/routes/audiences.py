@@ -37,8 +37,8 @@ async def add_recipients(campaign_id: uuid.UUID, body: RecipientsAdd, workspace_
                          request: Request) -> MembershipChange:
     """Add recipients (with name and merge fields); addresses already there are kept as
     they are."""
-    return await usecases.add_members(request.app.state.engine, workspace_id, campaign_id,
-                                      body.recipients)
+    return await usecases.add_members(request.app.state.engine, request.app.state.erasure,
+                                      workspace_id, campaign_id, body.recipients)
 
 
 @router.post("/remove", response_model=MembershipChange)
@@ -60,5 +60,5 @@ async def import_recipients(campaign_id: uuid.UUID, workspace_id: Workspace,
                             request: Request) -> ImportReport:
     """Import a CSV as it uploads (never held whole in memory); rejected rows are reported with
     their line number and reason, duplicates are skipped."""
-    return await usecases.import_csv(request.app.state.engine, workspace_id, campaign_id,
-                                     request.stream())
+    return await usecases.import_csv(request.app.state.engine, request.app.state.erasure,
+                                     workspace_id, campaign_id, request.stream())

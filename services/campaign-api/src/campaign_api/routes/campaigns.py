@@ -30,7 +30,8 @@ router = APIRouter(prefix="/api/campaigns", tags=["campaigns"],
 async def create_campaign(body: CampaignCreate, workspace_id: Workspace,
                           request: Request) -> CampaignDetail:
     """Create a campaign and its audience; the scheduler plans it from the event."""
-    return await usecases.create_campaign(request.app.state.engine, workspace_id, body)
+    return await usecases.create_campaign(request.app.state.engine, request.app.state.erasure,
+                                            workspace_id, body)
 
 
 @router.get("/", response_model=CampaignPage)

@@ -31,7 +31,8 @@ router = APIRouter(prefix="/api/contacts", tags=["contacts"],
 async def create_contact(body: ContactCreate, workspace_id: Workspace,
                          request: Request) -> ContactDetail:
     """Create a contact, stating the basis for mailing it (recorded as its consent)."""
-    return await contacts.create_contact(request.app.state.engine, workspace_id, body)
+    return await contacts.create_contact(request.app.state.engine, request.app.state.erasure,
+                                         workspace_id, body)
 
 
 @router.get("/", response_model=ContactPage)
@@ -55,7 +56,8 @@ async def bulk_upsert(body: BulkUpsert, workspace_id: Workspace,
                       request: Request) -> BulkReport:
     """Create or update up to 10,000 contacts at once: all of them valid, or none stored. A
     contact already there keeps its status; its fields and tags are merged."""
-    return await contacts.bulk_upsert(request.app.state.engine, workspace_id, body)
+    return await contacts.bulk_upsert(request.app.state.engine, request.app.state.erasure,
+                                      workspace_id, body)
 
 
 @router.get("/{contact_id}/", response_model=ContactDetail, responses=problems(404))

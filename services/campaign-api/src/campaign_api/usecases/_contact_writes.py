@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from campaign_api import db
 from campaign_api.contacts_domain import Contact, InvalidContact, contact
 from campaign_api.domain import Recipient
+from campaign_api.erasure import ErasureKey
 from campaign_api.failures import Invalid
 from campaign_api.usecases._contact_events import (
     publish_contacts_changed,
@@ -34,6 +35,8 @@ class Upserted:
     ids: dict[str, uuid.UUID] = field(default_factory=dict)
     # The addresses that joined the list, if one was given.
     added_to_list: list[str] = field(default_factory=list)
+    # Addresses erased on request earlier: never stored again, whoever adds them.
+    erased: list[str] = field(default_factory=list)
 
 
 def first_of_each(contacts: Sequence[Contact]) -> list[Contact]:
@@ -45,15 +48,21 @@ def first_of_each(contacts: Sequence[Contact]) -> list[Contact]:
 
 
 async def upsert_batch(
-    uow: UnitOfWork, workspace_id: uuid.UUID, batch: Sequence[Contact], *, source: str,
-    correlation_id: uuid.UUID, update_existing: bool = True, list_id: uuid.UUID | None = None,
-    consent_basis: str | None = None, consent_text: str = "",
+    uow: UnitOfWork, workspace_id: uuid.UUID, batch: Sequence[Contact], *, erasure: ErasureKey,
+    source: str, correlation_id: uuid.UUID, update_existing: bool = True,
+    list_id: uuid.UUID | None = None, consent_basis: str | None = None, consent_text: str = "",
 ) -> Upserted:
     """Upsert contacts, publish contacts.changed for those created or changed, record the
     stated consent, and put them all on `list_id`. Of an address given twice the first
-    counts (one statement cannot upsert a row twice)."""
+    counts (one statement cannot upsert a row twice). An address erased on request is left
+    out (`Upserted.erased`): every way of adding contacts but the CSV import (which checks
+    its rows in SQL, `db.contact_import`) comes through here."""
     batch = first_of_each(batch)
     done = Upserted()
+    erased = await db.erased_among(uow.conn, workspace_id, erasure, [c.email for c in batch])
+    if erased:
+        done.erased = sorted(erased)
+        batch = [c for c in batch if c.email not in erased]
     for i in range(0, len(batch), UPSERT_BATCH):
         part = batch[i:i + UPSERT_BATCH]
         rows = await db.upsert_contacts(uow.conn, workspace_id, part, source=source,
@@ -114,12 +123,12 @@ def as_contacts(recipients: Sequence[Recipient], declared: dict[str, str],
 
 async def put_on_campaign_list(
     uow: UnitOfWork, workspace_id: uuid.UUID, audience_id: uuid.UUID,
-    contacts: Sequence[Contact], correlation_id: uuid.UUID,
-) -> int:
-    """Upsert the contacts and put them on the campaign's list; how many joined it."""
-    done = await upsert_batch(uow, workspace_id, first_of_each(contacts), source="campaign",
-                              correlation_id=correlation_id, list_id=audience_id)
-    return len(done.added_to_list)
+    contacts: Sequence[Contact], correlation_id: uuid.UUID, *, erasure: ErasureKey,
+) -> Upserted:
+    """Upsert the contacts and put them on the campaign's list."""
+    return await upsert_batch(uow, workspace_id, first_of_each(contacts), erasure=erasure,
+                              source="campaign", correlation_id=correlation_id,
+                              list_id=audience_id)
 
 
 async def suppress(

@@ -14,6 +14,7 @@ from campaign_api import db
 from campaign_api.contacts_domain import Contact, contact, rendered_fields
 from campaign_api.csv_rows import BadFile, RecordSplitter, RowReader, parse_record
 from campaign_api.domain import InvalidRecipient, can_edit, recipient, takes_recipients
+from campaign_api.erasure import ErasureKey
 from campaign_api.failures import Conflict, Invalid
 from campaign_api.schemas import (
     ImportReport,
@@ -37,6 +38,7 @@ from servicekit.db import UnitOfWork
 
 # Rows per transaction in an import.
 IMPORT_BATCH = 500
+ERASED = "email: this address was erased on request and may not be added again"
 MAX_REPORTED_REJECTIONS = 10_000
 
 
@@ -69,7 +71,7 @@ async def list_members(
 
 
 async def add_members(
-    engine: AsyncEngine, workspace_id: uuid.UUID, campaign_id: uuid.UUID,
+    engine: AsyncEngine, erasure: ErasureKey, workspace_id: uuid.UUID, campaign_id: uuid.UUID,
     members: Sequence[RecipientIn],
 ) -> MembershipChange:
     try:
@@ -81,10 +83,10 @@ async def add_members(
     async with UnitOfWork(engine) as uow:
         declared = await declared_for(uow, workspace_id, [k for r in given for k in r.fields])
         contacts = first_of_each(as_contacts(given, declared, lambda i: f"recipients.{i}."))
-        added = await put_on_campaign_list(uow, workspace_id, audience_id, contacts,
-                                           uuid.uuid4())
+        done = await put_on_campaign_list(uow, workspace_id, audience_id, contacts,
+                                          uuid.uuid4(), erasure=erasure)
         await uow.commit()
-    return MembershipChange(requested=len(contacts), changed=added)
+    return MembershipChange(requested=len(contacts), changed=len(done.added_to_list))
 
 
 async def remove_members(
@@ -105,7 +107,7 @@ async def remove_members(
 
 
 async def import_csv(
-    engine: AsyncEngine, workspace_id: uuid.UUID, campaign_id: uuid.UUID,
+    engine: AsyncEngine, erasure: ErasureKey, workspace_id: uuid.UUID, campaign_id: uuid.UUID,
     chunks: AsyncIterable[bytes],
 ) -> ImportReport:
     """Stream a CSV (header: email, name, any merge fields) into the campaign's list. Each
@@ -116,16 +118,23 @@ async def import_csv(
     reader: RowReader | None = None
     declared: dict[str, str] = {}
     batch: list[Contact] = []
+    lines: dict[str, int] = {}  # the batch's addresses, by the line they came from
     rejected: list[RejectedRow] = []
     rows = added = valid = rejections = 0
 
     async def flush() -> None:
-        nonlocal added, batch
+        nonlocal added, batch, lines, valid, rejections
         async with UnitOfWork(engine) as uow:
-            added += await put_on_campaign_list(uow, workspace_id, audience_id, batch,
-                                                correlation_id)
+            done = await put_on_campaign_list(uow, workspace_id, audience_id, batch,
+                                              correlation_id, erasure=erasure)
             await uow.commit()
-        batch = []
+        added += len(done.added_to_list)
+        for email in done.erased:
+            valid -= 1
+            rejections += 1
+            if len(rejected) < MAX_REPORTED_REJECTIONS:
+                rejected.append(RejectedRow(line=lines[email], reason=ERASED))
+        batch, lines = [], {}
 
     async def records() -> AsyncIterable[tuple[int, str]]:
         async for chunk in chunks:
@@ -151,6 +160,7 @@ async def import_csv(
             try:
                 r = reader.recipient(parse_record(record))
                 batch.append(contact(r.email, declared, name=r.name, fields=r.fields))
+                lines.setdefault(r.email, line)
                 valid += 1
             except InvalidRecipient as exc:
                 rejections += 1

@@ -25,6 +25,7 @@ from campaign_api.domain import (
     split_address,
     still_ahead,
 )
+from campaign_api.erasure import ErasureKey
 from campaign_api.failures import Conflict, Invalid, NotFound
 from campaign_api.schemas import (
     CampaignCreate,
@@ -93,7 +94,7 @@ def _definition(body: CampaignCreate, now: datetime) -> CampaignDefinition:
 
 
 async def create_campaign(
-    engine: AsyncEngine, workspace_id: uuid.UUID, body: CampaignCreate,
+    engine: AsyncEngine, erasure: ErasureKey, workspace_id: uuid.UUID, body: CampaignCreate,
     *, now: datetime | None = None,
 ) -> CampaignDetail:
     definition = _definition(body, now or datetime.now(UTC))
@@ -119,9 +120,10 @@ async def create_campaign(
         declared = await declared_for(uow, workspace_id, [k for r in given for k in r.fields])
         contacts = as_contacts(given, declared, lambda i: f"recipient_emails.{i}." if i < typed
                                else f"recipients.{i - typed}.")
-        # Members first: the mailer reads both from one ordered stream.
+        # Members first: the mailer reads both from one ordered stream. An address erased on
+        # request is left out (and so not counted among the recipients).
         await put_on_campaign_list(uow, workspace_id, definition.audience_id, contacts,
-                                   correlation_id)
+                                   correlation_id, erasure=erasure)
         uow.publish(CampaignCreated.create(definition, workspace_id=workspace_id,
                                            correlation_id=correlation_id))
         detail = await _read_detail(uow.conn, workspace_id, definition.campaign_id)

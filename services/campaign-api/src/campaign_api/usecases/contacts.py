@@ -21,6 +21,7 @@ from campaign_api.contacts_domain import (
     timezone_of,
 )
 from campaign_api.db import AnyRow
+from campaign_api.erasure import ErasureKey
 from campaign_api.failures import Conflict, Invalid, NotFound
 from campaign_api.schemas_contacts import (
     BulkReport,
@@ -64,7 +65,7 @@ async def require_lists(conn: AsyncConnection, workspace_id: uuid.UUID,
             raise Invalid.field(f"{path}[{i}]", f"no list {list_id} in this workspace")
 
 
-async def create_contact(engine: AsyncEngine, workspace_id: uuid.UUID,
+async def create_contact(engine: AsyncEngine, erasure: ErasureKey, workspace_id: uuid.UUID,
                          body: ContactCreate) -> ContactDetail:
     async with UnitOfWork(engine) as uow:
         try:
@@ -76,10 +77,13 @@ async def create_contact(engine: AsyncEngine, workspace_id: uuid.UUID,
             raise Conflict(f"email: {checked.email} is already a contact of this workspace "
                            "(PATCH it, or use POST /api/contacts/bulk)")
         correlation_id = uuid.uuid4()
-        done = await upsert_batch(uow, workspace_id, [checked], source="api",
+        done = await upsert_batch(uow, workspace_id, [checked], erasure=erasure, source="api",
                                   correlation_id=correlation_id,
                                   consent_basis=body.consent_basis,
                                   consent_text=body.consent_text)
+        if done.erased:
+            raise Invalid.field("email", "this address was erased on request and may not be "
+                                "added again")
         contact_id = done.ids[checked.email]
         for list_id in dict.fromkeys(body.lists):
             await add_members(uow, workspace_id, list_id, [contact_id], correlation_id)
@@ -177,7 +181,7 @@ async def search_contacts(
                        next_cursor=encode_key(items[-1].email) if len(rows) > limit else None)
 
 
-async def bulk_upsert(engine: AsyncEngine, workspace_id: uuid.UUID,
+async def bulk_upsert(engine: AsyncEngine, erasure: ErasureKey, workspace_id: uuid.UUID,
                       body: BulkUpsert) -> BulkReport:
     """Up to 10,000 contacts in one transaction: all valid, or none stored."""
     async with UnitOfWork(engine) as uow:
@@ -191,11 +195,13 @@ async def bulk_upsert(engine: AsyncEngine, workspace_id: uuid.UUID,
                 uow.conn, workspace_id, db.lists, [body.list_id]):
             raise Invalid.field("list_id", f"no list {body.list_id} in this workspace")
         done = await upsert_batch(
-            uow, workspace_id, given, source="api", correlation_id=uuid.uuid4(),
+            uow, workspace_id, given, erasure=erasure, source="api",
+            correlation_id=uuid.uuid4(),
             update_existing=body.update_existing, list_id=body.list_id,
             consent_basis=body.consent_basis, consent_text=body.consent_text)
         await uow.commit()
+    erased = len(done.erased)
     return BulkReport(received=len(given), created=done.created, updated=done.updated,
-                      unchanged=len(given) - done.created - done.updated,
-                      added_to_list=len(done.added_to_list))
+                      unchanged=len(given) - erased - done.created - done.updated,
+                      added_to_list=len(done.added_to_list), erased=erased)
 
