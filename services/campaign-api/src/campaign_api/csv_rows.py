@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 
 from campaign_api.domain import InvalidRecipient, Recipient, field_name, recipient
 
@@ -18,6 +18,16 @@ MAX_RECORD_CHARS = 64 * 1024
 
 class BadFile(ValueError):  # noqa: N818 - reads as what it is
     pass
+
+
+async def records(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, str]]:
+    """The (first line's number, record) of a CSV arriving in chunks, one at a time."""
+    splitter = RecordSplitter()
+    async for chunk in chunks:
+        for record in splitter.feed(chunk):
+            yield record
+    for record in splitter.finish():
+        yield record
 
 
 class RecordSplitter:

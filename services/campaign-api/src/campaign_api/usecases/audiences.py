@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import db
 from campaign_api.contacts_domain import Contact, contact, rendered_fields
-from campaign_api.csv_rows import BadFile, RecordSplitter, RowReader, parse_record
+from campaign_api.csv_rows import BadFile, RowReader, parse_record, records
 from campaign_api.domain import InvalidRecipient, can_edit, recipient, takes_recipients
 from campaign_api.erasure import ErasureKey
 from campaign_api.failures import Conflict, Invalid
@@ -114,7 +114,6 @@ async def import_csv(
     batch of valid rows commits with its events; only the current batch is held in memory."""
     audience_id = await _audience_of(engine, workspace_id, campaign_id, adding=True)
     correlation_id = uuid.uuid4()
-    splitter = RecordSplitter()
     reader: RowReader | None = None
     declared: dict[str, str] = {}
     batch: list[Contact] = []
@@ -136,15 +135,8 @@ async def import_csv(
                 rejected.append(RejectedRow(line=lines[email], reason=ERASED))
         batch, lines = [], {}
 
-    async def records() -> AsyncIterable[tuple[int, str]]:
-        async for chunk in chunks:
-            for record in splitter.feed(chunk):
-                yield record
-        for record in splitter.finish():
-            yield record
-
     try:
-        async for line, record in records():
+        async for line, record in records(chunks):
             if not record.strip():
                 continue
             if reader is None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import db
 from campaign_api.contact_columns import ColumnMap, column_map, mapping_problems
-from campaign_api.csv_rows import BadFile, RecordSplitter, parse_record
+from campaign_api.csv_rows import BadFile, parse_record, records
 from campaign_api.db import contact_import as staged
 from campaign_api.domain import InvalidRecipient
 from campaign_api.erasure import ErasureKey
@@ -50,15 +50,6 @@ class _Tally:
         self.rejected += 1
         if len(self.rejected_rows) < MAX_REPORTED_REJECTIONS:
             self.rejected_rows.append(RejectedRow(line=line, reason=reason))
-
-
-async def _records(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, str]]:
-    splitter = RecordSplitter()
-    async for chunk in chunks:
-        for record in splitter.feed(chunk):
-            yield record
-    for record in splitter.finish():
-        yield record
 
 
 async def import_contacts(
@@ -95,7 +86,7 @@ async def import_contacts(
         batch = []
 
     try:
-        async for line, record in _records(chunks):
+        async for line, record in records(chunks):
             if not record.strip():
                 continue
             if columns is None:

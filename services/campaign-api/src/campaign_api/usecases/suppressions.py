@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import consent, db
 from campaign_api.contacts_domain import InvalidContact, email_of
-from campaign_api.csv_rows import BadFile, RecordSplitter, parse_record
+from campaign_api.csv_rows import BadFile, parse_record, records
 from campaign_api.domain import InvalidRecipient, field_name
 from campaign_api.erasure import ErasureKey
 from campaign_api.failures import Invalid, NotFound
@@ -146,7 +146,6 @@ async def import_suppressions(
 ) -> SuppressionImport:
     """A CSV (header: email, optionally reason and note; `reason` is the default) streamed onto
     the list in batches; rejected rows are reported by line and store nothing."""
-    splitter = RecordSplitter()
     columns: _Columns | None = None
     batch: dict[str, tuple[SuppressionReason, str]] = {}
     rejected: list[RejectedRow] = []
@@ -165,15 +164,8 @@ async def import_suppressions(
             await uow.commit()
         batch = {}
 
-    async def records() -> AsyncIterator[tuple[int, str]]:
-        async for chunk in chunks:
-            for record in splitter.feed(chunk):
-                yield record
-        for record in splitter.finish():
-            yield record
-
     try:
-        async for line, record in records():
+        async for line, record in records(chunks):
             if not record.strip():
                 continue
             if columns is None:
