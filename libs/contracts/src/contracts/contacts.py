@@ -26,8 +26,10 @@ from contracts.types import (
 
 # subscribed: mailed; pending: a double opt-in not yet confirmed; the others are never mailed.
 ContactStatus = Literal["subscribed", "unsubscribed", "bounced", "complained", "pending"]
-# Why an address is on the workspace's suppression list.
-SuppressionReason = Literal["unsubscribed", "bounced", "complained", "manual", "erased"]
+# Why an address is on the workspace's suppression list (what the list shows and keeps).
+ListedReason = Literal["unsubscribed", "bounced", "complained", "manual"]
+# And what suppression events may say: an erasure takes the address off every list, no row left.
+SuppressionReason = ListedReason | Literal["erased"]
 
 
 class _Bounded(Payload):

@@ -141,6 +141,10 @@ class CampaignScheduledPayload(Payload):
                                                  max_length=MAX_PLANNED_SEND_TIMES)
 
 
+# What becomes of a send over the frequency cap.
+OverCap = Literal["defer", "skip"]
+
+
 class WorkspaceSettingsPayload(Payload):
     """Workspace-wide settings other services act on."""
 
@@ -152,7 +156,7 @@ class WorkspaceSettingsPayload(Payload):
     frequency_cap_day: int | None = Field(default=None, ge=1, le=1_000)
     frequency_cap_week: int | None = Field(default=None, ge=1, le=10_000)
     # A send over the cap waits until it fits, or is skipped.
-    over_cap: Literal["defer", "skip"] = "defer"
+    over_cap: OverCap = "defer"
 
 
 class AudienceMember(Payload):

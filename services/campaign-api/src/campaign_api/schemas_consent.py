@@ -10,8 +10,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from campaign_api.schemas import Money, RejectedRow
+from contracts.contacts import ListedReason
+from contracts.events import OverCap
 
-SuppressionReason = Literal["unsubscribed", "bounced", "complained", "manual"]
+SuppressionReason = ListedReason
 
 
 class _Strict(BaseModel):
@@ -66,7 +68,7 @@ class WorkspaceSettings(BaseModel):
                                           "contact in any 24 hours; null: no cap")
     frequency_cap_week: int | None = Field(description="At most this many in any 7 days; null: "
                                            "no cap")
-    over_cap: Literal["defer", "skip"] = Field(description="A send over the cap waits until it "
+    over_cap: OverCap = Field(description="A send over the cap waits until it "
                                                "fits (defer) or is not made (skip)")
     monthly_llm_budget: Money | None = Field(description="LLM spend per calendar month (UTC) "
                                              "in OpenRouter credits; null: no limit")
@@ -77,7 +79,7 @@ class WorkspaceSettingsUpdate(_Strict):
 
     frequency_cap_day: int | None = Field(default=None, ge=1, le=1_000)
     frequency_cap_week: int | None = Field(default=None, ge=1, le=10_000)
-    over_cap: Literal["defer", "skip"] | None = None
+    over_cap: OverCap | None = None
     monthly_llm_budget: Decimal | None = Field(default=None, ge=0, max_digits=18,
                                                decimal_places=10)
 

@@ -9,12 +9,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from campaign_api.contacts_domain import FieldType
 from contracts.contacts import ContactStatus
 
 # The lawful bases of GDPR article 6 that an import or API call states for its contacts.
 ConsentBasis = Literal["consent", "contract", "legal_obligation", "vital_interests",
                        "public_task", "legitimate_interests"]
-FieldTypeName = Literal["text", "number", "date", "boolean"]
+FieldTypeName = FieldType
 Text = Annotated[str, Field(max_length=1_000)]
 FieldValue = str | int | float | bool | None
 Fields = Annotated[dict[Annotated[str, Field(max_length=64)], FieldValue],

@@ -3,17 +3,21 @@ the managed suppression list, erased addresses and the per-contact record of sen
 
 from __future__ import annotations
 
+from typing import get_args
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
+from campaign_api.contacts_domain import FieldType
 from campaign_api.db.tables import metadata
+from contracts.contacts import ContactStatus, ListedReason
 
 _now = sa.func.now
 
-CONTACT_STATUSES = ("subscribed", "unsubscribed", "bounced", "complained", "pending")
-FIELD_TYPES = ("text", "number", "date", "boolean")
+CONTACT_STATUSES = get_args(ContactStatus)
+FIELD_TYPES = get_args(FieldType)
 CONSENT_SOURCES = ("form", "import", "api", "preference_centre", "campaign")
-SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained", "manual")
+SUPPRESSION_REASONS = get_args(ListedReason)
 
 # One per (workspace, normalised address): the address is stored as `domain.recipient`
 # normalises it (lower-cased), so Bob@X.com and bob@x.com are one contact.

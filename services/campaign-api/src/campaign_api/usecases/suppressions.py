@@ -8,6 +8,7 @@ import csv
 import io
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from typing import get_args
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -30,7 +31,7 @@ from contracts import SuppressionRemoved
 from contracts.contacts import SuppressionPayload
 from servicekit.db import UnitOfWork
 
-REASONS: tuple[SuppressionReason, ...] = ("unsubscribed", "bounced", "complained", "manual")
+REASONS: tuple[SuppressionReason, ...] = get_args(SuppressionReason)
 IMPORT_BATCH = 5_000
 MAX_REPORTED_REJECTIONS = 10_000
 

@@ -10,15 +10,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from contracts.events import OverCap
 from mailer.db.tables import campaigns, contacts, deliveries, workspaces
 
-OverCap = Literal["defer", "skip"]
 ContactKey = tuple[uuid.UUID, str]  # (workspace, address)
 
 
