@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import usecases
 from campaign_api.contacts_domain import contact
+from campaign_api.erasure import ErasureKey
 from campaign_api.usecases._contact_events import (
     publish_contacts_changed,
     publish_contacts_deleted,
@@ -23,6 +24,8 @@ from campaign_api.usecases._contact_writes import upsert_batch
 from contracts import ContactsChanged, ContactsDeleted, ListMembersAdded, ListMembersRemoved
 from contracts.types import MAX_MEMBERS_PER_EVENT, MAX_PAYLOAD_BYTES
 from servicekit.db import UnitOfWork
+
+from .conftest import ERASURE_KEY
 
 ReadOutbox = Callable[..., Awaitable[list[dict[str, Any]]]]
 
@@ -98,8 +101,8 @@ async def test_an_upsert_given_an_address_twice_keeps_the_first_and_stores_one(
     given = [contact("ada@example.com", {}, name="Ada"), contact("ADA@example.com", {},
                                                                  name="Ada again")]
     async with UnitOfWork(api_engine) as uow:
-        done = await upsert_batch(uow, workspace, given, source="import",
-                                  correlation_id=uuid.uuid4())
+        done = await upsert_batch(uow, workspace, given, erasure=ErasureKey(ERASURE_KEY),
+                                  source="import", correlation_id=uuid.uuid4())
         await uow.commit()
     assert (done.created, done.updated, list(done.ids)) == (1, 0, ["ada@example.com"])
     [event] = await outbox_events("contacts.changed")
