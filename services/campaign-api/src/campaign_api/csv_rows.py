@@ -16,6 +16,10 @@ MAX_COLUMNS = 52
 MAX_RECORD_CHARS = 64 * 1024
 
 
+# What a file without even a header is told (every CSV the API takes needs an email column).
+EMPTY_FILE = "empty: a header with an 'email' column is required"
+
+
 class BadFile(ValueError):  # noqa: N818 - reads as what it is
     pass
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import db
 from campaign_api.contacts_domain import Contact, contact, rendered_fields
-from campaign_api.csv_rows import BadFile, RowReader, parse_record, records
+from campaign_api.csv_rows import EMPTY_FILE, BadFile, RowReader, parse_record, records
 from campaign_api.domain import InvalidRecipient, can_edit, recipient, takes_recipients
 from campaign_api.erasure import ErasureKey
 from campaign_api.failures import Conflict, Invalid
@@ -21,7 +21,6 @@ from campaign_api.schemas import (
     MembershipChange,
     RecipientIn,
     RecipientPage,
-    RejectedRow,
 )
 from campaign_api.schemas import (
     Recipient as RecipientOut,
@@ -33,13 +32,13 @@ from campaign_api.usecases._contact_writes import (
     put_on_campaign_list,
 )
 from campaign_api.usecases._contact_writes import remove_members as remove_from_list
+from campaign_api.usecases._rejections import Rejections
 from campaign_api.usecases.campaigns import require_campaign
 from servicekit.db import UnitOfWork
 
 # Rows per transaction in an import.
 IMPORT_BATCH = 500
 ERASED = "email: this address was erased on request and may not be added again"
-MAX_REPORTED_REJECTIONS = 10_000
 
 
 async def _audience_of(engine: AsyncEngine, workspace_id: uuid.UUID,
@@ -118,11 +117,11 @@ async def import_csv(
     declared: dict[str, str] = {}
     batch: list[Contact] = []
     lines: dict[str, int] = {}  # the batch's addresses, by the line they came from
-    rejected: list[RejectedRow] = []
-    rows = added = valid = rejections = 0
+    rejected = Rejections()
+    rows = added = valid = 0
 
     async def flush() -> None:
-        nonlocal added, batch, lines, valid, rejections
+        nonlocal added, batch, lines, valid
         async with UnitOfWork(engine) as uow:
             done = await put_on_campaign_list(uow, workspace_id, audience_id, batch,
                                               correlation_id, erasure=erasure)
@@ -130,9 +129,7 @@ async def import_csv(
         added += len(done.added_to_list)
         for email in done.erased:
             valid -= 1
-            rejections += 1
-            if len(rejected) < MAX_REPORTED_REJECTIONS:
-                rejected.append(RejectedRow(line=lines[email], reason=ERASED))
+            rejected.add(lines[email], ERASED)
         batch, lines = [], {}
 
     try:
@@ -155,15 +152,13 @@ async def import_csv(
                 lines.setdefault(r.email, line)
                 valid += 1
             except InvalidRecipient as exc:
-                rejections += 1
-                if len(rejected) < MAX_REPORTED_REJECTIONS:
-                    rejected.append(RejectedRow(line=line, reason=str(exc)))
+                rejected.add(line, str(exc))
             if len(batch) >= IMPORT_BATCH:
                 await flush()
     except BadFile as exc:
         raise Invalid.field("file", str(exc)) from exc
     if reader is None:
-        raise Invalid.field("file", "empty: a header with an 'email' column is required")
+        raise Invalid.field("file", EMPTY_FILE)
     await flush()
-    return ImportReport(rows=rows, added=added, duplicates=valid - added, rejected=rejections,
-                        rejected_rows=rejected)
+    return ImportReport(rows=rows, added=added, duplicates=valid - added,
+                        rejected=rejected.count, rejected_rows=rejected.rows)

@@ -17,18 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import db
 from campaign_api.contact_columns import ColumnMap, column_map, mapping_problems
-from campaign_api.csv_rows import BadFile, parse_record, records
+from campaign_api.csv_rows import EMPTY_FILE, BadFile, parse_record, records
 from campaign_api.db import contact_import as staged
 from campaign_api.domain import InvalidRecipient
 from campaign_api.erasure import ErasureKey
 from campaign_api.failures import Invalid
-from campaign_api.schemas import RejectedRow
 from campaign_api.schemas_import import ContactImportReport, ImportOptions
 from campaign_api.usecases._contact_events import (
     publish_contacts_changed,
     publish_members_added,
 )
-from campaign_api.usecases.audiences import MAX_REPORTED_REJECTIONS
+from campaign_api.usecases._rejections import Rejections
 from servicekit.db import UnitOfWork
 
 # Rows per transaction: large enough that COPY and the set statements dominate, small enough
@@ -43,13 +42,7 @@ class _Tally:
     created: int = 0
     updated: int = 0
     added_to_list: int = 0
-    rejected: int = 0
-    rejected_rows: list[RejectedRow] = field(default_factory=list)
-
-    def reject(self, line: int, reason: str) -> None:
-        self.rejected += 1
-        if len(self.rejected_rows) < MAX_REPORTED_REJECTIONS:
-            self.rejected_rows.append(RejectedRow(line=line, reason=reason))
+    rejected: Rejections = field(default_factory=Rejections)
 
 
 async def import_contacts(
@@ -99,7 +92,7 @@ async def import_contacts(
             try:
                 c = columns.contact(parse_record(record), declared)
             except InvalidRecipient as exc:
-                tally.reject(line, str(exc))
+                tally.rejected.add(line, str(exc))
                 continue
             batch.append((line, c.email, c.name, json.dumps(c.fields) if c.fields else "{}",
                           c.tags, c.timezone, c.language, erasure.digest(c.email)))
@@ -111,14 +104,14 @@ async def import_contacts(
         if storing is not None:  # however reading ends, the batch sent commits, or not, whole
             await asyncio.gather(storing, return_exceptions=True)
     if columns is None:
-        raise Invalid.field("file", "empty: a header with an email column is required")
+        raise Invalid.field("file", EMPTY_FILE)
     await flush()
     await flush()  # waits for the last batch
-    rejected = sorted(tally.rejected_rows, key=lambda r: r.line)
+    rejected = sorted(tally.rejected.rows, key=lambda r: r.line)
     return ContactImportReport(
         rows=tally.rows, created=tally.created, updated=tally.updated,
-        unchanged=tally.rows - tally.rejected - tally.created - tally.updated,
-        added_to_list=tally.added_to_list, rejected=tally.rejected, rejected_rows=rejected)
+        unchanged=tally.rows - tally.rejected.count - tally.created - tally.updated,
+        added_to_list=tally.added_to_list, rejected=tally.rejected.count, rejected_rows=rejected)
 
 
 async def _store(engine: AsyncEngine, workspace_id: uuid.UUID, batch: list[staged.StagedRow],
@@ -126,7 +119,7 @@ async def _store(engine: AsyncEngine, workspace_id: uuid.UUID, batch: list[stage
     async with UnitOfWork(engine) as uow:
         await staged.stage(uow.conn, batch)
         for line in await staged.strike_erased_and_repeats(uow.conn, workspace_id):
-            tally.reject(line, ERASED)
+            tally.rejected.add(line, ERASED)
         rows = await staged.upsert_staged(uow.conn, workspace_id,
                                           update_existing=options.update_existing)
         publish_contacts_changed(uow, workspace_id, rows, correlation_id)

@@ -14,11 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import consent, db
 from campaign_api.contacts_domain import InvalidContact, email_of
-from campaign_api.csv_rows import BadFile, parse_record, records
+from campaign_api.csv_rows import EMPTY_FILE, BadFile, parse_record, records
 from campaign_api.domain import InvalidRecipient, field_name
 from campaign_api.erasure import ErasureKey
 from campaign_api.failures import Invalid, NotFound
-from campaign_api.schemas import RejectedRow
 from campaign_api.schemas_consent import (
     Suppression,
     SuppressionImport,
@@ -27,13 +26,13 @@ from campaign_api.schemas_consent import (
 )
 from campaign_api.usecases import _contact_writes as contact_writes
 from campaign_api.usecases._contact_events import publish_contacts_changed
+from campaign_api.usecases._rejections import Rejections
 from contracts import SuppressionRemoved
 from contracts.contacts import SuppressionPayload
 from servicekit.db import UnitOfWork
 
 REASONS: tuple[SuppressionReason, ...] = get_args(SuppressionReason)
 IMPORT_BATCH = 5_000
-MAX_REPORTED_REJECTIONS = 10_000
 
 
 def _reason(raw: str, path: str) -> SuppressionReason:
@@ -149,8 +148,8 @@ async def import_suppressions(
     the list in batches; rejected rows are reported by line and store nothing."""
     columns: _Columns | None = None
     batch: dict[str, tuple[SuppressionReason, str]] = {}
-    rejected: list[RejectedRow] = []
-    rows = added = valid = rejections = 0
+    rejected = Rejections()
+    rows = added = valid = 0
     correlation = uuid.uuid4()
 
     async def flush() -> None:
@@ -181,18 +180,16 @@ async def import_suppressions(
                 valid += 1
                 batch.setdefault(email, (why, note))
             except InvalidRecipient as exc:
-                rejections += 1
-                if len(rejected) < MAX_REPORTED_REJECTIONS:
-                    rejected.append(RejectedRow(line=line, reason=str(exc)))
+                rejected.add(line, str(exc))
             if len(batch) >= IMPORT_BATCH:
                 await flush()
     except BadFile as exc:
         raise Invalid.field("file", str(exc)) from exc
     if columns is None:
-        raise Invalid.field("file", "empty: a header with an 'email' column is required")
+        raise Invalid.field("file", EMPTY_FILE)
     await flush()
     return SuppressionImport(rows=rows, added=added, already=valid - added,
-                             rejected=rejections, rejected_rows=rejected)
+                             rejected=rejected.count, rejected_rows=rejected.rows)
 
 
 async def export_suppressions(engine: AsyncEngine, workspace_id: uuid.UUID,
