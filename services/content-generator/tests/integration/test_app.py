@@ -106,7 +106,7 @@ async def test_events_from_jetstream_end_as_content_in_the_outbox(
         await ensure_consumer(js, spec)
     campaign = make_campaign()
     cid = campaign.payload.campaign_id
-    openrouter.latency = 0.2  # emails written one after another would take 1.2 s
+    openrouter.latency = 0.2  # long enough for the calls of one batch to overlap
     await _publish(nats_client, campaign, *(make_due(campaign, k) for k in range(1, 7)))
 
     def consume(stream: str) -> asyncio.Task[None]:
@@ -118,10 +118,8 @@ async def test_events_from_jetstream_end_as_content_in_the_outbox(
     tasks = [consume("CAMPAIGNS")]
     try:
         await _wait_for(engine, sa.select(sa.func.count()).select_from(db.campaigns), 1)
-        started = asyncio.get_running_loop().time()
         tasks.append(consume("SCHEDULE"))
         await _wait_for(engine, sa.select(sa.func.count()).select_from(db.generated_emails), 6)
-        elapsed = asyncio.get_running_loop().time() - started
     finally:
         for task in tasks:
             task.cancel()
@@ -132,5 +130,11 @@ async def test_events_from_jetstream_end_as_content_in_the_outbox(
     async with engine.connect() as conn:
         ids = set((await conn.execute(sa.select(outbox.c.event_id))).scalars())
     assert ids == {deterministic_id("content.generated", cid, k) for k in range(1, 7)}
-    assert len(openrouter.chat_requests()) == 6
-    assert elapsed < 1.2  # three at a time, not one by one
+    calls = openrouter.chat_requests()
+    assert len(calls) == 6
+    # Several at a time, not one by one: read from when the LLM saw each call begin and end,
+    # not from a stopwatch, which a loaded machine stretches.
+    in_flight = max(sum(1 for other in calls
+                        if other.received_at <= call.received_at < (other.responded_at or 0))
+                    for call in calls)
+    assert 1 < in_flight <= parts.concurrency["SCHEDULE"]
