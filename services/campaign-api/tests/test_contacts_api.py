@@ -119,13 +119,25 @@ async def test_patch_merges_fields_replaces_tags_and_publishes_only_a_change(
     assert (await client.patch(url, json={"email": "b@example.com"})).status_code == 422
 
 
-async def test_delete_removes_the_contact_and_publishes_contacts_deleted(
-    api_client: MakeClient, outbox_events: ReadOutbox,
+async def _consents_of(engine: AsyncEngine, contact_id: str) -> int:
+    async with engine.connect() as conn:
+        found: int = (await conn.execute(sa.select(sa.func.count()).select_from(db.consents)
+                                         .where(db.consents.c.contact_id == contact_id))
+                      ).scalar_one()
+    return found
+
+
+async def test_delete_removes_the_contact_with_its_consents_and_publishes_contacts_deleted(
+    api_client: MakeClient, api_engine: AsyncEngine, outbox_events: ReadOutbox,
 ) -> None:
     client = await api_client("acme")
     created = await _create(client, email="ada@example.com")
+    kept = await _create(client, email="grace@example.com")
+    assert await _consents_of(api_engine, created["id"]) == 1
     r = await client.delete(f"/api/contacts/{created['id']}/")
     assert r.status_code == 204
+    assert await _consents_of(api_engine, created["id"]) == 0
+    assert await _consents_of(api_engine, kept["id"]) == 1
     assert (await client.get(f"/api/contacts/{created['id']}/")).status_code == 404
     assert (await client.delete(f"/api/contacts/{created['id']}/")).status_code == 404
     [event] = await outbox_events("contacts.deleted")

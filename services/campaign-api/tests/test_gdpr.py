@@ -130,6 +130,10 @@ async def test_after_erasure_no_table_holds_the_address_and_it_is_refused_again(
             "SELECT workspace_id FROM contacts WHERE email = :e"), {"e": ADA})).scalars().all()
         digests = (await conn.execute(sa.select(erased_addresses.c.workspace_id,
                                                 erased_addresses.c.digest))).all()
+        consents_left = (await conn.execute(sa.text(
+            "SELECT count(*) FROM consents WHERE contact_id = :c"), {"c": contact_id})
+        ).scalar_one()
+    assert consents_left == 0
     assert remaining == [other_ws]  # the other workspace's contact stays
     assert [(d.workspace_id, d.digest) for d in digests] == [
         (ws, ErasureKey(ERASURE_KEY).digest(ADA))]

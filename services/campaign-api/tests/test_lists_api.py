@@ -7,6 +7,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from campaign_api import db
 
 MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 ReadOutbox = Callable[..., Awaitable[list[dict[str, Any]]]]
@@ -130,3 +134,25 @@ async def test_a_workspace_never_sees_or_changes_another_workspaces_lists(
         "list_id": listed["id"]})
     assert bulk.status_code == 422
     assert bulk.json()["errors"][0]["field"] == "list_id"
+
+
+async def test_deleting_a_list_deletes_the_consents_given_for_it_and_keeps_its_contacts(
+    api_client: MakeClient, api_engine: AsyncEngine,
+) -> None:
+    client = await api_client("acme")
+    news, other = await _list(client, "News"), await _list(client, "Other")
+    for target in (news, other):
+        r = await client.post("/api/contacts/import", content=b"email\na@example.com\n",
+                              params={"list_id": target["id"], "consent_basis": "consent"},
+                              headers={"content-type": "text/csv"})
+        assert r.status_code == 200, r.text
+
+    async def consents_for() -> list[str]:
+        async with api_engine.connect() as conn:
+            return sorted(str(i) for i in (await conn.execute(
+                sa.select(db.consents.c.list_id))).scalars())
+
+    assert await consents_for() == sorted([news["id"], other["id"]])
+    assert (await client.delete(f"/api/lists/{news['id']}/")).status_code == 204
+    assert await consents_for() == [other["id"]]
+    assert len((await client.get("/api/contacts/")).json()["items"]) == 1

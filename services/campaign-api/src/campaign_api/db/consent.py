@@ -5,10 +5,11 @@ Every query is scoped by workspace or by a contact found through it."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaign_api.db.contact_tables import consents, contacts, list_members, lists, suppressions
@@ -88,6 +89,18 @@ async def confirm_consent(
     done = await conn.execute(sa.update(consents).where(c.id == newest)
                               .values(confirmed_at=sa.func.now()).returning(c.id))
     return done.first() is not None
+
+
+async def delete_consents(conn: AsyncConnection, *, contact_ids: Sequence[uuid.UUID] = (),
+                          list_id: uuid.UUID | None = None) -> None:
+    """The consent records of deleted contacts, or of a deleted list: what a cascading foreign
+    key would do, for a log that has none (`contact_tables.consents`)."""
+    c = consents.c
+    if contact_ids:
+        await conn.execute(sa.delete(consents).where(
+            c.contact_id == sa.func.any(sa.cast(list(contact_ids), ARRAY(UUID(as_uuid=True))))))
+    if list_id is not None:
+        await conn.execute(sa.delete(consents).where(c.list_id == list_id))
 
 
 async def withdraw_consents(

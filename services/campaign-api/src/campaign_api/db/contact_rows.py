@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaign_api.contacts_domain import Contact
+from campaign_api.db.consent import delete_consents
 from campaign_api.db.contact_tables import (
     consents,
     contacts,
@@ -32,8 +33,9 @@ _TEXTS = ARRAY(sa.Text)
 
 # One statement per batch: the batch's columns travel as arrays and unnest into rows. An
 # existing contact keeps its status (an import never resubscribes a bounce) and what the row
-# leaves out; its fields and tags are merged. Only rows that change come back. The CSV import
-# (db.contact_import) ends its INSERT ... SELECT with the same UPSERT_MERGE.
+# leaves out; its fields and tags are merged. Only rows that change come back, with their id
+# and what contacts.changed needs (no more: an import decodes a million of them). The CSV
+# import (db.contact_import) ends its INSERT ... SELECT with the same UPSERT_MERGE.
 UPSERT_MERGE = """
 ON CONFLICT (workspace_id, email) DO UPDATE SET
     name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE c.name END,
@@ -48,8 +50,8 @@ WHERE :update_existing AND (
     OR NOT c.tags @> excluded.tags
     OR (excluded.timezone IS NOT NULL AND excluded.timezone IS DISTINCT FROM c.timezone)
     OR (excluded.language IS NOT NULL AND excluded.language IS DISTINCT FROM c.language))
-RETURNING c.id, c.email, c.name, c.fields, c.tags, c.timezone, c.language, c.status,
-          c.source, c.created_at, c.updated_at, (c.xmax = 0) AS inserted
+RETURNING c.id, c.email, c.name, c.fields, c.timezone, c.language, c.status, c.updated_at,
+          (c.xmax = 0) AS inserted
 """
 _UPSERT = sa.text("""
 INSERT INTO contacts AS c (id, workspace_id, email, name, fields, tags, timezone, language,
@@ -190,10 +192,15 @@ async def update_contact(conn: AsyncConnection, contact_id: uuid.UUID,
 
 async def delete_contact(conn: AsyncConnection, workspace_id: uuid.UUID,
                          contact_id: uuid.UUID) -> str | None:
-    return (await conn.execute(
+    """Delete a contact with its memberships (their keys cascade) and consent records; its
+    address, or None when the workspace has no such contact."""
+    email = (await conn.execute(
         sa.delete(contacts).where(contacts.c.workspace_id == workspace_id,
                                   contacts.c.id == contact_id)
         .returning(contacts.c.email))).scalar_one_or_none()
+    if email is not None:
+        await delete_consents(conn, contact_ids=[contact_id])
+    return email
 
 
 async def set_status_by_email(

@@ -20,13 +20,15 @@ CONSENT_SOURCES = ("form", "import", "api", "preference_centre", "campaign")
 SUPPRESSION_REASONS = get_args(ListedReason)
 
 # One per (workspace, normalised address): the address is stored as `domain.recipient`
-# normalises it (lower-cased), so Bob@X.com and bob@x.com are one contact.
+# normalises it (lower-cased), so Bob@X.com and bob@x.com are one contact. It compares byte
+# for byte (COLLATE "C"), so that the unique index also serves the address-prefix search
+# (migration 0015).
 contacts = sa.Table(
     "contacts",
     metadata,
     sa.Column("id", UUID(as_uuid=True), primary_key=True),
     sa.Column("workspace_id", UUID(as_uuid=True), sa.ForeignKey("workspaces.id"), nullable=False),
-    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("email", sa.Text(collation="C"), nullable=False),
     sa.Column("name", sa.Text, nullable=False, server_default=""),
     # Custom field values by key, typed as the workspace's contact_fields declare (JSON
     # numbers, booleans, ISO dates as strings, text).
@@ -40,8 +42,6 @@ contacts = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.UniqueConstraint("workspace_id", "email", name="contacts_address"),
     sa.CheckConstraint(f"status IN {CONTACT_STATUSES}", name="contacts_status"),
-    sa.Index("contacts_email_prefix", "workspace_id",
-             sa.text("email text_pattern_ops")),
     sa.Index("contacts_name_prefix", "workspace_id", sa.text("lower(name) text_pattern_ops")),
     sa.Index("contacts_tags", "tags", postgresql_using="gin"),
     sa.Index("contacts_by_status", "workspace_id", "status"),
@@ -116,14 +116,16 @@ segment_members = sa.Table(
 )
 
 # Who agreed to what, when, how: one record per contact and list (list_id NULL: the
-# workspace as a whole, for an import or API call that states its basis without a list).
+# workspace as a whole, for an import or API call that states its basis without a list). An
+# append-only log read by its contact: no foreign keys, whose per-row checks would cost an
+# import as much as the records; the statements deleting a contact or a list delete their
+# records (`db.consent.delete_consents`, migration 0015).
 consents = sa.Table(
     "consents",
     metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-    sa.Column("contact_id", UUID(as_uuid=True),
-              sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("list_id", UUID(as_uuid=True), sa.ForeignKey("lists.id", ondelete="CASCADE")),
+    sa.Column("contact_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("list_id", UUID(as_uuid=True)),
     sa.Column("source", sa.Text, nullable=False),
     # The lawful basis an import or API call stated ("consent", "contract", ...).
     sa.Column("basis", sa.Text, nullable=False, server_default="consent"),

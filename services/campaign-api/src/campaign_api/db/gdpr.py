@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from campaign_api.db.consent import delete_consents
 from campaign_api.db.contact_tables import (
     consents,
     contacts,
@@ -74,11 +75,13 @@ async def export_rows(
 
 async def erase_address(conn: AsyncConnection, workspace_id: uuid.UUID, email: str) -> None:
     """Delete every row of the workspace that holds the address (the caller's transaction):
-    the contact with its memberships and consents (their foreign keys cascade), the suppression
-    entry and its removals, sends, failures, engagement, and the
-    stored idempotent answers that contain it."""
-    await conn.execute(sa.delete(contacts).where(contacts.c.workspace_id == workspace_id,
-                                                 contacts.c.email == email))
+    the contact with its memberships (their foreign keys cascade) and consents, the
+    suppression entry and its removals, sends, failures, engagement, and the stored idempotent
+    answers that contain it."""
+    gone = (await conn.execute(sa.delete(contacts).where(
+        contacts.c.workspace_id == workspace_id, contacts.c.email == email)
+        .returning(contacts.c.id))).scalars().all()
+    await delete_consents(conn, contact_ids=gone)
     for table, column in ((suppressions, suppressions.c.email),
                           (suppression_removals, suppression_removals.c.email),
                           (sends, sends.c.email), (engagements, engagements.c.email)):

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from campaign_api.db.consent import delete_consents
 from campaign_api.db.contact_tables import contact_fields, contacts, list_members, lists
 from campaign_api.db.tables import AnyRow
 
@@ -50,9 +51,11 @@ async def update_list(conn: AsyncConnection, list_id: uuid.UUID, **values: Any) 
 
 
 async def delete_list(conn: AsyncConnection, list_id: uuid.UUID) -> list[str]:
-    """Delete a list; the addresses that were on it."""
+    """Delete a list with its memberships (their keys cascade) and consent records; the
+    addresses that were on it."""
     emails = await member_emails(conn, list_id)
     await conn.execute(sa.delete(lists).where(lists.c.id == list_id))
+    await delete_consents(conn, list_id=list_id)
     return emails
 
 
