@@ -29,10 +29,12 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "SegmentUpdate": {"name": "Taken over"},
 }
 RAW_BODIES = {"text/csv": b"email\nintruder@example.com\n"}
-# Public routes whose id is a signed token, not a workspace's row: test_tracking covers them.
-TOKEN_ROUTES = {"/o/{token}.gif", "/c/{token}", "/c/{token}/{target}", "/u/{token}",
-                "/f/confirm/{token}", "/p/{token}", "/p/{token}/lists/{list_id}/leave",
-                "/p/{token}/lists/{list_id}/join", "/p/{token}/unsubscribe"}
+# Public routes whose id is a signed token, not a workspace's row: test_tracking and
+# test_engagement_labels cover them.
+TOKEN_ROUTES = {"/o/{token}.gif", "/c/{token}", "/c/{token}/{target}", "/t/{token}",
+                "/u/{token}", "/f/confirm/{token}", "/p/{token}",
+                "/p/{token}/lists/{list_id}/leave", "/p/{token}/lists/{list_id}/join",
+                "/p/{token}/unsubscribe"}
 # Public by design: anyone may sign up to any workspace's public list (test_signup_forms).
 PUBLIC_ROUTES = {"/f/{list_id}"}
 

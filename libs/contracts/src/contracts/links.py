@@ -24,7 +24,9 @@ import base64
 import binascii
 import hashlib
 import hmac
+import html
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -55,6 +57,16 @@ _TARGET = "target"
 # json.dumps(..., separators=(",", ":"), ensure_ascii=False) without making an encoder per call.
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+# The links of an email's HTML that are tracked (the mailer makes each a click link); an
+# email's number of distinct targets is what campaign-api's link-scanner rule reads.
+TRACKED_LINK = re.compile(r"""(\bhref\s*=\s*)(["'])(https?://[^"'<>\s]+)\2""", re.IGNORECASE)
+
+
+def tracked_urls(body_html: str) -> tuple[str, ...]:
+    """The target of every tracked link of `body_html`, in order, as the mailer reads them."""
+    return tuple(html.unescape(m.group(3)) for m in TRACKED_LINK.finditer(body_html))
 
 
 class InvalidLink(ValueError):  # noqa: N818 - reads as what it is
@@ -195,6 +207,11 @@ class LinkSigner:
             raise InvalidLink("link target belongs to another email")
         return _claims([str(claims.workspace_id), *data[:2], claims.email, data[2]],
                        with_url=True)
+
+    def verify_trap(self, token: str, *, max_age: int = MAX_AGE_SECONDS) -> LinkClaims:
+        """The recipient's click token on its own: the trap link of their email, which the
+        mailer hides where no person clicks it."""
+        return _claims(self._unsign("click", token, max_age), with_url=False)
 
     def _sign(self, name: str, payload: bytes) -> str:
         return self._macs[name].stamp(payload + b"." + _timestamp(int(time.time())))

@@ -16,6 +16,7 @@ from contracts import (
     EmailFailed,
     EmailSent,
 )
+from contracts.links import tracked_urls
 from servicekit.db import UnitOfWork
 from servicekit.erasure import erase_address
 
@@ -26,6 +27,7 @@ async def on_content_generated(event: ContentGenerated, uow: UnitOfWork) -> None
         uow.conn, campaign_id=p.campaign_id, sequence=p.sequence, subject=p.subject,
         model=p.model, structure=p.structure, send_at=p.send_at, prompt_tokens=p.prompt_tokens,
         completion_tokens=p.completion_tokens, cost=p.cost, failure=None,
+        links=len(set(tracked_urls(p.body_html))),
     )
     await db.bump_campaign(uow.conn, p.campaign_id, emails_generated=1)
 

@@ -337,13 +337,23 @@ class Counts(BaseModel):
     suppressed: int = Field(0, description="Failed: the address is on the suppression list")
     expired: int = Field(0, description="Failed: given up after temporary failures")
     capped: int = Field(0, description="Failed: skipped over the workspace's frequency cap")
-    opens: int = 0
+    opens: int = Field(0, description="Every open recorded, a person's or a machine's")
     unique_opens: int = 0
-    clicks: int = 0
+    clicks: int = Field(0, description="Every click recorded, a person's or a machine's")
     unique_clicks: int = 0
+    human_opens: int = Field(0, description="Opens labelled a person's: not an image proxy's "
+                             "prefetch (Apple Mail Privacy Protection, a proxy within seconds of "
+                             "delivery) nor a bot's")
+    unique_human_opens: int = 0
+    human_clicks: int = Field(0, description="Clicks labelled a person's: not a link "
+                              "scanner's (a bot's user agent, every link within seconds, "
+                              "the hidden trap link)")
+    unique_human_clicks: int = 0
     unsubscribes: int = 0
     open_rate: float = Field(0.0, description="unique opens / sent")
     click_rate: float = Field(0.0, description="unique clicks / sent")
+    human_open_rate: float = Field(0.0, description="unique human opens / sent")
+    human_click_rate: float = Field(0.0, description="unique human clicks / sent")
     unsubscribe_rate: float = Field(0.0, description="unsubscribes / sent")
     bounce_rate: float = Field(0.0, description="bounced / (sent + failed)")
 

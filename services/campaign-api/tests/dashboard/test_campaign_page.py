@@ -9,17 +9,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campaign_api import db, handlers
-from contracts import CampaignScheduled, EmailFailed
-from contracts.events import CampaignScheduledPayload, EmailFailedPayload
+from campaign_api import db, handlers, usecases
+from contracts import CampaignScheduled, EmailFailed, EmailSent
+from contracts.events import CampaignScheduledPayload, EmailFailedPayload, EmailSentPayload
+from contracts.links import LinkClaims, LinkSigner
 from servicekit.db import UnitOfWork
 
 NewKey = Callable[[str], Awaitable[str]]  # workspace name -> a new key of it
 Dashboard = Callable[..., httpx.AsyncClient]
 SignIn = Callable[[httpx.AsyncClient, str], Awaitable[str]]
 CreateCampaign = Callable[[httpx.AsyncClient, str], Awaitable[str]]
+SIGNER = LinkSigner("k" * 40)  # the key the test settings verify with
+SAFARI = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+          "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1")
 
 
 async def test_pause_resume_and_cancel(
@@ -208,3 +213,44 @@ async def test_an_email_due_but_not_yet_written_has_its_place_in_the_timeline(
         numbers = re.findall(r'<span class="num">(\d+)</span>', timeline)
         assert numbers == ["1", "2", "3"]
         assert "Being written…" in timeline
+
+
+async def test_the_campaign_page_shows_peoples_opens_and_clicks_beside_all_of_them(
+    new_key: NewKey, dashboard: Dashboard, sign_in: SignIn, create_campaign: CreateCampaign,
+    api_engine: AsyncEngine,
+) -> None:
+    key = await new_key("acme")
+    async with dashboard() as client:
+        csrf = await sign_in(client, key)
+        page_url = (await create_campaign(client, csrf)).split("?")[0]
+        campaign_id = uuid.UUID(page_url.rstrip("/").rsplit("/", 1)[1])
+        workspace_id = await _workspace_of(api_engine, campaign_id)
+        async with UnitOfWork(api_engine) as uow:
+            for person in ("ada@example.com", "grace@example.org"):
+                await handlers.on_email_sent(EmailSent.create(EmailSentPayload(
+                    campaign_id=campaign_id, sequence=1, recipient=person, message_id="<m@x>"),
+                    workspace_id=workspace_id, occurred_at=datetime.now(UTC) - timedelta(hours=1)
+                ), uow)
+            await uow.commit()
+        for person, agent in (("ada@example.com", "Mozilla/5.0"),  # Apple's proxy
+                              ("grace@example.org", "Mozilla/5.0"),
+                              ("grace@example.org", SAFARI)):
+            await usecases.record_open(api_engine, SIGNER, SIGNER.sign("open", LinkClaims(
+                workspace_id, campaign_id, 1, person)), user_agent=agent)
+        await usecases.record_click(api_engine, SIGNER, SIGNER.sign("click", LinkClaims(
+            workspace_id, campaign_id, 1, "ada@example.com", url="https://example.com/")),
+            user_agent="python-requests/2.31")
+        page = (await client.get(page_url)).text
+        opens = " ".join(page[page.index('id="open-rate"'):].split("</div></div>")[0].split())
+        clicks = " ".join(page[page.index('id="click-rate"'):].split("</div></div>")[0].split())
+        assert "50.0%" in opens  # one person of two sent
+        assert "1 person · all: 100.0%, 3 opens" in opens
+        assert "0.0%" in clicks
+        assert "0 people · all: 50.0%, 1 click" in clicks
+
+
+async def _workspace_of(engine: AsyncEngine, campaign_id: uuid.UUID) -> uuid.UUID:
+    async with engine.connect() as conn:
+        found: uuid.UUID = (await conn.execute(sa.select(db.campaigns.c.workspace_id).where(
+            db.campaigns.c.id == campaign_id))).scalar_one()
+    return found

@@ -29,13 +29,14 @@ async def sends_to(conn: AsyncConnection, workspace_id: uuid.UUID, email: str, *
 
 async def engagements_of(conn: AsyncConnection, workspace_id: uuid.UUID, email: str, *,
                          limit: int) -> list[AnyRow]:
-    """Opens, clicks and unsubscribes by an address, newest first."""
+    """Opens, clicks and unsubscribes by an address, newest first (not the trap-link hits a
+    scanner made on their behalf)."""
     e = engagements.c
     return list((await conn.execute(
         sa.select(e.campaign_id, campaigns.c.name.label("campaign"), e.sequence, e.kind,
                   e.url, e.occurred_at.label("at"))
         .join(campaigns, campaigns.c.id == e.campaign_id)
-        .where(e.workspace_id == workspace_id, e.email == email)
+        .where(e.workspace_id == workspace_id, e.email == email, e.kind != "trap")
         .order_by(e.occurred_at.desc(), e.id.desc()).limit(limit))).all())
 
 

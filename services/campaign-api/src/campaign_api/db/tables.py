@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from campaign_api.engagement_rules import MachineReason
 
 AnyRow = sa.Row[*tuple[Any, ...]]
 
@@ -98,6 +100,9 @@ campaign_emails = sa.Table(
     sa.Column("suppressed", sa.Integer, nullable=False, server_default="0"),
     sa.Column("expired", sa.Integer, nullable=False, server_default="0"),
     sa.Column("capped", sa.Integer, nullable=False, server_default="0"),
+    # Distinct tracked links of the email, from content.generated (migration 0016): the
+    # link-scanner rule's "every link clicked within seconds". NULL for emails written before.
+    sa.Column("links", sa.Integer),
 )
 
 # One row per failed delivery, as email.failed reported it.
@@ -133,7 +138,10 @@ idempotency_keys = sa.Table(
 )
 
 # Opens, clicks and unsubscribes: campaign-api publishes these itself and records each here in
-# the same transaction, so the stats count exactly what was published.
+# the same transaction, so the stats count exactly what was published. `kind` 'trap' is a hit
+# on an email's hidden trap link: no event, not a click, the evidence its scanner leaves.
+# `human` and `machine_reason` (migration 0016) are engagement_rules' verdict; NULL `human`:
+# recorded before the rules were.
 engagements = sa.Table(
     "engagements",
     metadata,
@@ -145,7 +153,15 @@ engagements = sa.Table(
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("url", sa.Text),
     sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("human", sa.Boolean),
+    sa.Column("machine_reason", sa.Text),
+    sa.CheckConstraint(
+        "machine_reason IS NULL OR (machine_reason IN ({}) AND human IS FALSE)".format(
+            ", ".join(f"'{r}'" for r in get_args(MachineReason))),
+        name="engagements_machine_reason"),
     sa.Index("engagements_by_campaign", "campaign_id", "kind", "sequence"),
+    # A recipient's clicks of one email, which the link-scanner rules read (migration 0016).
+    sa.Index("engagements_by_recipient", "campaign_id", "sequence", "email", "occurred_at"),
     sa.Index("engagements_unsubscribed", "workspace_id", "email",
              postgresql_where=sa.text("kind = 'unsubscribe'")),
     # A contact's timeline across campaigns (migration 0014).

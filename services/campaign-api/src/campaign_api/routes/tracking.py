@@ -1,6 +1,8 @@
-"""The links inside every email: open pixel, click redirect, unsubscribe page and RFC 8058
-one-click unsubscribe. Public (the token is the credential); a token that does not verify
-answers 404 and never redirects."""
+"""The links inside every email: open pixel, click redirect, the hidden trap link,
+unsubscribe page and RFC 8058 one-click unsubscribe. Public (the token is the credential); a
+token that does not verify answers 404 and never redirects. Opens and clicks are labelled a
+person's or a machine's from the request's user agent (engagement_rules), which may be
+anything or missing."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from campaign_api import usecases
+from campaign_api.engagement_rules import user_agent
 from contracts.links import InvalidLink, LinkSigner
 
 router = APIRouter(tags=["tracking"])
@@ -41,6 +44,10 @@ def _not_found() -> HTMLResponse:
                  "copied incompletely.</p>", status=404)
 
 
+def _agent(request: Request) -> str:
+    return user_agent(request.headers.get("user-agent"))
+
+
 def _signer(request: Request) -> LinkSigner:
     signer: LinkSigner = request.app.state.link_signer
     return signer
@@ -51,7 +58,8 @@ def _signer(request: Request) -> LinkSigner:
     404: {**_HTML, "description": "Not a valid open token"}})
 async def open_pixel(token: str, request: Request) -> Response:
     try:
-        await usecases.record_open(request.app.state.engine, _signer(request), token)
+        await usecases.record_open(request.app.state.engine, _signer(request), token,
+                                   user_agent=_agent(request))
     except InvalidLink:
         return _not_found()
     return Response(PIXEL, media_type="image/gif", headers=_NO_STORE)
@@ -62,7 +70,8 @@ async def open_pixel(token: str, request: Request) -> Response:
     404: {**_HTML, "description": "Not a valid click token"}})
 async def click(token: str, request: Request) -> Response:
     try:
-        url = await usecases.record_click(request.app.state.engine, _signer(request), token)
+        url = await usecases.record_click(request.app.state.engine, _signer(request), token,
+                                          user_agent=_agent(request))
     except InvalidLink:
         return _not_found()
     return RedirectResponse(url, status_code=302, headers=_NO_STORE)
@@ -75,10 +84,23 @@ async def click_target(token: str, target: str, request: Request) -> Response:
     """The recipient's click token and the target token of the link in their email."""
     try:
         url = await usecases.record_click(request.app.state.engine, _signer(request), token,
-                                          target)
+                                          target, user_agent=_agent(request))
     except InvalidLink:
         return _not_found()
     return RedirectResponse(url, status_code=302, headers=_NO_STORE)
+
+
+@router.get("/t/{token}", response_class=HTMLResponse, responses={
+    200: _HTML, 404: {**_HTML, "description": "Not a valid trap link"}})
+async def trap(token: str, request: Request) -> HTMLResponse:
+    """The link the mailer hides in every tracked HTML email, which no person sees or reaches:
+    whatever follows it is a link scanner. Answers like a page, so the scanner goes on."""
+    try:
+        await usecases.record_trap(request.app.state.engine, _signer(request), token,
+                                   user_agent=_agent(request))
+    except InvalidLink:
+        return _not_found()
+    return _page("Nothing here", "<p>There is nothing to see at this address.</p>")
 
 
 @router.get("/u/{token}", response_class=HTMLResponse, responses={

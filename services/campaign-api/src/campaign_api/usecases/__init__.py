@@ -27,6 +27,7 @@ from campaign_api.usecases.engagement import (
     already_unsubscribed,
     record_click,
     record_open,
+    record_trap,
     unsubscribe,
     unsubscribe_claims,
 )
@@ -38,6 +39,6 @@ __all__ = [
     "cancel_campaign", "change_status", "create_api_key", "create_campaign", "create_workspace",
     "get_campaign", "get_workspace", "import_csv", "list_api_keys", "list_campaigns",
     "list_emails", "list_failures", "list_members", "pause_campaign", "preview_next_email",
-    "record_click", "record_open", "remove_members", "resume_campaign", "revoke_api_key",
-    "unsubscribe", "unsubscribe_claims", "update_campaign",
+    "record_click", "record_open", "record_trap", "remove_members", "resume_campaign",
+    "revoke_api_key", "unsubscribe", "unsubscribe_claims", "update_campaign",
 ]

@@ -1,17 +1,27 @@
 """Opens, clicks and unsubscribes from the signed links in every email.
 
 campaign-api is the producer of these events, so each is recorded for the stats in the same
-transaction that puts it in the outbox: the counts are exactly what was published.
+transaction that puts it in the outbox: the counts are exactly what was published. Each open
+and click is labelled a person's or a machine's as it is recorded (`engagement_rules`); a hit
+on the trap link is recorded as the evidence it is, with no event.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pydantic
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import db
+from campaign_api.engagement_rules import (
+    BURST_WITHIN,
+    TRAP_WITHIN,
+    ClickVerdict,
+    classify_click,
+    classify_open,
+)
 from campaign_api.usecases._contact_writes import suppress
 from contracts import EmailClicked, EmailOpened, RecipientUnsubscribed, deterministic_id
 from contracts.events import DeliveryRef, EmailClickedPayload, RecipientUnsubscribedPayload
@@ -25,24 +35,70 @@ def _claims(signer: LinkSigner, purpose: Purpose, token: str) -> LinkClaims:
     return signer.verify(purpose, token)
 
 
-async def record_open(engine: AsyncEngine, signer: LinkSigner, token: str) -> None:
-    """Raises InvalidLink for a forged, altered or expired token."""
+async def record_open(
+    engine: AsyncEngine, signer: LinkSigner, token: str, *, user_agent: str = ""
+) -> None:
+    """Raises InvalidLink for a forged, altered or expired token. `user_agent` as
+    engagement_rules.user_agent made it."""
     claims = _claims(signer, "open", token)
     try:
         payload = DeliveryRef(campaign_id=claims.campaign_id, sequence=claims.sequence,
                               recipient=claims.email)
     except pydantic.ValidationError as exc:
         raise InvalidLink("link payload has the wrong shape") from exc
+    email, at = claims.email.lower(), datetime.now(UTC)
     async with UnitOfWork(engine) as uow:
+        delivered = await db.delivered_at(uow.conn, claims.campaign_id, claims.sequence, email)
+        verdict = classify_open(user_agent,
+                                since_delivery=None if delivered is None else at - delivered)
         await db.record_engagement(uow.conn, workspace_id=claims.workspace_id,
                                    campaign_id=claims.campaign_id, sequence=claims.sequence,
-                                   email=claims.email.lower(), kind="open")
+                                   email=email, kind="open", occurred_at=at,
+                                   human=verdict.human, machine_reason=verdict.reason)
         uow.publish(EmailOpened.create(payload, workspace_id=claims.workspace_id))
         await uow.commit()
 
 
+async def record_trap(
+    engine: AsyncEngine, signer: LinkSigner, token: str, *, user_agent: str = ""
+) -> None:
+    """A hit on the trap link of the token's email: a scanner's, and so are the clicks it made
+    in the same pass. Raises InvalidLink for a token that does not verify."""
+    if len(token) > 8_192:
+        raise InvalidLink("link too long")
+    claims = signer.verify_trap(token)
+    async with UnitOfWork(engine) as uow:
+        await _record_click(uow, claims, url=None, user_agent=user_agent)
+        await uow.commit()
+
+
+async def _record_click(
+    uow: UnitOfWork, claims: LinkClaims, *, url: str | None, user_agent: str
+) -> None:
+    """The click on `url` (None: the trap link), labelled, and the earlier clicks of the
+    same email the rules say the same machine made."""
+    email = claims.email.lower()
+    campaign_id, sequence = claims.campaign_id, claims.sequence
+    await db.lock_recipient_email(uow.conn, campaign_id, sequence, email)
+    at = datetime.now(UTC)  # once the lock is held: the clicks of an email are in time order
+    earlier = await db.clicks_since(uow.conn, campaign_id, sequence, email,
+                                    at - max(BURST_WITHIN, TRAP_WITHIN))
+    links = await db.links_of_email(uow.conn, campaign_id, sequence)
+    decided: ClickVerdict = classify_click(user_agent, url=url, at=at, earlier=earlier,
+                                           links=links)
+    verdict = decided.verdict
+    if verdict.reason is not None:
+        await db.label_machine(uow.conn, decided.relabel, verdict.reason)
+    await db.record_engagement(uow.conn, workspace_id=claims.workspace_id,
+                               campaign_id=campaign_id, sequence=sequence, email=email,
+                               kind="click" if url is not None else "trap", url=url,
+                               occurred_at=at, human=verdict.human,
+                               machine_reason=verdict.reason)
+
+
 async def record_click(
-    engine: AsyncEngine, signer: LinkSigner, token: str, target: str | None = None
+    engine: AsyncEngine, signer: LinkSigner, token: str, target: str | None = None, *,
+    user_agent: str = "",
 ) -> str:
     """The URL the email linked to (the only place a click link can lead). A link is either
     one click token or, as the mailer makes them, the recipient's click token and the link's
@@ -62,9 +118,7 @@ async def record_click(
     except pydantic.ValidationError as exc:
         raise InvalidLink("link payload has the wrong shape") from exc
     async with UnitOfWork(engine) as uow:
-        await db.record_engagement(uow.conn, workspace_id=claims.workspace_id,
-                                   campaign_id=claims.campaign_id, sequence=claims.sequence,
-                                   email=claims.email.lower(), kind="click", url=url)
+        await _record_click(uow, claims, url=url, user_agent=user_agent)
         uow.publish(EmailClicked.create(payload, workspace_id=claims.workspace_id))
         await uow.commit()
     return url
@@ -108,7 +162,7 @@ async def record_unsubscribe(uow: UnitOfWork, claims: LinkClaims) -> None:
     if not seen:
         await db.record_engagement(uow.conn, workspace_id=claims.workspace_id,
                                    campaign_id=claims.campaign_id, sequence=claims.sequence,
-                                   email=email, kind="unsubscribe")
+                                   email=email, kind="unsubscribe", human=True)
         uow.publish(RecipientUnsubscribed.create(
             payload, workspace_id=claims.workspace_id,
             event_id=deterministic_id("recipient.unsubscribed", claims.workspace_id, email,

@@ -21,7 +21,8 @@ from campaign_api.schemas import (
 )
 from campaign_api.usecases.campaigns import require_campaign
 
-_ENGAGEMENT = ("opens", "unique_opens", "clicks", "unique_clicks", "unsubscribes")
+_ENGAGEMENT = ("opens", "unique_opens", "clicks", "unique_clicks", "human_opens",
+               "unique_human_opens", "human_clicks", "unique_human_clicks", "unsubscribes")
 
 
 def _rate(part: int, whole: int) -> float:
@@ -38,6 +39,8 @@ def _counts(delivered: dict[str, int], engagement: AnyRow | None) -> dict[str, A
         **delivered, **e,
         "open_rate": _rate(e["unique_opens"], sent),
         "click_rate": _rate(e["unique_clicks"], sent),
+        "human_open_rate": _rate(e["unique_human_opens"], sent),
+        "human_click_rate": _rate(e["unique_human_clicks"], sent),
         "unsubscribe_rate": _rate(e["unsubscribes"], sent),
         "bounce_rate": _rate(bounced, sent + failed),
     }
