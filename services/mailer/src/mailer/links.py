@@ -2,9 +2,10 @@
 
 campaign-api serves them: `/u/{token}` unsubscribes (GET page and RFC 8058 POST), `/o/{token}.gif`
 records an open, `/c/{token}/{target}` records a click and redirects to the URL the target
-token carries, `/p/{token}` is the recipient's preference centre. A target token names the
-email and the URL, not the recipient, so one is signed per link of an email and shared by all
-its recipients.
+token carries, `/p/{token}` is the recipient's preference centre, `/t/{token}` (the
+recipient's click token alone) is the trap link hidden in every tracked HTML email, which only
+link scanners follow. A target token names the email and the URL, not the recipient, so one is
+signed per link of an email and shared by all its recipients.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ class RecipientLinks:
 
     def click(self, url: str) -> str:
         return f"{self._email.base_url}/c/{self._tokens.click}/{self._email.target(url)}"
+
+    def trap(self) -> str:
+        return f"{self._email.base_url}/t/{self._tokens.click}"
 
 
 class SignedLinks(RecipientLinks):

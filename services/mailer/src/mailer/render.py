@@ -23,6 +23,7 @@ from typing import Protocol
 
 import css_inline
 
+from contracts.links import TRACKED_LINK
 from mailer.domain import Content, CrlfMessage, InvalidMessage, Recipient, Sender, header_safe
 from mailer.mime import (
     EncodedPart,
@@ -45,12 +46,16 @@ _PREHEADER_STYLE = (
 _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 _BODY_CLOSE = re.compile(r"</body\s*>", re.IGNORECASE)
 _STYLE_BLOCK = re.compile(r"<style\b", re.IGNORECASE)
-_TRACKED_LINK = re.compile(r"""(\bhref\s*=\s*)(["'])(https?://[^"'<>\s]+)\2""", re.IGNORECASE)
 _LIST_PHRASE_UNSAFE = re.compile(r'[^\x20-\x7e]|["\\]')
 # Merge keys the renderer fills itself; a double underscore cannot clash with audience fields
 # that mean something to people.
 _UNSUBSCRIBE, _OPEN, _CLICK = "__unsubscribe", "__open", "__click_"
 _PREFERENCES = "__preferences"
+_TRAP = "__trap"
+# A link no person sees or reaches (no content, hidden, out of the tab order and of screen
+# readers): what follows it is a link scanner, and campaign-api labels that machine engagement.
+_TRAP_LINK = (f'<a href="{{{{{_TRAP}}}}}" style="display:none" aria-hidden="true" '
+              'tabindex="-1"></a>')
 
 
 class Links(Protocol):
@@ -63,6 +68,8 @@ class Links(Protocol):
     def preferences(self) -> str: ...
 
     def click(self, url: str) -> str: ...
+
+    def trap(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,7 @@ class EmailTemplate:
         values[_PREFERENCES] = links.preferences()
         body_text = self.body_text.fill(values)
         values[_OPEN] = links.open_pixel()
+        values[_TRAP] = links.trap()
         for key, target in self.click_targets:
             # A field inside a link is part of a URL: percent-encoded, so it cannot add
             # parameters or change where the link leads.
@@ -247,15 +255,16 @@ def _tracked(body: str) -> tuple[str, tuple[str, ...]]:
         targets.append(html.unescape(match.group(3)))
         return f"{match.group(1)}{match.group(2)}{{{{{_CLICK}{len(targets) - 1}}}}}{match.group(2)}"
 
-    return _TRACKED_LINK.sub(placeholder, body), tuple(targets)
+    return TRACKED_LINK.sub(placeholder, body), tuple(targets)
 
 
 def _html_with_extras(body: str, preheader: str) -> str:
     """The preheader as the first, hidden element (inbox previews show it after the subject),
-    a visible unsubscribe link, as Gmail and CAN-SPAM ask, beside the preference centre's, and
-    the open pixel at the end."""
+    the trap link, a visible unsubscribe link, as Gmail and CAN-SPAM ask, beside the preference
+    centre's, and the open pixel at the end."""
     hidden = f'<div style="{_PREHEADER_STYLE}" aria-hidden="true">{preheader}</div>'
     footer = (
+        _TRAP_LINK +
         '<p style="font-size:12px;color:#666666;margin-top:24px">'
         f'<a href="{{{{{_PREFERENCES}}}}}">Manage preferences</a> &middot; '
         f'<a href="{{{{{_UNSUBSCRIBE}}}}}">Unsubscribe</a></p>'

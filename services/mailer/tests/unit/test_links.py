@@ -26,6 +26,7 @@ def test_each_recipient_of_an_email_gets_links_of_their_own() -> None:
         assert SIGNER.verify("open", _token(links.open_pixel(), "o").removesuffix(".gif")) == claims
         click = SIGNER.verify_click(*_token(links.click("https://shop.example/a"), "c").split("/"))
         assert click == LinkClaims(WORKSPACE, CAMPAIGN, 2, address, url="https://shop.example/a")
+        assert SIGNER.verify_trap(_token(links.trap(), "t")) == claims
     # The target names the email and the URL only: signed once, shared by every recipient.
     ann_target = ann.click("https://shop.example/a").rpartition("/")[2]
     assert bob.click("https://shop.example/a").rpartition("/")[2] == ann_target

@@ -106,6 +106,20 @@ def test_text_and_html_alternatives_with_merged_fields() -> None:
     assert [p["Content-Transfer-Encoding"] for p in parts] == ["quoted-printable"] * 2
 
 
+def test_every_tracked_html_email_hides_a_trap_link_no_person_sees_or_reaches() -> None:
+    parts = list(render().iter_parts())
+    text, html = (p.get_content() for p in parts)
+    trap = LINKS.trap()
+    assert html.count(trap) == 1
+    # Empty, hidden, out of the tab order and of screen readers; not in the text part.
+    assert (f'<a href="{trap}" style="display:none" aria-hidden="true" tabindex="-1"></a>'
+            in html)
+    assert trap not in text
+    # The recipient's own click token on its own: campaign-api tells whose email it was.
+    claims = SIGNER.verify_trap(trap.removeprefix(f"{BASE}/t/"))
+    assert (claims.campaign_id, claims.sequence, claims.email) == (CAMPAIGN, 1, ANN.email)
+
+
 def test_links_are_tracked_with_signed_click_tokens() -> None:
     content = Content("Hi", "", (
         '<p><a href="https://shop.example/tulips?c={{city}}&amp;x=1">Tulips</a>'
