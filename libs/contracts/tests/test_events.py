@@ -30,6 +30,7 @@ from contracts import (
     EmailDue,
     EmailFailed,
     EmailOpened,
+    EmailPerformance,
     EmailSent,
     Event,
     RecipientUnsubscribed,
@@ -70,6 +71,7 @@ from contracts.events import (
     EmailClickedPayload,
     EmailDuePayload,
     EmailFailedPayload,
+    EmailPerformancePayload,
     EmailSentPayload,
     RecipientUnsubscribedPayload,
     WorkspaceSettingsPayload,
@@ -154,6 +156,12 @@ SAMPLES: dict[type[Event], Payload] = {
     EmailClicked: EmailClickedPayload(**DELIVERY, url="https://acme.example/linen?utm=email"),
     RecipientUnsubscribed: RecipientUnsubscribedPayload(
         email="ada@example.com", campaign_id=CAMPAIGN
+    ),
+    EmailPerformance: EmailPerformancePayload(
+        campaign_id=CAMPAIGN, sequence=3, structure="educational", delivered=1_000, bounced=4,
+        opens=610, unique_opens=420, human_opens=300, unique_human_opens=210, clicks=95,
+        unique_clicks=60, human_clicks=40, unique_human_clicks=31, unsubscribes=2,
+        as_of=SEND_AT,
     ),
     ContactsChanged: ContactsChangedPayload(contacts=[ContactState(
         email="ada@example.com", name="Ada", fields={"company": "Engines"},

@@ -286,6 +286,34 @@ class EmailClickedPayload(DeliveryRef):
     url: str = Field(max_length=4_000)
 
 
+class EmailPerformancePayload(Payload):
+    """How one email of a campaign is doing, in counts only (never who): what the learners
+    read. A newer summary of the same email replaces an older one; `as_of` orders them, strictly
+    increasing per email, so a consumer keeps the newest whatever order they arrive in.
+
+    "Human" counts are the opens and clicks campaign-api labelled a person's; the others count
+    every open and click, machines' (proxy prefetches, link scanners) included."""
+
+    campaign_id: uuid.UUID
+    sequence: int = Field(ge=1)
+    # The structure the email was written with, as content.generated named it ("" if unknown).
+    structure: str = Field(default="", max_length=50)
+    delivered: int = Field(ge=0)
+    # What the receiving servers refused (email.failed of kind "bounced").
+    bounced: int = Field(ge=0)
+    opens: int = Field(ge=0)
+    unique_opens: int = Field(ge=0)
+    human_opens: int = Field(ge=0)
+    unique_human_opens: int = Field(ge=0)
+    clicks: int = Field(ge=0)
+    # Addresses that clicked at least once.
+    unique_clicks: int = Field(ge=0)
+    human_clicks: int = Field(ge=0)
+    unique_human_clicks: int = Field(ge=0)
+    unsubscribes: int = Field(ge=0)
+    as_of: AwareDatetime
+
+
 class RecipientUnsubscribedPayload(Payload):
     email: EmailStr
     campaign_id: uuid.UUID | None = None
@@ -393,6 +421,15 @@ class EmailClicked(Event):
     payload: EmailClickedPayload
 
 
+class EmailPerformance(Event):
+    """A per-email summary of delivery and engagement, published by campaign-api at most once
+    per email every summary interval, and only when a count changed."""
+
+    TYPE = "email.performance"
+    type: Literal["email.performance"] = "email.performance"
+    payload: EmailPerformancePayload
+
+
 class RecipientUnsubscribed(Event):
     TYPE = "recipient.unsubscribed"
     type: Literal["recipient.unsubscribed"] = "recipient.unsubscribed"
@@ -406,7 +443,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CampaignCompleted, CampaignScheduled, AudienceMembersAdded, AudienceMembersRemoved,
         EmailDue,
         ContentGenerated, ContentFailed, EmailSent, EmailFailed, EmailOpened, EmailClicked,
-        RecipientUnsubscribed, WorkspaceUpdated,
+        EmailPerformance, RecipientUnsubscribed, WorkspaceUpdated,
         ContactsChanged, ContactsDeleted, ListMembersAdded, ListMembersRemoved,
         SuppressionAdded, SuppressionRemoved, ContactErased, TransactionalRequested,
     )
@@ -417,7 +454,7 @@ AnyEvent = Annotated[
     | CampaignCompleted | CampaignScheduled | AudienceMembersAdded | AudienceMembersRemoved
     | EmailDue
     | ContentGenerated | ContentFailed | EmailSent | EmailFailed | EmailOpened | EmailClicked
-    | RecipientUnsubscribed | WorkspaceUpdated
+    | EmailPerformance | RecipientUnsubscribed | WorkspaceUpdated
     | ContactsChanged | ContactsDeleted | ListMembersAdded | ListMembersRemoved
     | SuppressionAdded | SuppressionRemoved | ContactErased | TransactionalRequested,
     Field(discriminator="type"),

@@ -59,8 +59,10 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("DELIVERY", ("email.sent", "email.failed"), "Per-recipient delivery outcomes"),
     StreamSpec("TRANSACTIONAL", ("transactional.>",),
                "Messages sent at once outside campaigns (sign-up confirmations)"),
-    StreamSpec("ENGAGEMENT", ("email.opened", "email.clicked", "recipient.>"),
-               "What recipients did: opens, clicks, unsubscribes"),
+    StreamSpec("ENGAGEMENT", ("email.opened", "email.clicked", "recipient.>",
+                              "email.performance"),
+               "What recipients did: opens, clicks, unsubscribes, and each email's counts of "
+               "them (email.performance)"),
 )
 
 CONSUMERS: tuple[ConsumerSpec, ...] = (
@@ -76,6 +78,8 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("content-generator", "CAMPAIGNS", ("workspace.>", "campaign.>",
                                                     "contact.erased")),
     ConsumerSpec("content-generator", "SCHEDULE", ("email.due",), ack_wait_seconds=120),
+    # Each email's counts, kept for the learners that choose how the next emails are written.
+    ConsumerSpec("content-generator", "ENGAGEMENT", ("email.performance",)),
     # One consumer over campaigns, contacts and lists keeps their order: a contact before its
     # memberships, members before the campaign.
     ConsumerSpec("mailer", "CAMPAIGNS", (
@@ -93,6 +97,7 @@ PRODUCERS: dict[str, str] = {
     **dict.fromkeys(("campaign.created", "campaign.updated", "campaign.paused", "campaign.resumed",
                      "campaign.cancelled", "audience.members.added", "audience.members.removed",
                      "email.opened", "email.clicked", "recipient.unsubscribed",
+                     "email.performance",
                      "workspace.updated", "contacts.changed", "contacts.deleted",
                      "list.members.added", "list.members.removed", "suppression.added",
                      "suppression.removed", "contact.erased", "transactional.requested"),
