@@ -29,6 +29,7 @@ from campaign_api.routes import (
 )
 from campaign_api.settings import Settings
 from campaign_api.slashes import EitherSlash
+from campaign_api.usecases.performance import summary_loop
 from campaign_api.usecases.segments import refresh_loop
 from contracts import (
     CampaignCompleted,
@@ -112,4 +113,7 @@ async def build(runtime: Runtime) -> ServiceParts:
     refresher = refresh_loop(runtime.engine, runtime.shutdown,
                              interval=settings.segment_refresh_seconds,
                              poll=settings.segment_poll_seconds)
-    return ServiceParts(handlers=projections(), http_app=app, loops=[refresher])
+    summaries = summary_loop(runtime.engine, runtime.shutdown,
+                             interval=settings.summary_interval_seconds,
+                             poll=settings.summary_poll_seconds)
+    return ServiceParts(handlers=projections(), http_app=app, loops=[refresher, summaries])

@@ -55,6 +55,10 @@ class Settings(ServiceSettings):
     # changed segment at once, found by a look every `segment_poll_seconds`.
     segment_refresh_seconds: float = Field(default=60.0, ge=1, le=86_400)
     segment_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # At most one email.performance per email this often (and only when its counts changed);
+    # emails whose counts changed are looked for every `summary_poll_seconds`.
+    summary_interval_seconds: float = Field(default=60.0, ge=0, le=86_400)
+    summary_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
     @model_validator(mode="after")
     def _link_key(self) -> Settings:

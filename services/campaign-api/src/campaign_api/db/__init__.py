@@ -115,6 +115,7 @@ from campaign_api.db.memberships import (
     remove_from_list,
     update_list,
 )
+from campaign_api.db.performance import claim_due_summary, mark_summarised, recipient_tally
 from campaign_api.db.segment_sql import segment_where
 from campaign_api.db.segments import (
     claim_due_segment,
@@ -164,6 +165,7 @@ __all__ = [
     "campaign_ids_of",
     "campaigns",
     "claim_due_segment",
+    "claim_due_summary",
     "claim_idempotency_key",
     "clicks_since",
     "confirm_consent",
@@ -228,6 +230,7 @@ __all__ = [
     "lock_recipient_email",
     "locked_contact",
     "mark_completed",
+    "mark_summarised",
     "member_emails",
     "metadata",
     "own_list_page",
@@ -238,6 +241,7 @@ __all__ = [
     "page_suppressions",
     "planned_times",
     "public_lists_of",
+    "recipient_tally",
     "record_consent",
     "record_consents",
     "record_engagement",

@@ -116,10 +116,14 @@ async def bump_campaign(conn: AsyncConnection, campaign_id: uuid.UUID, **counter
 async def bump_email(
     conn: AsyncConnection, campaign_id: uuid.UUID, sequence: int, **counters: int
 ) -> None:
-    stmt = insert(campaign_emails).values(campaign_id=campaign_id, sequence=sequence, **counters)
+    """Add to the email's counters; its performance summary is then due (the publisher
+    sends one only if the counts it carries changed)."""
+    stmt = insert(campaign_emails).values(campaign_id=campaign_id, sequence=sequence,
+                                          summary_due=True, **counters)
     await conn.execute(stmt.on_conflict_do_update(
         index_elements=["campaign_id", "sequence"],
-        set_={name: campaign_emails.c[name] + delta for name, delta in counters.items()},
+        set_={**{name: campaign_emails.c[name] + delta for name, delta in counters.items()},
+              "summary_due": True},
     ))
 
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from campaign_api.engagement_rules import MachineReason
+from campaign_api.performance import ENGAGEMENT_COUNTERS
 
 AnyRow = sa.Row[*tuple[Any, ...]]
 
@@ -103,6 +104,17 @@ campaign_emails = sa.Table(
     # Distinct tracked links of the email, from content.generated (migration 0016): the
     # link-scanner rule's "every link clicked within seconds". NULL for emails written before.
     sa.Column("links", sa.Integer),
+    # The email's engagement, counted as it is recorded (migration 0017; performance.py):
+    # `human_*` what engagement_rules labelled a person's, `unique_*` distinct addresses.
+    *(sa.Column(name, sa.Integer, nullable=False, server_default="0")
+      for name in ENGAGEMENT_COUNTERS),
+    # A count changed since the last email.performance (`summary_counts` what it said, at
+    # `summary_as_of`): the summary publisher's work, found through the partial index.
+    sa.Column("summary_due", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("summary_as_of", sa.DateTime(timezone=True)),
+    sa.Column("summary_counts", JSONB),
+    sa.Index("campaign_emails_summary_due", "summary_as_of",
+             postgresql_where=sa.text("summary_due")),
 )
 
 # One row per failed delivery, as email.failed reported it.

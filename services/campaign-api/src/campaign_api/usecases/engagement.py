@@ -3,7 +3,8 @@
 campaign-api is the producer of these events, so each is recorded for the stats in the same
 transaction that puts it in the outbox: the counts are exactly what was published. Each open
 and click is labelled a person's or a machine's as it is recorded (`engagement_rules`); a hit
-on the trap link is recorded as the evidence it is, with no event.
+on the trap link is recorded as the evidence it is, with no event. The email's counters
+(`performance`) change in the same transaction, for its email.performance summary.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from campaign_api.engagement_rules import (
     classify_click,
     classify_open,
 )
+from campaign_api.performance import RecipientTally, counter_changes
 from campaign_api.usecases._contact_writes import suppress
 from contracts import EmailClicked, EmailOpened, RecipientUnsubscribed, deterministic_id
 from contracts.events import DeliveryRef, EmailClickedPayload, RecipientUnsubscribedPayload
@@ -48,6 +50,9 @@ async def record_open(
         raise InvalidLink("link payload has the wrong shape") from exc
     email, at = claims.email.lower(), datetime.now(UTC)
     async with UnitOfWork(engine) as uow:
+        # Locked as clicks are: the address's first open must be counted unique once.
+        await db.lock_recipient_email(uow.conn, claims.campaign_id, claims.sequence, email)
+        before = await db.recipient_tally(uow.conn, claims.campaign_id, claims.sequence, email)
         delivered = await db.delivered_at(uow.conn, claims.campaign_id, claims.sequence, email)
         verdict = classify_open(user_agent,
                                 since_delivery=None if delivered is None else at - delivered)
@@ -55,6 +60,7 @@ async def record_open(
                                    campaign_id=claims.campaign_id, sequence=claims.sequence,
                                    email=email, kind="open", occurred_at=at,
                                    human=verdict.human, machine_reason=verdict.reason)
+        await _count(uow, claims, before)
         uow.publish(EmailOpened.create(payload, workspace_id=claims.workspace_id))
         await uow.commit()
 
@@ -81,6 +87,7 @@ async def _record_click(
     campaign_id, sequence = claims.campaign_id, claims.sequence
     await db.lock_recipient_email(uow.conn, campaign_id, sequence, email)
     at = datetime.now(UTC)  # once the lock is held: the clicks of an email are in time order
+    before = await db.recipient_tally(uow.conn, campaign_id, sequence, email)
     earlier = await db.clicks_since(uow.conn, campaign_id, sequence, email,
                                     at - max(BURST_WITHIN, TRAP_WITHIN))
     links = await db.links_of_email(uow.conn, campaign_id, sequence)
@@ -94,6 +101,17 @@ async def _record_click(
                                kind="click" if url is not None else "trap", url=url,
                                occurred_at=at, human=verdict.human,
                                machine_reason=verdict.reason)
+    await _count(uow, claims, before)
+
+
+async def _count(uow: UnitOfWork, claims: LinkClaims, before: RecipientTally) -> None:
+    """Bring the email's counters up to date with what the address's engagement just became
+    (under lock_recipient_email, so no other recording of the address interleaves)."""
+    email = claims.email.lower()
+    after = await db.recipient_tally(uow.conn, claims.campaign_id, claims.sequence, email)
+    changes = counter_changes(before, after)
+    if changes:
+        await db.bump_email(uow.conn, claims.campaign_id, claims.sequence, **changes)
 
 
 async def record_click(
@@ -163,6 +181,7 @@ async def record_unsubscribe(uow: UnitOfWork, claims: LinkClaims) -> None:
         await db.record_engagement(uow.conn, workspace_id=claims.workspace_id,
                                    campaign_id=claims.campaign_id, sequence=claims.sequence,
                                    email=email, kind="unsubscribe", human=True)
+        await db.bump_email(uow.conn, claims.campaign_id, claims.sequence, unsubscribes=1)
         uow.publish(RecipientUnsubscribed.create(
             payload, workspace_id=claims.workspace_id,
             event_id=deterministic_id("recipient.unsubscribed", claims.workspace_id, email,
