@@ -26,6 +26,7 @@ from contracts import (
     CampaignUpdated,
     ContactErased,
     EmailDue,
+    EmailPerformance,
     WorkspaceUpdated,
 )
 from contracts.streams import TOPOLOGY
@@ -120,6 +121,7 @@ def handler_table(ports: Ports) -> Handlers:
     table.on(CampaignCancelled)(handlers.on_cancelled)
     table.on(CampaignCompleted)(handlers.on_completed)
     table.on(ContactErased)(handlers.on_contact_erased)
+    table.on(EmailPerformance)(handlers.on_email_performance)
     # The model writes outside any transaction (see handlers.prepare_email_due).
     table.outside_transaction(EmailDue)(partial(handlers.prepare_email_due, ports=ports))
     return table

@@ -41,6 +41,7 @@ from contracts import (
     ContentFailed,
     ContentGenerated,
     EmailDue,
+    EmailPerformance,
     WorkspaceUpdated,
     deterministic_id,
 )
@@ -112,8 +113,19 @@ async def on_contact_erased(event: ContactErased, uow: UnitOfWork) -> None:
     """Forget an erased person. The content generator's own tables hold no contact's address
     (campaigns: the marketer's brief; generated_emails: one email for every recipient, merge
     tags unfilled; llm_calls, content_failures, workspaces, generation_outages and
-    generation_claims: accounting; see its migrations): only the messaging tables may."""
+    generation_claims: accounting; email_performance: counts; see its migrations): only the
+    messaging tables may."""
     await erase_address(uow.conn, event.payload.email)
+
+
+async def on_email_performance(event: EmailPerformance, uow: UnitOfWork) -> None:
+    """Keep the email's newest counts, whatever order its summaries arrive in (the inbox
+    makes a replay of the same one a no-op). Stored for the learners; nothing chooses how
+    an email is written from them yet."""
+    stored = await db.keep_newest_performance(uow.conn, event.workspace_id, event.payload)
+    if not stored:
+        log.info("content.performance_older", campaign_id=str(event.payload.campaign_id),
+                 sequence=event.payload.sequence, as_of=event.payload.as_of.isoformat())
 
 
 async def on_workspace_updated(event: WorkspaceUpdated, uow: UnitOfWork) -> None:

@@ -33,11 +33,13 @@ from content_generator.db.emails import (
     vector_literal,
 )
 from content_generator.db.engine import create_reader
+from content_generator.db.performance import keep_newest_performance
 from content_generator.db.tables import (
     Cost,
     campaigns,
     claims,
     content_failures,
+    email_performance,
     generated_emails,
     llm_calls,
     metadata,
@@ -61,11 +63,13 @@ __all__ = [
     "closest",
     "content_failures",
     "create_reader",
+    "email_performance",
     "email_spend",
     "generated_count",
     "generated_emails",
     "get_campaign",
     "insert_calls",
+    "keep_newest_performance",
     "llm_calls",
     "metadata",
     "outages",

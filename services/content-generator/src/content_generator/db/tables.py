@@ -134,3 +134,24 @@ claims = sa.Table(
     sa.Column("token", UUID(as_uuid=True), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+
+# The counts of email.performance (contracts.EmailPerformancePayload), besides its ids.
+PERFORMANCE_COUNTS = ("delivered", "bounced", "opens", "unique_opens", "human_opens",
+                      "unique_human_opens", "clicks", "unique_clicks", "human_clicks",
+                      "unique_human_clicks", "unsubscribes")
+
+# The newest email.performance of each email (by its `as_of`), for the learners that will
+# choose how the next emails are written; nothing reads it to choose yet.
+email_performance = sa.Table(
+    "email_performance",
+    metadata,
+    sa.Column("campaign_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("sequence", sa.Integer, primary_key=True),
+    sa.Column("workspace_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("structure", sa.Text, nullable=False),
+    *(sa.Column(name, sa.Integer, nullable=False) for name in PERFORMANCE_COUNTS),
+    sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now()),
+)
