@@ -3,13 +3,18 @@ PostgreSQL, the SMTP sink, and the fake OpenRouter standing in for the LLM."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
+import httpx
 import pytest
 
 from devstack.stack import Stack
+from servicekit.settings import asyncpg_dsn
 from testkit.fake_openrouter import FakeOpenRouter, Reply
 from testkit.system import api_client, maildir_messages, running_system, wait_for
 
@@ -26,7 +31,9 @@ GENERATED = {
 
 @pytest.fixture(scope="module")
 def stack(fake_llm: FakeOpenRouter) -> Iterator[Stack]:
-    with running_system("cb-e2e-", fake_llm) as running:
+    # Summaries of an email's counts every second rather than every minute.
+    with running_system("cb-e2e-", fake_llm,
+                        extra_env={"CAMPAIGN_API_SUMMARY_INTERVAL_SECONDS": "1"}) as running:
         yield running
 
 
@@ -76,3 +83,59 @@ def test_a_campaign_reaches_every_inbox_once(stack: Stack, fake_llm: FakeOpenRou
         assert progress["deliveries_sent"] == len(RECIPIENTS)
         assert progress["emails_generated"] == 1
         assert detail()["emails"][0]["subject"] == GENERATED["subject"]
+
+
+SAFARI = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+          "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1")
+
+
+def _performance(stack: Stack, campaign_id: str) -> dict[str, Any] | None:
+    """The content generator's stored summary of the campaign's email 1."""
+    async def read() -> dict[str, Any] | None:
+        conn = await asyncpg.connect(asyncpg_dsn(stack.database_url("content_generator")))
+        try:
+            row = await conn.fetchrow("SELECT * FROM email_performance WHERE campaign_id = "
+                                      "$1::uuid AND sequence = 1", campaign_id)
+            return None if row is None else dict(row)
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+def test_an_emails_counts_reach_the_content_generator_after_it_is_read(
+        stack: Stack, fake_llm: FakeOpenRouter) -> None:
+    fake_llm.script(Reply(GENERATED))
+    readers = ["reader.one@example.com", "reader.two@example.org"]
+    with api_client(stack) as api:
+        created = api.post("/api/campaigns/", json={
+            "name": "Counted", "description": "Emails whose counts reach the learners",
+            "schedule_type": "weekly", "weekly_emails": 1, "weekly_days": [1],
+            "total_months": 1, "ai_agent_id": "openai/gpt-4", "recipient_emails": readers})
+        assert created.status_code == 201, created.text
+        campaign_id = created.json()["id"]
+    assert stack.maildir is not None
+    maildir = stack.maildir
+
+    def received() -> list[Any] | None:
+        found = [m for m in maildir_messages(maildir) if str(m["To"]) in readers]
+        return found if len(found) == len(readers) else None
+
+    delivered = wait_for("a message to each reader", received)
+    wait_for("both deliveries summarised", lambda: (
+        (_performance(stack, campaign_id) or {}).get("delivered") == 2))
+
+    # One reader opens the message in a browser, through its real tracking pixel.
+    html = next(m for m in delivered if str(m["To"]) == readers[0]).get_body(
+        preferencelist=("html",))
+    assert html is not None
+    [pixel] = re.findall(r'src="([^"]*/o/[^"]+\.gif)"', html.get_content())
+    assert httpx.get(pixel, headers={"user-agent": SAFARI}).status_code == 200
+
+    summary = wait_for("the open summarised", lambda: (
+        found if (found := _performance(stack, campaign_id)) and found["opens"] == 1
+        else None))
+    assert {k: summary[k] for k in ("delivered", "opens", "unique_opens", "human_opens",
+                                    "unique_human_opens", "clicks", "unsubscribes")} == {
+        "delivered": 2, "opens": 1, "unique_opens": 1, "human_opens": 1,
+        "unique_human_opens": 1, "clicks": 0, "unsubscribes": 0}
