@@ -78,6 +78,7 @@ from campaign_api.db.contact_tables import segments as segment_table
 from campaign_api.db.contact_tags import retag
 from campaign_api.db.contact_views import engagements_of, failures_to, segments_holding, sends_to
 from campaign_api.db.engagement import (
+    clicks_per_link,
     clicks_since,
     delivered_at,
     engagement_of_campaign,
@@ -167,6 +168,7 @@ __all__ = [
     "claim_due_segment",
     "claim_due_summary",
     "claim_idempotency_key",
+    "clicks_per_link",
     "clicks_since",
     "confirm_consent",
     "consents",

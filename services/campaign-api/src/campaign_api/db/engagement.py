@@ -133,3 +133,24 @@ async def engagement_per_structure(
         .group_by(structure)
     )
     return list((await conn.execute(query)).all())
+
+
+async def clicks_per_link(conn: AsyncConnection, campaign_id: uuid.UUID) -> list[AnyRow]:
+    """Each email's links by their clicks, all and a person's, and the addresses that clicked
+    them. Read through `engagements_by_campaign` (campaign, kind, sequence): the campaign's
+    click rows only, never its opens or its deliveries."""
+    e = engagements.c
+    human = e.human.is_(True)
+    query = (
+        sa.select(
+            e.sequence, e.url,
+            sa.func.count().label("clicks"),
+            sa.func.count(sa.distinct(e.email)).label("unique_clicks"),
+            sa.func.count().filter(human).label("human_clicks"),
+            sa.func.count(sa.distinct(e.email)).filter(human).label("unique_human_clicks"),
+        )
+        .where(e.campaign_id == campaign_id, e.kind == "click")
+        .group_by(e.sequence, e.url)
+        .order_by(e.sequence, sa.desc("unique_human_clicks"), sa.desc("clicks"), e.url)
+    )
+    return list((await conn.execute(query)).all())

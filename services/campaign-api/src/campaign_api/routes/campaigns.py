@@ -21,6 +21,7 @@ from campaign_api.schemas import (
     FailurePage,
     PreviewEmail,
 )
+from campaign_api.schemas_report import CampaignReport
 from rules.lifecycle import Status
 
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"],
@@ -94,6 +95,15 @@ async def campaign_stats(campaign_id: uuid.UUID, workspace_id: Workspace,
     """Sent, failed, bounced, opens, clicks and unsubscribes per campaign, email and
     structure."""
     return await usecases.campaign_stats(request.app.state.engine, workspace_id, campaign_id)
+
+
+@router.get("/{campaign_id}/report", response_model=CampaignReport, responses=problems(404))
+async def campaign_report(campaign_id: uuid.UUID, workspace_id: Workspace,
+                          request: Request) -> CampaignReport:
+    """Per email (delivered, people's opens and clicks, rates, unsubscribes, bounces, from the
+    counters kept as engagement is recorded), per structure, and per link its clicks and
+    clickers, people's and all."""
+    return await usecases.campaign_report(request.app.state.engine, workspace_id, campaign_id)
 
 
 @router.get("/{campaign_id}/failures", response_model=FailurePage, responses=problems(404))

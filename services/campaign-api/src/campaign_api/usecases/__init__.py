@@ -32,10 +32,11 @@ from campaign_api.usecases.engagement import (
     unsubscribe_claims,
 )
 from campaign_api.usecases.preview import preview_next_email
-from campaign_api.usecases.stats import campaign_stats, list_failures
+from campaign_api.usecases.stats import campaign_report, campaign_stats, list_failures
 
 __all__ = [
-    "add_members", "already_unsubscribed", "archive_campaign", "authenticate", "campaign_stats",
+    "add_members", "already_unsubscribed", "archive_campaign", "authenticate", "campaign_report",
+    "campaign_stats",
     "cancel_campaign", "change_status", "create_api_key", "create_campaign", "create_workspace",
     "get_campaign", "get_workspace", "import_csv", "list_api_keys", "list_campaigns",
     "list_emails", "list_failures", "list_members", "pause_campaign", "preview_next_email",

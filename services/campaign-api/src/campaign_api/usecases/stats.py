@@ -1,16 +1,17 @@
-"""Delivery and engagement counts per campaign, per email and per content structure, and the
-failed deliveries with their reasons."""
+"""Delivery and engagement counts per campaign, per email and per content structure, the
+report read from each email's counters with its links' clicks, and the failed deliveries with
+their reasons. What a rate is, is `_counts`: the stats and the report both go through it."""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import db
-from campaign_api.db import AnyRow
 from campaign_api.schemas import (
     CampaignStats,
     Counts,
@@ -19,6 +20,7 @@ from campaign_api.schemas import (
     FailurePage,
     StructureCounts,
 )
+from campaign_api.schemas_report import CampaignReport, LinkCounts
 from campaign_api.usecases.campaigns import require_campaign
 
 _ENGAGEMENT = ("opens", "unique_opens", "clicks", "unique_clicks", "human_opens",
@@ -32,7 +34,9 @@ def _rate(part: int, whole: int) -> float:
 _DELIVERY = ("sent", "failed", "bounced", "invalid", "suppressed", "expired", "capped")
 
 
-def _counts(delivered: dict[str, int], engagement: AnyRow | None) -> dict[str, Any]:
+def _counts(delivered: dict[str, int], engagement: Any) -> dict[str, Any]:
+    """The counts with their rates, each over the deliveries (`sent`); `engagement` holds the
+    engagement counts as attributes (a row of the stats' GROUP BY or an email's counters)."""
     e = {k: int(getattr(engagement, k)) if engagement else 0 for k in _ENGAGEMENT}
     sent, failed, bounced = delivered["sent"], delivered["failed"], delivered["bounced"]
     return {
@@ -72,6 +76,38 @@ async def campaign_stats(
         structures=[StructureCounts(structure=s, **_counts(sums, per_structure.get(s)))
                     for s, sums in sorted(by_structure.items())],
     )
+
+
+async def campaign_report(
+    engine: AsyncEngine, workspace_id: uuid.UUID, campaign_id: uuid.UUID
+) -> CampaignReport:
+    """Per email from the counters on its row (however many deliveries it had), per structure
+    and in total their sums, and per link the campaign's click rows grouped by email and URL."""
+    async with engine.connect() as conn:
+        await require_campaign(conn, workspace_id, campaign_id)
+        emails = await db.campaign_emails_of(conn, campaign_id)
+        links = await db.clicks_per_link(conn, campaign_id)
+    names = (*_DELIVERY, *_ENGAGEMENT)
+    by_structure: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(names, 0))
+    totals = dict.fromkeys(names, 0)
+    for e in emails:
+        for name in names:
+            by_structure[e.structure or ""][name] += getattr(e, name)
+            totals[name] += getattr(e, name)
+    return CampaignReport(
+        campaign_id=campaign_id,
+        totals=Counts(**_summed(totals)),
+        emails=[EmailCounts(sequence=e.sequence, subject=e.subject, structure=e.structure,
+                            **_counts({n: getattr(e, n) for n in _DELIVERY}, e))
+                for e in emails],
+        structures=[StructureCounts(structure=s, **_summed(sums))
+                    for s, sums in sorted(by_structure.items())],
+        links=[LinkCounts.model_validate(r, from_attributes=True) for r in links],
+    )
+
+
+def _summed(sums: dict[str, int]) -> dict[str, Any]:
+    return _counts({n: sums[n] for n in _DELIVERY}, SimpleNamespace(**sums))
 
 
 async def list_failures(

@@ -1,0 +1,31 @@
+"""The campaign report's answer: each email's counts read from its counters, each link's
+clicks, and the sums per structure and for the campaign."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel, Field
+
+from campaign_api.schemas import Counts, EmailCounts, StructureCounts
+
+
+class LinkCounts(BaseModel):
+    sequence: int
+    url: str
+    clicks: int = Field(description="Every click of the link, a person's or a machine's")
+    unique_clicks: int = Field(description="Addresses that clicked it")
+    human_clicks: int = Field(description="Clicks labelled a person's")
+    unique_human_clicks: int = Field(description="Addresses whose click was a person's")
+
+
+class CampaignReport(BaseModel):
+    campaign_id: uuid.UUID
+    totals: Counts = Field(description="The emails' counts added up: a person who opened two "
+                           "emails is two unique opens here, one per delivery")
+    emails: list[EmailCounts] = Field(description="Per email, from the counters kept on it as "
+                                      "engagement is recorded; `sent` is delivered")
+    structures: list[StructureCounts] = Field(description="The emails' counts added up per "
+                                              "structure they were written with")
+    links: list[LinkCounts] = Field(description="Per email, its clicked links, the most people's "
+                                    "clickers first")
