@@ -42,8 +42,13 @@ imports:
 browser: install
 	$(VENV)/bin/python services/campaign-api/tests/dashboard/ensure_browser.py
 
+# Whole files go to parallel workers, each with its own embedded NATS and PostgreSQL: most of
+# the end-to-end modules' time is waiting for due times, which then overlaps the rest. More
+# workers than this make the CPU-bound tests on a 2-core machine slower, not the run shorter.
+PYTEST_WORKERS ?= 3
+
 pytest:
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: install
 	$(VENV)/bin/python -m bench

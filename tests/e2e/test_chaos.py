@@ -9,7 +9,7 @@ from bench.chaos.profiles import SHORT
 from bench.chaos.run import Outcome, run_profile
 from testkit.fake_openrouter import FakeOpenRouter
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

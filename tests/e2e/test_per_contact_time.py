@@ -27,7 +27,7 @@ from devstack.stack import Stack
 from testkit.fake_openrouter import FakeOpenRouter, Reply
 from testkit.system import api_client, maildir_headers, query, running_system, wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 ZONED = {

@@ -22,7 +22,7 @@ from testkit.system import (
     wait_for,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 TYPED = "first@example.com"
 IMPORTED = 10_000

@@ -25,7 +25,7 @@ from servicekit.settings import asyncpg_dsn
 from testkit.fake_openrouter import FakeOpenRouter
 from testkit.system import api_client, maildir_messages, running_system, wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ADA, BOB = "ada@example.com", "bob@example.org"
 

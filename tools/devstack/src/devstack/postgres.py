@@ -15,7 +15,9 @@ permissions of the data folder's ancestors so that user can reach it.
 from __future__ import annotations
 
 import atexit
+import fcntl
 import subprocess
+import tempfile
 import warnings
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +37,10 @@ with warnings.catch_warnings():
     from pgserver.utils import PostmasterInfo
 
 log = structlog.get_logger(__name__)
+
+# As root, pgserver's first start on a machine creates its system user with `useradd`; two
+# processes starting servers at once (parallel test workers) would both try, and one fail.
+_START_LOCK = Path(tempfile.gettempdir()) / "devstack-postgres-start.lock"
 
 
 def _make_traversable_dirs(path: Path) -> None:
@@ -71,7 +77,9 @@ class EmbeddedPostgres:
         if self._server is not None:
             return self
         _make_traversable_dirs(self.data_dir.parent)
-        self._server = get_server(self.data_dir, cleanup_mode=None)
+        with _START_LOCK.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._server = get_server(self.data_dir, cleanup_mode=None)
         # pgserver no longer stops the server at exit (cleanup_mode=None), so this does.
         atexit.register(self.stop)
         log.info("postgres started", data_dir=str(self.data_dir), socket_dir=str(self.socket_dir))
