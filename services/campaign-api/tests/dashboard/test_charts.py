@@ -1,11 +1,19 @@
-"""Chart geometry: bars scale to a round maximum, and days without activity keep their place."""
+"""Chart geometry: bars scale to a round maximum, and days without activity keep their place;
+the funnel's steps are their share of the first, the rates' scale a round percentage."""
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import date
 
-from campaign_api.dashboard.charts import HEIGHT, bar_chart, day_range, nice_ceiling
+from campaign_api.dashboard.charts import (
+    HEIGHT,
+    bar_chart,
+    day_range,
+    funnel,
+    nice_ceiling,
+    rate_lines,
+)
 
 
 def test_the_scale_ends_on_a_round_number() -> None:
@@ -36,3 +44,24 @@ def test_bars_are_proportional_and_grouped_by_day() -> None:
 
 def test_no_activity_is_an_empty_chart() -> None:
     assert bar_chart({"sends": Counter(), "opens": Counter()}).empty
+
+
+def test_each_funnel_step_is_as_wide_as_its_share_of_the_deliveries() -> None:
+    delivered, opened, clicked = funnel([("Delivered", 200), ("Opened", 50), ("Clicked", 10)])
+    assert (opened.share, clicked.share) == (0.25, 0.05)
+    assert opened.width == round(delivered.width * 0.25, 1)
+    assert clicked.width == round(delivered.width * 0.05, 1)
+    assert delivered.y < opened.y < clicked.y
+    assert [s.width for s in funnel([("Delivered", 0), ("Opened", 0)])] == [0.0, 0.0]
+
+
+def test_rates_are_drawn_on_a_round_percentage_in_sequence_order() -> None:
+    chart = rate_lines({"clicked": [(2, 0.03), (1, 0.012)], "opened": [(1, 0.3), (2, 0.45)]})
+    assert [t.label for t in chart.y_ticks] == ["0%", "25%", "50%"]
+    first, second = chart.lines["clicked"]
+    assert first.x < second.x
+    assert first.label == "Email 1: 1.2% clicked"
+    full = chart.baseline - chart.y_ticks[-1].position
+    assert second.y == round(chart.baseline - full * 0.03 / 0.5, 1)
+    assert chart.path("opened").count(",") == 2
+    assert rate_lines({"opened": [], "clicked": []}).empty

@@ -1,4 +1,5 @@
-"""Chart geometry for server-rendered SVG: grouped bars of daily counts. Pure.
+"""Chart geometry for server-rendered SVG: grouped bars of daily counts, the report's funnel
+and its rates over the sequence. Pure.
 
 The template draws what this computes, so the page needs no chart library and no script.
 """
@@ -116,3 +117,71 @@ def sends_by_day(emails: Sequence[tuple[datetime | None, int]], zone: ZoneInfo) 
         if send_at is not None and sent:
             counts[send_at.astimezone(zone).date()] += sent
     return counts
+
+
+# --- the report: a funnel and the rates over the sequence ---------------------------------
+
+FUNNEL_WIDTH, FUNNEL_ROW, FUNNEL_LABEL = 440, 40, 80
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    label: str
+    value: int
+    share: float  # of the first step
+    y: float
+    width: float
+    x: float = FUNNEL_LABEL  # the bar starts after the step's name
+
+
+def funnel(steps: Sequence[tuple[str, int]]) -> list[FunnelStep]:
+    """Horizontal bars, each as wide as its share of the first step (delivered)."""
+    first = steps[0][1] if steps else 0
+    room = FUNNEL_WIDTH - FUNNEL_LABEL - 100  # the value is written after the bar
+    return [FunnelStep(label, value, value / first if first else 0.0, i * FUNNEL_ROW + 6,
+                       round(room * value / first, 1) if first else 0.0)
+            for i, (label, value) in enumerate(steps)]
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    label: str
+
+
+@dataclass(frozen=True)
+class LineChart:
+    width: int
+    height: int
+    lines: dict[str, list[Point]]
+    y_ticks: list[Tick]
+    x_ticks: list[Tick]
+    baseline: float
+
+    def path(self, name: str) -> str:
+        return " ".join(f"{p.x},{p.y}" for p in self.lines[name])
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.lines.values())
+
+
+def rate_lines(series: Mapping[str, Sequence[tuple[int, float]]]) -> LineChart:
+    """Rates (0..1) per email, one line per series; x is the email's place in the sequence,
+    the y axis a round percentage at least the highest rate."""
+    sequences = sorted({seq for points in series.values() for seq, _ in points})
+    highest = max((rate for points in series.values() for _, rate in points), default=0.0)
+    top = nice_ceiling(math.ceil(highest * 100)) / 100
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    baseline = TOP + plot_h
+    slot = plot_w / max(len(sequences), 1)
+    x_of = {seq: round(LEFT + (i + 0.5) * slot, 1) for i, seq in enumerate(sequences)}
+    lines = {name: [Point(x_of[seq], round(baseline - plot_h * rate / top, 1),
+                          f"Email {seq}: {rate * 100:.1f}% {name}")
+                    for seq, rate in sorted(points)]
+             for name, points in series.items()}
+    y_ticks = [Tick(round(baseline - plot_h * f, 1), f"{top * f * 100:g}%") for f in (0, 0.5, 1)]
+    every = max(1, math.ceil(len(sequences) / 12))
+    x_ticks = [Tick(x_of[seq], str(seq)) for i, seq in enumerate(sequences) if i % every == 0]
+    return LineChart(WIDTH, HEIGHT, lines, y_ticks, x_ticks, baseline)

@@ -38,6 +38,7 @@ from campaign_api.dashboard.pages import engine_of, find_campaign, nats_of, not_
 from campaign_api.domain import can_edit
 from campaign_api.failures import Failure, NotFound
 from campaign_api.schemas import CampaignDetail, CampaignStats, PreviewEmail
+from campaign_api.schemas_report import CampaignReport
 from campaign_api.usecases import campaigns as campaign_cases
 from campaign_api.usecases import preview, segments, stats
 from campaign_api.usecases.preview import DEFAULT_TIMEOUT_SECONDS
@@ -184,9 +185,11 @@ async def _campaign_page(request: Request, viewer: Viewer, campaign_id: uuid.UUI
     if campaign is None:
         return not_found(request, viewer, "campaign")
     counts = await stats.campaign_stats(engine_of(request), viewer.workspace_id, campaign_id)
+    report = await stats.campaign_report(engine_of(request), viewer.workspace_id, campaign_id)
     return render(request, "campaign.html", viewer, section="campaigns", c=campaign,
                   img_src="data:",  # the preview's frame: nothing fetched, no pixel fired
-                  stats=counts, chart=_activity_chart(campaign, counts),
+                  stats=counts, chart=_activity_chart(campaign, counts), report=report,
+                  funnel=_funnel(report), rates=_rates(report),
                   zone=ZoneInfo(campaign.timezone), draft=draft, preview_error=preview_error,
                   due=_due_unreported(campaign),
                   # The days it sends on: of the chosen days, the most evenly spread when it has
@@ -201,6 +204,21 @@ def _due_unreported(campaign: CampaignDetail) -> list[int]:
         return []
     known = {e.sequence for e in campaign.emails}
     return [s for s in range(1, campaign.next_sequence) if s not in known]
+
+
+def _funnel(report: CampaignReport) -> list[charts.FunnelStep]:
+    """People only: a proxy's open or a scanner's click is nobody reading."""
+    t = report.totals
+    return charts.funnel([("Delivered", t.sent), ("Opened", t.unique_human_opens),
+                          ("Clicked", t.unique_human_clicks)])
+
+
+def _rates(report: CampaignReport) -> charts.LineChart:
+    """People's open and click rates of each delivered email, in sequence."""
+    delivered = [e for e in report.emails if e.sent]
+    return charts.rate_lines({
+        "opened": [(e.sequence, e.human_open_rate) for e in delivered],
+        "clicked": [(e.sequence, e.human_click_rate) for e in delivered]})
 
 
 def _activity_chart(campaign: CampaignDetail, counts: CampaignStats) -> charts.BarChart:
