@@ -43,11 +43,13 @@ from campaign_api.usecases import campaigns as campaign_cases
 from campaign_api.usecases import preview, segments, stats
 from campaign_api.usecases.preview import DEFAULT_TIMEOUT_SECONDS
 from rules import cadence as cadences
+from rules.lifecycle import STATUSES
 from rules.weekdays import ABBREVIATIONS
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
-STATUS_FILTERS = ("active", "paused", "completed", "cancelled")
+# The campaign list filters by each status of the lifecycle.
+STATUS_FILTERS: tuple[str, ...] = STATUSES
 PREVIEW_TIMEOUT_SECONDS = min(DEFAULT_TIMEOUT_SECONDS, 45.0)
 
 

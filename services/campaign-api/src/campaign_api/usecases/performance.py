@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import db
 from campaign_api.performance import next_as_of, summary_counts
+from campaign_api.usecases._claim_loop import claim_until_stopped
 from contracts import EmailPerformance, deterministic_id
 from contracts.events import EmailPerformancePayload
 from servicekit.db import UnitOfWork
@@ -63,11 +64,5 @@ async def summary_loop(engine: AsyncEngine, shutdown: Shutdown, *, interval: flo
     """Until the service stops: publish every due summary, then look again after `poll`
     seconds. A summary being published commits before the loop returns."""
     every = timedelta(seconds=interval)
-    while not shutdown.requested:
-        try:
-            taken = await publish_due_summary(engine, every)
-        except Exception as exc:  # the database may be briefly away; keep going
-            log.warning("performance.summary_failed", error=repr(exc))
-            taken = None
-        if taken is None:
-            await shutdown.sleep(poll)
+    await claim_until_stopped(lambda: publish_due_summary(engine, every), shutdown, poll=poll,
+                              failed_event="performance.summary_failed")

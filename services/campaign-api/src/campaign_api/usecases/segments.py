@@ -38,6 +38,7 @@ from campaign_api.segment_rules import (
     stored_rule,
     validate_rule,
 )
+from campaign_api.usecases._claim_loop import claim_until_stopped
 from campaign_api.usecases._contact_events import publish_members_added, publish_members_removed
 from campaign_api.usecases._contact_writes import decode_key, encode_key
 from servicekit.db import UnitOfWork
@@ -184,11 +185,5 @@ async def refresh_loop(engine: AsyncEngine, shutdown: Shutdown, *, interval: flo
     seconds (a changed segment is due at once; the others every `interval` seconds). A
     refresh in progress commits before the loop returns."""
     every = timedelta(seconds=interval)
-    while not shutdown.requested:
-        try:
-            refreshed = await refresh_due_segment(engine, every)
-        except Exception as exc:  # the database may be briefly away; keep refreshing
-            log.warning("segments.refresh_failed", error=repr(exc))
-            refreshed = None
-        if refreshed is None:
-            await shutdown.sleep(poll)
+    await claim_until_stopped(lambda: refresh_due_segment(engine, every), shutdown, poll=poll,
+                              failed_event="segments.refresh_failed")

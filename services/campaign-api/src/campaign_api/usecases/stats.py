@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import db
+from campaign_api.performance import ENGAGEMENT_COUNTERS
 from campaign_api.schemas import (
     CampaignStats,
     Counts,
@@ -22,9 +24,6 @@ from campaign_api.schemas import (
 )
 from campaign_api.schemas_report import CampaignReport, LinkCounts
 from campaign_api.usecases.campaigns import require_campaign
-
-_ENGAGEMENT = ("opens", "unique_opens", "clicks", "unique_clicks", "human_opens",
-               "unique_human_opens", "human_clicks", "unique_human_clicks", "unsubscribes")
 
 
 def _rate(part: int, whole: int) -> float:
@@ -37,7 +36,7 @@ _DELIVERY = ("sent", "failed", "bounced", "invalid", "suppressed", "expired", "c
 def _counts(delivered: dict[str, int], engagement: Any) -> dict[str, Any]:
     """The counts with their rates, each over the deliveries (`sent`); `engagement` holds the
     engagement counts as attributes (a row of the stats' GROUP BY or an email's counters)."""
-    e = {k: int(getattr(engagement, k)) if engagement else 0 for k in _ENGAGEMENT}
+    e = {k: int(getattr(engagement, k)) if engagement else 0 for k in ENGAGEMENT_COUNTERS}
     sent, failed, bounced = delivered["sent"], delivered["failed"], delivered["bounced"]
     return {
         **delivered, **e,
@@ -60,12 +59,7 @@ async def campaign_stats(
         per_email = {r.sequence: r for r in await db.engagement_per_email(conn, campaign_id)}
         per_structure = {r.structure: r
                          for r in await db.engagement_per_structure(conn, campaign_id)}
-    by_structure: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_DELIVERY, 0))
-    totals = dict.fromkeys(_DELIVERY, 0)
-    for e in emails:
-        for name in _DELIVERY:
-            by_structure[e.structure or ""][name] += getattr(e, name)
-            totals[name] += getattr(e, name)
+    totals, by_structure = _sums(emails, _DELIVERY)
     return CampaignStats(
         campaign_id=campaign_id,
         totals=Counts(**_counts(totals, total)),
@@ -87,13 +81,7 @@ async def campaign_report(
         await require_campaign(conn, workspace_id, campaign_id)
         emails = await db.campaign_emails_of(conn, campaign_id)
         links = await db.clicks_per_link(conn, campaign_id)
-    names = (*_DELIVERY, *_ENGAGEMENT)
-    by_structure: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(names, 0))
-    totals = dict.fromkeys(names, 0)
-    for e in emails:
-        for name in names:
-            by_structure[e.structure or ""][name] += getattr(e, name)
-            totals[name] += getattr(e, name)
+    totals, by_structure = _sums(emails, (*_DELIVERY, *ENGAGEMENT_COUNTERS))
     return CampaignReport(
         campaign_id=campaign_id,
         totals=Counts(**_summed(totals)),
@@ -104,6 +92,18 @@ async def campaign_report(
                     for s, sums in sorted(by_structure.items())],
         links=[LinkCounts.model_validate(r, from_attributes=True) for r in links],
     )
+
+
+def _sums(emails: Sequence[Any], names: Sequence[str]
+          ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """The emails' counts `names` added up in total and per structure."""
+    by_structure: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(names, 0))
+    totals = dict.fromkeys(names, 0)
+    for e in emails:
+        for name in names:
+            by_structure[e.structure or ""][name] += getattr(e, name)
+            totals[name] += getattr(e, name)
+    return totals, by_structure
 
 
 def _summed(sums: dict[str, int]) -> dict[str, Any]:
