@@ -23,6 +23,17 @@ def test_a_contact_names_a_real_time_zone_and_a_language_tag() -> None:
         ContactState(email="a@example.com", language="english please", changed_at=NOW)
 
 
+def test_a_contacts_send_hours_are_one_hour_of_the_day_per_weekday_or_none() -> None:
+    assert ContactState(email="a@example.com", changed_at=NOW).send_hours is None
+    hours = [19, 19, 19, 19, 19, 10, 10]
+    assert ContactState(email="a@example.com", send_hours=hours, changed_at=NOW
+                        ).send_hours == hours
+    with pytest.raises(pydantic.ValidationError, match="send_hours"):
+        ContactState(email="a@example.com", send_hours=[19] * 6, changed_at=NOW)
+    with pytest.raises(pydantic.ValidationError, match="send_hours"):
+        ContactState(email="a@example.com", send_hours=[24] * 7, changed_at=NOW)
+
+
 def test_a_contacts_event_carries_at_most_one_batch() -> None:
     contacts = [ContactState(email=f"c{i}@example.com", changed_at=NOW)
                 for i in range(MAX_MEMBERS_PER_EVENT + 1)]
@@ -57,6 +68,16 @@ def test_a_schedule_may_send_in_each_contacts_time_zone_within_a_window() -> Non
         "per_contact_time": True, "send_window": {"start": "08:00", "end": "18:00"}})
     assert schedule.per_contact_time
     assert schedule.send_window == SendWindow(start=time(8), end=time(18))
+
+
+def test_a_schedule_may_send_at_each_contacts_preferred_hour() -> None:
+    schedule = Schedule.model_validate({
+        "schedule_type": "daily", "total_emails": 3, "start_at": "2026-12-03T09:00:00Z",
+        "send_time_optimization": True})
+    assert schedule.send_time_optimization
+    assert not Schedule.model_validate({
+        "schedule_type": "daily", "total_emails": 3, "start_at": "2026-12-03T09:00:00Z",
+    }).send_time_optimization
 
 
 def test_targets_default_to_the_campaigns_own_list_only() -> None:

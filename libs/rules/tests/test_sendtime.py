@@ -18,6 +18,7 @@ from rules.cadence import Rule, send_times
 from rules.sendtime import (
     MAX_UTC_OFFSET,
     contact_due,
+    contact_send_time,
     contact_zone,
     due_at,
     due_groups,
@@ -176,6 +177,26 @@ def test_content_is_needed_before_any_contacts_due_time(
         return
     assert needed <= contact_due(day, send_time, contacts_zone, zone)
     assert needed == earliest_due(day, send_time)
+
+
+@given(zone_days(), CLOCKS, st.sampled_from(ZONES), st.integers(0, 23))
+def test_with_send_time_optimisation_content_is_needed_before_anyones_preferred_hour(
+    zone_day: tuple[str, date], send_time: time, contacts_zone: str, hour: int
+) -> None:
+    zone, day = zone_day
+    send_at = due_at(day, send_time, zone)
+    needed = first_due(send_at, send_time, zone, per_contact_time=False,
+                       send_time_optimization=True)
+    assert needed <= due_at(day, time(hour), contacts_zone)
+    assert needed <= contact_due(day, send_time, contacts_zone, zone)
+    assert needed == min(send_at, earliest_due(day, time(0)))
+
+
+def test_a_contacts_send_time_is_their_hour_of_the_emails_weekday_or_the_campaigns() -> None:
+    hours = [7, 8, 9, 10, 11, 20, 21]
+    assert contact_send_time(date(2030, 5, 6), time(9, 30), hours) == time(7)  # a Monday
+    assert contact_send_time(date(2030, 5, 12), time(9, 30), hours) == time(21)  # a Sunday
+    assert contact_send_time(date(2030, 5, 12), time(9, 30), None) == time(9, 30)
 
 
 def test_a_start_now_email_is_needed_by_its_start_or_the_first_zones_send_time() -> None:

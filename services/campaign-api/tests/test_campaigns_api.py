@@ -109,10 +109,32 @@ async def test_per_contact_time_and_a_send_window_are_announced_and_can_be_chang
     assert changed.json()["per_contact_time"] is True
 
 
+async def test_send_time_optimisation_is_announced_and_can_be_turned_off(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    response = await client.post("/api/campaigns/", json={
+        **ORIGINAL, "send_time_optimization": True})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["send_time_optimization"] is True
+    async with engine.connect() as conn:
+        data = (await conn.execute(sa.select(outbox.c.data)
+                                   .where(outbox.c.subject == "campaign.created"))).scalar_one()
+    assert json.loads(data)["payload"]["schedule"]["send_time_optimization"] is True
+
+    changed = await client.patch(f"/api/campaigns/{body['id']}/",
+                                 json={"send_time_optimization": False})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["send_time_optimization"] is False
+    kept = await client.patch(f"/api/campaigns/{body['id']}/", json={"brand_voice": "Plain"})
+    assert kept.json()["send_time_optimization"] is False
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
         ({"weekly_emails": "two"}, "weekly_emails"),
+        ({"send_time_optimization": "sometimes"}, "send_time_optimization"),
         ({"schedule_type": "monthly"}, "schedule_type"),
         ({"recipient_emails": ["not-an-address"]}, "recipient_emails.0"),
         ({"weekly_days": [0, 3]}, "weekly_days.0"),

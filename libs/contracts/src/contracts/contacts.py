@@ -30,6 +30,7 @@ ContactStatus = Literal["subscribed", "unsubscribed", "bounced", "complained", "
 ListedReason = Literal["unsubscribed", "bounced", "complained", "manual"]
 # And what suppression events may say: an erasure takes the address off every list, no row left.
 SuppressionReason = ListedReason | Literal["erased"]
+LocalHour = Annotated[int, Field(ge=0, le=23)]
 
 
 class _Bounded(Payload):
@@ -53,6 +54,9 @@ class ContactState(Payload):
     timezone: TimeZoneName | None = None
     language: LanguageTag | None = None
     status: ContactStatus = "subscribed"
+    # The contact's preferred local hour of each weekday, Monday..Sunday, learned from their
+    # opens and clicks (send-time optimisation); None until enough of them are known.
+    send_hours: list[LocalHour] | None = Field(default=None, min_length=7, max_length=7)
     # When campaign-api last changed the contact: a consumer keeps the newest state it saw,
     # whatever order redeliveries arrive in.
     changed_at: AwareDatetime

@@ -88,6 +88,10 @@ class Schedule(Payload):
     # Each contact gets the email at send_time in their own time zone (the campaign's where
     # they have none), on the email's local date; content is written ahead of the earliest.
     per_contact_time: bool = False
+    # Send-time optimisation: each contact gets the email at their own preferred hour of the
+    # email's weekday (`ContactState.send_hours`), in their own zone, on the email's local
+    # date; a contact without learned hours at send_time there (per-contact time).
+    send_time_optimization: bool = False
     send_window: SendWindow | None = None
 
     @model_validator(mode="after")

@@ -10,11 +10,16 @@ campaign's zone is therefore due exactly at the campaign's `send_at`.
 
 No zone is ahead of UTC by more than 14 hours (Pacific/Kiritimati), so nobody's copy of a local
 date is due before `earliest_due`: the content is written ahead of that instant.
+
+With send-time optimisation a contact's copy is due at their own preferred hour of the email's
+weekday (`contact_send_time`; learned by campaign-api), in their zone, on the email's local
+date: anyone may be due from that date's first hour (`FIRST_HOUR`) on.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
@@ -23,6 +28,8 @@ from rules.cadence import resolve_local
 
 # The largest UTC offset any zone has had since 1900 (Kiritimati, and Samoa since 2011).
 MAX_UTC_OFFSET = timedelta(hours=14)
+# The earliest a preferred hour can be: a local date's first.
+FIRST_HOUR = time(0)
 _ONE_DAY = timedelta(days=1)
 
 
@@ -80,13 +87,24 @@ def due_groups(day: date, send_time: time) -> list[tuple[datetime, tuple[str, ..
     return [(at, tuple(sorted(zones))) for at, zones in sorted(groups.items())]
 
 
+def contact_send_time(day: date, send_time: time, send_hours: Sequence[int] | None) -> time:
+    """With send-time optimisation, when on local date `day` a contact is due: their preferred
+    hour of its weekday (`send_hours`: Monday..Sunday) o'clock, `send_time` without any."""
+    if send_hours is None:
+        return send_time
+    return time(send_hours[day.weekday()])
+
+
 def first_due(
-    send_at: datetime, send_time: time, campaign_zone: str, *, per_contact_time: bool
+    send_at: datetime, send_time: time, campaign_zone: str, *, per_contact_time: bool,
+    send_time_optimization: bool = False,
 ) -> datetime:
     """The first instant anyone is due for the email sent at `send_at`: what its content is
     written ahead of. Without per-contact time that is `send_at`; with it, the earliest due of
-    the email's local date, and never after `send_at` itself."""
-    if not per_contact_time:
+    the email's local date, and never after `send_at` itself; with send-time optimisation
+    the date's `FIRST_HOUR` at UTC+14, as anyone's preferred hour may be that early."""
+    if not (per_contact_time or send_time_optimization):
         return send_at
     day = email_date(send_at, send_time, campaign_zone)
-    return min(send_at, earliest_due(day, send_time))
+    earliest = FIRST_HOUR if send_time_optimization else send_time
+    return min(send_at, earliest_due(day, earliest))

@@ -117,6 +117,10 @@ class CampaignCreate(BaseModel):
     per_contact_time: bool = Field(
         default=False, description="Send at `send_time` in each contact's own time zone (the "
         "campaign's where a contact has none), on the email's local date")
+    send_time_optimization: bool = Field(
+        default=False, description="Send each contact the email at the hour of its weekday "
+        "they have read mail at most, learned from their opens and clicks, in their own time "
+        "zone on the email's local date; contacts without enough of them at `send_time` there")
     send_window: SendWindow | None = Field(
         default=None, description="Hours and weekdays mail may go out, in the recipient's "
         "local time; a delivery due outside them moves to the next opening")
@@ -159,6 +163,7 @@ class CampaignUpdate(BaseModel):
     audience: Audience | None = Field(default=None, description="Replaces the lists and "
                                       "segments the campaign targets")
     per_contact_time: bool | None = None
+    send_time_optimization: bool | None = None
     send_window: SendWindow | None = Field(default=None, description="null: no window")
     from_name: Annotated[OneLine, Field(max_length=200)] | None = None
     from_email: EmailStr | None = None
@@ -294,6 +299,7 @@ class CampaignDetail(CampaignSummary):
     send_time: LocalTime
     timezone: str
     per_contact_time: bool
+    send_time_optimization: bool
     send_window: SendWindow | None
     fallback_models: list[str]
     audience: Audience

@@ -19,9 +19,11 @@ from rules.sendtime import first_due
 def due_time(schedule: Schedule, send_at: datetime, lead: timedelta) -> datetime:
     """When the email sent at `send_at` is due to be written: the lead time before the first
     contact's due time, which with per-contact time is the send time in the zone furthest
-    ahead on the email's local date (events keep `send_at`, the campaign's zone's time)."""
+    ahead on the email's local date, with send-time optimisation that date's first hour there
+    (events keep `send_at`, the campaign's zone's time)."""
     return first_due(send_at, schedule.send_time, schedule.timezone,
-                     per_contact_time=schedule.per_contact_time) - lead
+                     per_contact_time=schedule.per_contact_time,
+                     send_time_optimization=schedule.send_time_optimization) - lead
 
 
 @dataclass(frozen=True)

@@ -168,6 +168,22 @@ async def test_a_per_contact_time_email_is_due_a_lead_before_its_send_time_at_ut
                                               kiritimati + timedelta(days=1) - LEAD)
 
 
+async def test_a_send_time_optimised_email_is_due_a_lead_before_its_local_midnight_at_utc_plus_14(
+    engine: AsyncEngine, make_created: MakeCreated
+) -> None:
+    """A contact's preferred hour may be the local date's first: content must exist before
+    00:00 of 7 January at UTC+14."""
+    event = make_created(**daily(start_at=START, total_emails=2, timezone="Europe/Berlin",
+                                 send_time_optimization=True))
+    campaign = event.payload.campaign_id
+    await handle(engine, handlers.on_created, event, lead=LEAD)
+    berlin = datetime(2030, 1, 7, 8, tzinfo=UTC)  # 09:00 CET
+    kiritimati_midnight = datetime(2030, 1, 6, 10, tzinfo=UTC)
+
+    row = await schedule_of(engine, campaign)
+    assert (row.next_send_at, row.due_at) == (berlin, kiritimati_midnight - LEAD)
+
+
 async def test_emitting_a_schedule_twice_never_adds_a_second_outbox_row(
     engine: AsyncEngine, make_created: MakeCreated
 ) -> None:

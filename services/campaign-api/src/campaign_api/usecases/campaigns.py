@@ -63,7 +63,7 @@ from servicekit.db import UnitOfWork
 _RENAMED = {"ai_agent_id": "model"}
 _SCHEDULE_FIELDS = frozenset({"schedule_type", "weekly_emails", "weekly_days", "total_months",
                               "total_emails", "send_time", "timezone", "per_contact_time",
-                              "send_window"})
+                              "send_time_optimization", "send_window"})
 # Fields a definition may hold as null; for the others an explicit null means "unchanged".
 _NULLABLE = frozenset({"weekly_emails", "total_months", "total_emails", "from_email", "reply_to",
                        "send_window"})
@@ -77,7 +77,8 @@ def _definition(body: CampaignCreate, now: datetime) -> CampaignDefinition:
             weekly_emails=body.weekly_emails, total_months=body.total_months,
             total_emails=body.total_emails, start_at=start, start_immediately=immediate,
             send_time=body.send_time or DEFAULT_SEND_TIME, timezone=body.timezone,
-            per_contact_time=body.per_contact_time, send_window=body.send_window,
+            per_contact_time=body.per_contact_time,
+            send_time_optimization=body.send_time_optimization, send_window=body.send_window,
         )
     except pydantic.ValidationError as exc:
         raise Invalid.from_validation(exc, Schedule) from exc
@@ -330,7 +331,8 @@ def _detail(row: AnyRow, emails: list[CampaignEmail], audience: Audience) -> Cam
         send_days=list(cadence_days(s.schedule_type, s.weekly_days, s.weekly_emails)),
         total_months=s.total_months, total_emails=s.total_emails,
         start_at=s.start_at, send_time=s.send_time, timezone=s.timezone,
-        per_contact_time=s.per_contact_time, send_window=s.send_window,
+        per_contact_time=s.per_contact_time,
+        send_time_optimization=s.send_time_optimization, send_window=s.send_window,
         fallback_models=d.fallback_models, audience=audience, from_name=d.from_name,
         from_email=d.from_email, reply_to=d.reply_to,
         planned_total_emails=row.planned_emails, next_sequence=next_sequence,
