@@ -39,6 +39,7 @@ from contracts import (
     event_class_for,
     parse_event,
 )
+from contracts.ab_tests import AbTestDecided, AbTestDecidedPayload, VariantResult
 from contracts.contacts import (
     ContactErased,
     ContactErasedPayload,
@@ -175,6 +176,12 @@ SAMPLES: dict[type[Event], Payload] = {
     TransactionalRequested: TransactionalPayload(
         message_id=CAMPAIGN, kind="confirmation", to="ada@example.com", subject="Confirm",
         body_html="<p>Confirm</p>", body_text="Confirm"),
+    AbTestDecided: AbTestDecidedPayload(
+        campaign_id=CAMPAIGN, sequence=3, winner="B", rule="probability", metric="clicks",
+        decided_at=SEND_AT, results=[
+            VariantResult(key="A", delivered=100, successes=2, rate=0.02, probability_best=0.01),
+            VariantResult(key="B", delivered=100, successes=9, rate=0.09, probability_best=0.99),
+        ]),
 }
 
 

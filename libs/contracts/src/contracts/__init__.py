@@ -1,5 +1,6 @@
 """The only code the services share about each other: events, subjects and streams."""
 
+from contracts.ab_tests import AbTest, AbTestDecided, EmailVariant
 from contracts.contacts import (
     ContactErased,
     ContactsChanged,
@@ -48,6 +49,8 @@ __all__ = [
     "EVENT_TYPES",
     "STREAMS",
     "TOPOLOGY",
+    "AbTest",
+    "AbTestDecided",
     "AudienceMember",
     "AudienceMembersAdded",
     "AudienceMembersRemoved",
@@ -73,6 +76,7 @@ __all__ = [
     "EmailOpened",
     "EmailPerformance",
     "EmailSent",
+    "EmailVariant",
     "Event",
     "ListMembersAdded",
     "ListMembersRemoved",

@@ -17,6 +17,13 @@ from pydantic import (
     model_validator,
 )
 
+from contracts.ab_tests import (
+    VARIANT_KEYS,
+    AbTest,
+    AbTestDecided,
+    EmailVariant,
+    VariantKey,
+)
 from contracts.contacts import (
     ContactErased,
     ContactsChanged,
@@ -117,6 +124,8 @@ class CampaignDefinition(Payload):
     reply_to: EmailStr | None = None
     schedule: Schedule
     targets: AudienceTargets = Field(default_factory=AudienceTargets)
+    # Emails written in variants and tested on slices of the recipients; None: no test.
+    ab_test: AbTest | None = None
 
 
 class CampaignRef(Payload):
@@ -211,6 +220,20 @@ class ContentGeneratedPayload(Payload):
     completion_tokens: int = Field(default=0, ge=0)
     cost: Decimal = Field(default=Decimal(0), ge=0)
     latency_ms: int = Field(default=0, ge=0)
+    # An email under test: the campaign's test as it stood when the email was written, and
+    # every variant (A first: the fields above). Empty for an email not tested.
+    ab_test: AbTest | None = None
+    variants: list[EmailVariant] = Field(default_factory=list, max_length=4)
+
+    @model_validator(mode="after")
+    def _variants(self) -> ContentGeneratedPayload:
+        if self.variants and self.ab_test is None:
+            raise ValueError("variants: only for an email under test (ab_test)")
+        keys = [v.key for v in self.variants]
+        if keys != list(VARIANT_KEYS[:len(keys)]):
+            raise ValueError(f"variants: keys {', '.join(VARIANT_KEYS[:len(keys)])} in order, "
+                             f"not {', '.join(keys)}")
+        return self
 
 
 class ContentFailedPayload(Payload):
@@ -232,6 +255,8 @@ class DeliveryRef(Payload):
 class EmailSentPayload(DeliveryRef):
     message_id: str = Field(max_length=998)
     smtp_reply: str = Field(default="", max_length=2_000)
+    # The variant the recipient was sent, for an email under test.
+    variant: VariantKey | None = None
 
 
 # Why a delivery will not be made:
@@ -450,6 +475,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         EmailPerformance, RecipientUnsubscribed, WorkspaceUpdated,
         ContactsChanged, ContactsDeleted, ListMembersAdded, ListMembersRemoved,
         SuppressionAdded, SuppressionRemoved, ContactErased, TransactionalRequested,
+        AbTestDecided,
     )
 }
 
@@ -460,7 +486,8 @@ AnyEvent = Annotated[
     | ContentGenerated | ContentFailed | EmailSent | EmailFailed | EmailOpened | EmailClicked
     | EmailPerformance | RecipientUnsubscribed | WorkspaceUpdated
     | ContactsChanged | ContactsDeleted | ListMembersAdded | ListMembersRemoved
-    | SuppressionAdded | SuppressionRemoved | ContactErased | TransactionalRequested,
+    | SuppressionAdded | SuppressionRemoved | ContactErased | TransactionalRequested
+    | AbTestDecided,
     Field(discriminator="type"),
 ]
 _ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

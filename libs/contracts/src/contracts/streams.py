@@ -63,6 +63,8 @@ STREAMS: tuple[StreamSpec, ...] = (
                               "email.performance"),
                "What recipients did: opens, clicks, unsubscribes, and each email's counts of "
                "them (email.performance)"),
+    StreamSpec("ABTESTS", ("ab_test.>",),
+               "The winners of emails tested in variants, one per (campaign, sequence)"),
 )
 
 CONSUMERS: tuple[ConsumerSpec, ...] = (
@@ -90,6 +92,8 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("mailer", "TRANSACTIONAL", ("transactional.requested",)),
     ConsumerSpec("mailer", "CONTENT", ("content.generated",)),
     ConsumerSpec("mailer", "ENGAGEMENT", ("recipient.unsubscribed",)),
+    # The winner of a tested email goes to the recipients held back for it.
+    ConsumerSpec("mailer", "ABTESTS", ("ab_test.decided",)),
 )
 
 # Which service publishes each event type.
@@ -97,7 +101,7 @@ PRODUCERS: dict[str, str] = {
     **dict.fromkeys(("campaign.created", "campaign.updated", "campaign.paused", "campaign.resumed",
                      "campaign.cancelled", "audience.members.added", "audience.members.removed",
                      "email.opened", "email.clicked", "recipient.unsubscribed",
-                     "email.performance",
+                     "email.performance", "ab_test.decided",
                      "workspace.updated", "contacts.changed", "contacts.deleted",
                      "list.members.added", "list.members.removed", "suppression.added",
                      "suppression.removed", "contact.erased", "transactional.requested"),
