@@ -9,14 +9,14 @@ sequence, address), so a dispatch run again after a crash creates nothing twice.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mailer import db
 from mailer.domain import Sender
-from rules.sendtime import known_zones
+from rules.sendtime import contact_send_time, due_at, email_date, known_zones
 from rules.window import next_opening
 from servicekit.shutdown import Shutdown
 
@@ -63,9 +63,36 @@ async def _run(conn: AsyncConnection, dispatch: db.DueDispatch, default_sender: 
             conn, dispatch.workspace_id, zones, dispatch.timezone):
         return 0  # nobody of the workspace is in these zones: no pass over the lists
     from_address = dispatch.from_email or default_sender.address
-    return await db.create_deliveries(
-        conn, dispatch, message_domain=from_address.rpartition("@")[2],
-        zone_dues=_zone_dues(dispatch))
+    domain = from_address.rpartition("@")[2]
+    if dispatch.send_time_optimization:
+        day = email_date(dispatch.send_at, dispatch.send_time, dispatch.timezone)
+        return await db.create_deliveries(conn, dispatch, message_domain=domain,
+                                          hour_dues=_hour_dues(dispatch, day),
+                                          weekday=day.isoweekday())
+    return await db.create_deliveries(conn, dispatch, message_domain=domain,
+                                      zone_dues=_zone_dues(dispatch))
+
+
+def _hour_dues(dispatch: db.DueDispatch, day: date) -> list[tuple[str, int, datetime]]:
+    """With send-time optimisation: for each zone of the dispatch, when on local date `day`
+    a contact there is due at each preferred hour, and one without any at the send time
+    (`rules.sendtime.contact_send_time`), moved into the send window as `_zone_dues` moves
+    them. 25 instants a zone, worked out here once for however many contacts."""
+    zones = dispatch.zones if dispatch.zones is not None else sorted(
+        known_zones() | {dispatch.timezone})
+    window = dispatch.send_window
+    hours = [(hour, contact_send_time(day, dispatch.send_time, [hour] * 7))
+             for hour in range(24)]
+    hours.append((db.NO_HOUR, contact_send_time(day, dispatch.send_time, None)))
+    dues: list[tuple[str, int, datetime]] = []
+    for zone in zones:
+        for hour, at in hours:
+            due = due_at(day, at, zone)
+            if window is not None:
+                due = next_opening(due, time.fromisoformat(window["start"]),
+                                   time.fromisoformat(window["end"]), window["weekdays"], zone)
+            dues.append((zone, hour, due))
+    return dues
 
 
 def _zone_dues(dispatch: db.DueDispatch) -> list[tuple[str, datetime]] | None:

@@ -29,7 +29,7 @@ from contracts import (
 )
 from mailer import db
 from mailer.domain import LifecycleEvent, campaign_transition
-from rules.sendtime import due_groups, email_date, known_zones
+from rules.sendtime import FIRST_HOUR, due_groups, email_date, known_zones
 from servicekit.consumer import RetryLater
 from servicekit.db import UnitOfWork
 from servicekit.tracing import current_trace_headers
@@ -51,6 +51,7 @@ async def on_campaign_defined(event: CampaignCreated | CampaignUpdated, uow: Uni
         target_include=p.targets.include, target_exclude=p.targets.exclude,
         timezone=schedule.timezone, send_time=schedule.send_time,
         per_contact_time=schedule.per_contact_time,
+        send_time_optimization=schedule.send_time_optimization,
         send_window=window.model_dump(mode="json") if window is not None else None,
     )
 
@@ -87,7 +88,7 @@ async def on_contacts_changed(event: ContactsChanged, uow: UnitOfWork) -> None:
             newest[c.email] = db.ContactValues(
                 c.email, c.name, dict(c.fields),
                 c.timezone if c.timezone in known_zones() else None, c.language, c.status,
-                c.changed_at)
+                c.changed_at, c.send_hours)
     await db.upsert_contacts(uow.conn, event.workspace_id, list(newest.values()))
 
 
@@ -139,7 +140,9 @@ async def on_unsubscribed(event: RecipientUnsubscribed, uow: UnitOfWork) -> None
 async def on_content_generated(event: ContentGenerated, uow: UnitOfWork) -> None:
     """Store the email once, with the dispatches that create its deliveries at its send time
     from the members of that moment: one at `send_at`, or with per-contact time one per
-    instant at which `send_time` comes on the email's local date in some zone.
+    instant at which `send_time` comes on the email's local date in some zone, or with
+    send-time optimisation one per instant at which that date begins in some zone (a contact's
+    preferred hour may be its first; the dispatcher gives each their own due time).
 
     Raises RetryLater until the campaign's own events have arrived.
     """
@@ -162,9 +165,10 @@ async def on_content_generated(event: ContentGenerated, uow: UnitOfWork) -> None
         return
     timing = await db.campaign_timing(uow.conn, p.campaign_id)
     groups: list[tuple[datetime, Sequence[str] | None]] = [(p.send_at, None)]
-    if timing.per_contact_time:
+    if timing.per_contact_time or timing.send_time_optimization:
         day = email_date(p.send_at, timing.send_time, timing.timezone)
-        groups = [(at, zones) for at, zones in due_groups(day, timing.send_time)]
+        start = FIRST_HOUR if timing.send_time_optimization else timing.send_time
+        groups = [(at, zones) for at, zones in due_groups(day, start)]
     await db.insert_dispatches(uow.conn, p.campaign_id, p.sequence, groups)
     log.info("mailer.content_stored", campaign_id=str(p.campaign_id), sequence=p.sequence,
              dispatches=len(groups), first_due=groups[0][0].isoformat())

@@ -34,6 +34,7 @@ from mailer.db.deliveries import (
     settle,
 )
 from mailer.db.dispatches import (
+    NO_HOUR,
     DueDispatch,
     anyone_in,
     claim_dispatch,
@@ -55,6 +56,7 @@ from mailer.db.tables import (
 )
 
 __all__ = [
+    "NO_HOUR",
     "CampaignRow",
     "CampaignTiming",
     "ClaimedRow",

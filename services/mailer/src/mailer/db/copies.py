@@ -59,13 +59,16 @@ class CampaignTiming:
     timezone: str
     send_time: time
     per_contact_time: bool
+    send_time_optimization: bool
 
 
 async def campaign_timing(conn: AsyncConnection, campaign_id: uuid.UUID) -> CampaignTiming:
+    c = campaigns.c
     row = (await conn.execute(
-        sa.select(campaigns.c.timezone, campaigns.c.send_time, campaigns.c.per_contact_time)
-        .where(campaigns.c.campaign_id == campaign_id))).one()
-    return CampaignTiming(row.timezone, row.send_time, row.per_contact_time)
+        sa.select(c.timezone, c.send_time, c.per_contact_time, c.send_time_optimization)
+        .where(c.campaign_id == campaign_id))).one()
+    return CampaignTiming(row.timezone, row.send_time, row.per_contact_time,
+                          row.send_time_optimization)
 
 
 async def set_campaign_state(conn: AsyncConnection, campaign_id: uuid.UUID, state: str) -> None:
@@ -88,6 +91,7 @@ class ContactValues:
     language: str | None
     status: str
     changed_at: datetime
+    send_hours: list[int] | None = None
 
 
 async def upsert_contacts(
@@ -98,7 +102,8 @@ async def upsert_contacts(
     if contacts:
         await _upsert(conn, workspace_id, [
             {"email": c.email, "name": c.name, "fields": c.fields, "timezone": c.timezone,
-             "language": c.language, "status": c.status, "changed_at": c.changed_at}
+             "language": c.language, "status": c.status, "send_hours": c.send_hours,
+             "changed_at": c.changed_at}
             for c in contacts])
 
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mailer.db.tables import campaigns, contacts, dispatches
+from mailer.db.tables import campaigns, contacts, contents, dispatches
 
 
 async def insert_dispatches(
@@ -42,20 +42,26 @@ class DueDispatch:
     exclude: list[uuid.UUID]
     timezone: str
     send_time: time
+    send_time_optimization: bool
     send_window: dict[str, Any] | None
     from_email: str | None
     state: str
+    # The email's `send_at`, whose local date each contact's preferred hour is on.
+    send_at: datetime
 
 
 async def claim_dispatch(conn: AsyncConnection, now: datetime) -> DueDispatch | None:
     """The earliest due dispatch nobody else holds, locked until the transaction ends. A
     paused campaign's dispatches wait: its recipients are decided when it resumes."""
-    d, c = dispatches.c, campaigns.c
+    d, c, e = dispatches.c, campaigns.c, contents.c
     row = (await conn.execute(
         sa.select(d.campaign_id, d.sequence, d.due_at, d.zones, c.workspace_id, c.audience_id,
                   c.target_include.label("include"), c.target_exclude.label("exclude"),
-                  c.timezone, c.send_time, c.send_window, c.from_email, c.state)
-        .select_from(dispatches.join(campaigns, c.campaign_id == d.campaign_id))
+                  c.timezone, c.send_time, c.send_time_optimization, c.send_window,
+                  c.from_email, c.state, e.send_at)
+        .select_from(dispatches.join(campaigns, c.campaign_id == d.campaign_id)
+                     .join(contents, sa.and_(e.campaign_id == d.campaign_id,
+                                             e.sequence == d.sequence)))
         .where(d.done_at.is_(None), d.due_at <= now, c.state != "paused")
         .order_by(d.due_at).limit(1)
         .with_for_update(of=dispatches, skip_locked=True))).first()
@@ -115,6 +121,16 @@ _ZONED = sa.text(_RECIPIENTS.format(
     due="z.due_at",
     zone_join="JOIN unnest(CAST(:zones AS text[]), CAST(:zone_dues AS timestamptz[]))"
               " AS z(zone, due_at) ON z.zone = coalesce(c.timezone, :campaign_zone)"))
+# With send-time optimisation: each zone's due time per preferred hour, and for the contacts
+# without one (hour -1), the send time's. `:weekday` is the email's local date's ISO weekday,
+# 1 for Monday: Postgres arrays count from 1, so it indexes Monday..Sunday as
+# `rules.sendtime.contact_send_time` reads `send_hours`.
+_BY_HOUR = sa.text(_RECIPIENTS.format(
+    due="z.due_at",
+    zone_join="JOIN unnest(CAST(:zones AS text[]), CAST(:hours AS int[]),"
+              " CAST(:zone_dues AS timestamptz[])) AS z(zone, hour, due_at)"
+              " ON z.zone = coalesce(c.timezone, :campaign_zone)"
+              " AND z.hour = coalesce(c.send_hours[:weekday], :no_hour)"))
 _TYPES = (
     sa.bindparam("campaign_id", type_=UUID(as_uuid=True)),
     sa.bindparam("audience_id", type_=UUID(as_uuid=True)),
@@ -125,6 +141,12 @@ _TYPES = (
 _ALL = _ALL.bindparams(*_TYPES, sa.bindparam("due_at", type_=sa.DateTime(timezone=True)))
 _ZONED = _ZONED.bindparams(*_TYPES, sa.bindparam("zones", type_=ARRAY(sa.Text)),
                            sa.bindparam("zone_dues", type_=ARRAY(sa.DateTime(timezone=True))))
+_BY_HOUR = _BY_HOUR.bindparams(
+    *_TYPES, sa.bindparam("zones", type_=ARRAY(sa.Text)),
+    sa.bindparam("hours", type_=ARRAY(sa.Integer)),
+    sa.bindparam("zone_dues", type_=ARRAY(sa.DateTime(timezone=True))))
+# The hour of the contacts without preferred hours in `hour_dues`.
+NO_HOUR = -1
 
 
 async def create_deliveries(
@@ -133,10 +155,14 @@ async def create_deliveries(
     *,
     message_domain: str,
     zone_dues: Sequence[tuple[str, datetime]] | None = None,
+    hour_dues: Sequence[tuple[str, int, datetime]] | None = None,
+    weekday: int = 1,
 ) -> int:
     """One pending delivery per recipient of `dispatch`, in one statement however large the
     lists: due at the dispatch's time, or per zone at `zone_dues` ((zone, due_at) pairs, the
-    only zones whose contacts are included)."""
+    only zones whose contacts are included), or with send-time optimisation per zone and
+    preferred hour at `hour_dues` ((zone, hour, due_at); hour NO_HOUR: the contacts without
+    one), each contact at their hour of ISO `weekday` (the email's local date's)."""
     params: dict[str, Any] = {
         "campaign_id": dispatch.campaign_id, "sequence": dispatch.sequence,
         "audience_id": dispatch.audience_id, "workspace_id": dispatch.workspace_id,
@@ -144,7 +170,13 @@ async def create_deliveries(
         "key_prefix": f"{dispatch.campaign_id}:{dispatch.sequence}:",
         "domain_suffix": f"@{message_domain}>",
     }
-    if zone_dues is None:
+    if hour_dues is not None:
+        result = await conn.execute(_BY_HOUR, params | {
+            "zones": [zone for zone, _, _ in hour_dues],
+            "hours": [hour for _, hour, _ in hour_dues],
+            "zone_dues": [at for _, _, at in hour_dues],
+            "campaign_zone": dispatch.timezone, "weekday": weekday, "no_hour": NO_HOUR})
+    elif zone_dues is None:
         result = await conn.execute(_ALL, params | {"due_at": dispatch.due_at})
     else:
         result = await conn.execute(_ZONED, params | {

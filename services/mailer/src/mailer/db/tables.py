@@ -27,6 +27,8 @@ campaigns = sa.Table(
     sa.Column("timezone", sa.Text, nullable=False, server_default="UTC"),
     sa.Column("send_time", sa.Time, nullable=False, server_default="09:00"),
     sa.Column("per_contact_time", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Each contact at their own `contacts.send_hours` (migration 0006).
+    sa.Column("send_time_optimization", sa.Boolean, nullable=False, server_default=sa.false()),
     # {"start": "09:00:00", "end": "17:00:00", "weekdays": [1, ...]} or None: any time.
     sa.Column("send_window", JSONB),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
@@ -47,6 +49,9 @@ contacts = sa.Table(
     sa.Column("language", sa.Text),
     # Only `subscribed` contacts are mailed.
     sa.Column("status", sa.Text, nullable=False, server_default="subscribed"),
+    # The preferred local hour of each weekday, Monday..Sunday, as campaign-api learned it
+    # (send-time optimisation, migration 0006); None: not known, the send time is theirs.
+    sa.Column("send_hours", ARRAY(sa.SmallInteger)),
     sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint(
         "status IN ('subscribed', 'unsubscribed', 'bounced', 'complained', 'pending')",
