@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo
 
-from contracts import CampaignDefinition
+from contracts import AbTest, CampaignDefinition
 from rules import lifecycle
 
 CampaignState = lifecycle.Status
@@ -51,6 +51,8 @@ class CampaignBrief:
     fallback_models: tuple[str, ...]
     timezone: str
     state: CampaignState = "active"
+    # Which emails are written in variants for an A/B test; None: none.
+    ab_test: AbTest | None = None
 
     @classmethod
     def from_definition(cls, definition: CampaignDefinition) -> CampaignBrief:
@@ -63,6 +65,7 @@ class CampaignBrief:
             model=definition.model,
             fallback_models=tuple(definition.fallback_models),
             timezone=definition.schedule.timezone,
+            ab_test=definition.ab_test,
         )
 
 

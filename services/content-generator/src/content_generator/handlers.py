@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -29,8 +29,10 @@ from content_generator.domain import (
 from content_generator.embeddings import Embedder
 from content_generator.providers.base import EmailProvider, LlmCall, ProviderError
 from content_generator.providers.offline import OfflineProvider
+from content_generator.variants import write_variants
 from content_generator.writer import Draft, MemoryPolicy, write_draft
 from contracts import (
+    AbTest,
     CampaignCancelled,
     CampaignCompleted,
     CampaignCreated,
@@ -42,6 +44,7 @@ from contracts import (
     ContentGenerated,
     EmailDue,
     EmailPerformance,
+    EmailVariant,
     WorkspaceUpdated,
     deterministic_id,
 )
@@ -178,7 +181,10 @@ async def _store_failure(
     uow.publish(_failed(event, reason, message))
 
 
-async def _store(event: EmailDue, scope: db.CallScope, draft: Draft, uow: UnitOfWork) -> None:
+async def _store(
+    event: EmailDue, scope: db.CallScope, draft: Draft, uow: UnitOfWork, *,
+    test: AbTest | None = None, variants: tuple[EmailVariant, ...] = (),
+) -> None:
     due = event.payload
     campaign_id, k = due.campaign_id, due.sequence
     await db.insert_calls(uow.conn, scope, draft.calls)
@@ -204,6 +210,7 @@ async def _store(event: EmailDue, scope: db.CallScope, draft: Draft, uow: UnitOf
                                 # attempts included.
                                 prompt_tokens=stored.prompt_tokens,
                                 completion_tokens=stored.completion_tokens, cost=stored.cost,
+                                ab_test=test if variants else None, variants=list(variants),
                                 **values),
         workspace_id=event.workspace_id,
         correlation_id=event.correlation_id,
@@ -286,5 +293,32 @@ async def _write(
         if decision.action == "fail":
             return partial(_store_failure, event, "unavailable", exc.message)
         draft = await write(provider=ports.fallback)
+        provider = ports.fallback
+    else:
+        provider = ports.provider
     metrics.observe(draft.calls)
-    return partial(_store, event, scope, draft)
+    test = brief.ab_test
+    if test is None or not test.tests(k):
+        return partial(_store, event, scope, draft)
+    draft, variants = await _variants_of(event, brief, draft, test, provider, ports, scope)
+    return partial(_store, event, scope, draft, test=test, variants=variants)
+
+
+async def _variants_of(
+    event: EmailDue, brief: CampaignBrief, draft: Draft, test: AbTest, provider: EmailProvider,
+    ports: Ports, scope: db.CallScope,
+) -> tuple[Draft, tuple[EmailVariant, ...]]:
+    """The draft with the calls its variants took, and the variants; none if the provider
+    fails them: the email then goes to everyone untested rather than late."""
+    due = event.payload
+    try:
+        written = await write_variants(
+            brief, draft, test, sequence=due.sequence, total=due.total, send_at=due.send_at,
+            provider=provider, embedder=ports.embedder, memory=ports.memory)
+    except ProviderError as exc:
+        metrics.observe(exc.calls)
+        log.warning("content.variants_failed", campaign_id=str(due.campaign_id),
+                    sequence=due.sequence, error=exc.message)
+        return replace(draft, calls=(*draft.calls, *exc.calls)), ()
+    metrics.observe(written.calls)
+    return replace(draft, calls=(*draft.calls, *written.calls)), written.variants

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from content_generator.db.tables import campaigns, workspaces
 from content_generator.domain import CampaignBrief, CampaignState
+from contracts import AbTest
 
 
 async def save_campaign(
@@ -26,6 +27,7 @@ async def save_campaign(
         "model": brief.model,
         "fallback_models": list(brief.fallback_models),
         "timezone": brief.timezone,
+        "ab_test": brief.ab_test.model_dump(mode="json") if brief.ab_test else None,
     }
     stmt = insert(campaigns).values(
         campaign_id=brief.campaign_id, workspace_id=workspace_id, state=brief.state, **values
@@ -42,6 +44,7 @@ def brief_from_row(r: sa.Row[Any]) -> CampaignBrief:
     return CampaignBrief(
         r.campaign_id, r.name, r.description, r.brand_voice, r.audience_description, r.model,
         tuple(r.fallback_models), r.timezone, r.state,
+        AbTest.model_validate(r.ab_test) if r.ab_test is not None else None,
     )
 
 

@@ -23,6 +23,8 @@ campaigns = sa.Table(
     sa.Column("model", sa.Text, nullable=False),
     sa.Column("fallback_models", JSONB, nullable=False),
     sa.Column("timezone", sa.Text, nullable=False),
+    # contracts.AbTest as JSON; null: no email is tested.
+    sa.Column("ab_test", JSONB),
     # active | paused | cancelled | completed
     sa.Column("state", sa.Text, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
