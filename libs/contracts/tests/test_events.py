@@ -417,3 +417,26 @@ def test_a_failure_says_what_kind_it_is(fields: dict[str, Any], kind: str) -> No
     assert payload.kind == kind
     # And the kind travels with it.
     assert EmailFailedPayload.model_validate_json(payload.model_dump_json()) == payload
+
+
+# --- The structure's choice -------------------------------------------------------------------
+
+
+def test_content_generated_carries_why_its_structure_was_chosen_and_parses_without() -> None:
+    choice = {"rule": "thompson", "arm": "educational", "seed": 2**64 - 1, "arms": [
+        {"arm": "educational", "alpha": 12.0, "beta": 90.0, "mean": 0.1176, "sample": 0.13},
+        {"arm": "promotional", "alpha": 2.5, "beta": 98.5, "mean": 0.0248, "sample": 0.02},
+    ]}
+    payload = ContentGeneratedPayload.model_validate(generated(structure_choice=choice))
+    assert payload.structure_choice is not None
+    assert payload.structure_choice.model_dump(mode="json") == choice
+    fields = generated()
+    fields.pop("structure_choice", None)
+    assert ContentGeneratedPayload.model_validate(fields).structure_choice is None
+
+
+def test_a_structure_choice_with_an_unknown_rule_is_rejected_naming_the_field() -> None:
+    choice = {"rule": "whim", "arm": "educational", "seed": 1, "arms": []}
+    with pytest.raises(pydantic.ValidationError) as error:
+        ContentGeneratedPayload.model_validate(generated(structure_choice=choice))
+    assert locations(error.value) == [("structure_choice", "rule")]

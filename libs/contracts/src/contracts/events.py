@@ -204,6 +204,29 @@ class EmailDuePayload(Payload):
     send_at: AwareDatetime
 
 
+class ArmBelief(Payload):
+    """One structure's Beta posterior over its reward rate when an email's structure was
+    chosen, and the draw taken from it."""
+
+    arm: str = Field(max_length=50)
+    alpha: float = Field(gt=0)
+    beta: float = Field(gt=0)
+    mean: float = Field(ge=0, le=1)
+    sample: float = Field(ge=0, le=1)
+
+
+class StructureChoice(Payload):
+    """Why an email was written with its structure: the rule that decided (`rotation`: the
+    first round, nothing learnt yet; `thompson`: the highest draw from the posteriors;
+    `exploration`: drawn uniformly, the floor on exploration), the arm chosen, and every arm's
+    posterior and draw at that moment. `seed` reproduces the draws."""
+
+    rule: Literal["rotation", "thompson", "exploration"]
+    arm: str = Field(max_length=50)
+    seed: int = Field(ge=0, lt=2**64)
+    arms: list[ArmBelief] = Field(default_factory=list, max_length=32)
+
+
 class ContentGeneratedPayload(Payload):
     campaign_id: uuid.UUID
     sequence: int = Field(ge=1)
@@ -220,6 +243,8 @@ class ContentGeneratedPayload(Payload):
     completion_tokens: int = Field(default=0, ge=0)
     cost: Decimal = Field(default=Decimal(0), ge=0)
     latency_ms: int = Field(default=0, ge=0)
+    # None from writers that chose no structure by learning (and events before there were any).
+    structure_choice: StructureChoice | None = None
     # An email under test: the campaign's test as it stood when the email was written, and
     # every variant (A first: the fields above). Empty for an email not tested.
     ab_test: AbTest | None = None

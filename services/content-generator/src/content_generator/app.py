@@ -13,6 +13,7 @@ from content_generator import db, handlers
 from content_generator.domain import CircuitBreaker
 from content_generator.embeddings import Embedder, HashingEmbedder, OpenRouterEmbedder
 from content_generator.handlers import Ports
+from content_generator.learning import BanditPolicy
 from content_generator.preview import serve_previews
 from content_generator.providers import EmailProvider, OfflineProvider, OpenRouterProvider
 from content_generator.settings import Settings
@@ -102,6 +103,14 @@ def ports_for(
             threshold=settings.similarity_threshold,
             drafts=settings.max_drafts,
             redraft_deadline=settings.redraft_deadline_seconds,
+            examples=settings.examples_in_prompt,
+            min_delivered=settings.example_min_delivered,
+        ),
+        bandit=BanditPolicy(
+            open_weight=settings.bandit_open_weight,
+            prior_strength=settings.bandit_prior_strength,
+            explore=settings.bandit_explore,
+            reward_window=timedelta(hours=settings.bandit_reward_window_hours),
         ),
         degradation=settings.degradation_policy,
         # The last delivery decides, rather than the broker parking the event; one spare
@@ -121,7 +130,8 @@ def handler_table(ports: Ports) -> Handlers:
     table.on(CampaignCancelled)(handlers.on_cancelled)
     table.on(CampaignCompleted)(handlers.on_completed)
     table.on(ContactErased)(handlers.on_contact_erased)
-    table.on(EmailPerformance)(handlers.on_email_performance)
+    table.on(EmailPerformance)(partial(handlers.on_email_performance,
+                                       window=ports.bandit.reward_window))
     # The model writes outside any transaction (see handlers.prepare_email_due).
     table.outside_transaction(EmailDue)(partial(handlers.prepare_email_due, ports=ports))
     return table

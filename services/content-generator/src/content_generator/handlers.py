@@ -27,6 +27,7 @@ from content_generator.domain import (
     wants_content,
 )
 from content_generator.embeddings import Embedder
+from content_generator.learning import BanditPolicy, Choice
 from content_generator.providers.base import EmailProvider, LlmCall, ProviderError
 from content_generator.providers.offline import OfflineProvider
 from content_generator.variants import write_variants
@@ -48,7 +49,12 @@ from contracts import (
     WorkspaceUpdated,
     deterministic_id,
 )
-from contracts.events import ContentFailedPayload, ContentGeneratedPayload
+from contracts.events import (
+    ArmBelief,
+    ContentFailedPayload,
+    ContentGeneratedPayload,
+    StructureChoice,
+)
 from servicekit.consumer import Commit, RetryLater
 from servicekit.db import UnitOfWork
 from servicekit.erasure import erase_address
@@ -96,6 +102,7 @@ class Ports:
     # Reads and claims, outside any unit of work (see `db.create_reader`).
     database: AsyncEngine
     memory: MemoryPolicy = field(default_factory=MemoryPolicy)
+    bandit: BanditPolicy = field(default_factory=BanditPolicy)
     degradation: DegradationPolicy = "delay"
     # Outages an email may go through before the degradation policy decides, whatever the time.
     max_outages: int = 7
@@ -121,11 +128,13 @@ async def on_contact_erased(event: ContactErased, uow: UnitOfWork) -> None:
     await erase_address(uow.conn, event.payload.email)
 
 
-async def on_email_performance(event: EmailPerformance, uow: UnitOfWork) -> None:
-    """Keep the email's newest counts, whatever order its summaries arrive in (the inbox
-    makes a replay of the same one a no-op). Stored for the learners; nothing chooses how
-    an email is written from them yet."""
-    stored = await db.keep_newest_performance(uow.conn, event.workspace_id, event.payload)
+async def on_email_performance(event: EmailPerformance, uow: UnitOfWork, *,
+                               window: timedelta) -> None:
+    """Keep the email's newest counts within its reward window (`window` after its send),
+    whatever order its summaries arrive in (the inbox makes a replay of the same one a no-op):
+    what the structure bandit and the prompt's examples learn from."""
+    stored = await db.keep_newest_performance(uow.conn, event.workspace_id, event.payload,
+                                              window=window)
     if not stored:
         log.info("content.performance_older", campaign_id=str(event.payload.campaign_id),
                  sequence=event.payload.sequence, as_of=event.payload.as_of.isoformat())
@@ -181,6 +190,14 @@ async def _store_failure(
     uow.publish(_failed(event, reason, message))
 
 
+def structure_choice(choice: Choice) -> StructureChoice:
+    """The bandit's choice as the contracts carry it (and the email's row keeps it)."""
+    return StructureChoice(rule=choice.rule, arm=choice.arm, seed=choice.seed, arms=[
+        ArmBelief(arm=p.arm, alpha=p.alpha, beta=p.beta, mean=p.mean, sample=sample)
+        for p, sample in zip(choice.posteriors, choice.samples, strict=True)
+    ])
+
+
 async def _store(
     event: EmailDue, scope: db.CallScope, draft: Draft, uow: UnitOfWork, *,
     test: AbTest | None = None, variants: tuple[EmailVariant, ...] = (),
@@ -195,9 +212,11 @@ async def _store(
         "prompt_version": draft.prompt_version,
         "latency_ms": draft.latency_ms,
     }
+    choice = structure_choice(draft.choice)
     stored = await db.store_generated(
         uow.conn, campaign_id, k, draft.email, embedding=draft.embedding,
-        embedding_model=draft.embedding_model, max_similarity=draft.max_similarity, **values,
+        embedding_model=draft.embedding_model, max_similarity=draft.max_similarity,
+        send_at=due.send_at, structure_choice=choice.model_dump(mode="json"), **values,
     )
     if stored is None:
         return  # written meanwhile by a handler of another email.due for the same email
@@ -211,7 +230,7 @@ async def _store(
                                 prompt_tokens=stored.prompt_tokens,
                                 completion_tokens=stored.completion_tokens, cost=stored.cost,
                                 ab_test=test if variants else None, variants=list(variants),
-                                **values),
+                                structure_choice=choice, **values),
         workspace_id=event.workspace_id,
         correlation_id=event.correlation_id,
         event_id=deterministic_id("content.generated", campaign_id, k),
@@ -268,7 +287,8 @@ async def _write(
         return partial(_store_failure, event, "budget_exceeded", refusal)
     scope = db.CallScope(event.workspace_id, campaign_id, k)
     write = partial(write_draft, ports.database, brief, sequence=k, total=due.total,
-                    send_at=due.send_at, embedder=ports.embedder, memory=ports.memory)
+                    send_at=due.send_at, embedder=ports.embedder, memory=ports.memory,
+                    bandit=ports.bandit)
     try:
         draft = await write(provider=ports.provider)
     except ProviderError as exc:

@@ -149,3 +149,39 @@ def choose_structure(
         return Choice(wild, "exploration", beliefs, samples, seed)
     best = max(range(len(beliefs)), key=samples.__getitem__)
     return Choice(STRUCTURES[best], "thompson", beliefs, samples, seed)
+
+
+@dataclass(frozen=True)
+class PastEmail:
+    """An earlier email of the campaign with its engagement, as the prompt shows it."""
+
+    sequence: int
+    subject: str
+    first_line: str
+    delivered: int
+    clicks: int  # unique human clicks
+
+    @property
+    def click_rate(self) -> float:
+        return self.clicks / self.delivered if self.delivered else 0.0
+
+
+@dataclass(frozen=True)
+class Results:
+    """The earlier emails readers clicked most, best first, and least, weakest first."""
+
+    worked: tuple[PastEmail, ...] = ()
+    weakest: tuple[PastEmail, ...] = ()
+
+
+def what_worked(emails: Sequence[PastEmail], *, examples: int, min_delivered: int) -> Results:
+    """The best and the weakest of the emails delivered to at least `min_delivered` people, by
+    click rate: at most `examples` of each, and never more than half the emails each, so that
+    no email is both and a lone email is neither (with nothing to compare it to, it is not
+    known to have worked). Ties go to the earlier email, so the order is stable."""
+    ranked = sorted((e for e in emails if e.delivered >= min_delivered),
+                    key=lambda e: (-e.click_rate, e.sequence))
+    n = min(examples, len(ranked) // 2)
+    if n == 0:
+        return Results()
+    return Results(tuple(ranked[:n]), tuple(reversed(ranked[-n:])))

@@ -49,7 +49,8 @@ async def preview(engine: AsyncEngine, request: PreviewRequest, ports: Ports) ->
     try:
         draft = await write_draft(ports.database, brief, sequence=sequence, total=None,
                                   send_at=ports.clock(), provider=ports.provider,
-                                  embedder=ports.embedder, memory=ports.memory)
+                                  embedder=ports.embedder, memory=ports.memory,
+                                  bandit=ports.bandit)
     except ProviderError as exc:
         metrics.observe(exc.calls)
         await ports.call_log.record(scope, exc.calls)

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from content_generator.domain import DegradationPolicy
+from content_generator.learning import BanditPolicy
 from content_generator.providers.openrouter import RetryPolicy
 from contracts.streams import TOPOLOGY
 from servicekit.settings import ServiceSettings
@@ -73,6 +76,21 @@ class Settings(ServiceSettings):
     # Caps what one answer can cost.
     max_output_tokens: int = Field(default=2000, ge=200, le=32_000)
     previous_emails_in_prompt: int = Field(default=10, ge=0, le=50)
+    # What worked: the best and the weakest earlier emails by people's click rate shown in the
+    # prompt (each at most), counting only emails delivered to at least this many people.
+    examples_in_prompt: int = Field(default=2, ge=0, le=10)
+    example_min_delivered: int = Field(default=50, ge=1, le=1_000_000)
+
+    # The structure bandit (see learning.py): a person's open without a click, in clicks; the
+    # most the workspace's other campaigns weigh per structure, in deliveries; the share of
+    # emails whose structure is drawn uniformly; how long after its send an email's engagement
+    # counts as its reward.
+    bandit_open_weight: float = Field(default=BanditPolicy.open_weight, ge=0, le=1)
+    bandit_prior_strength: float = Field(default=BanditPolicy.prior_strength, ge=0,
+                                         le=1_000_000)
+    bandit_explore: float = Field(default=BanditPolicy.explore, ge=0, le=1)
+    bandit_reward_window_hours: float = Field(
+        default=BanditPolicy.reward_window / timedelta(hours=1), gt=0, le=24 * 90)
 
     @field_validator("openrouter_api_key", mode="before")
     @classmethod

@@ -1,6 +1,9 @@
-"""Writes one email with the campaign's memory: recalls the last emails and the most similar
-earlier ones, asks the provider, and redrafts (a bounded number of times) a draft that comes too
-close to an earlier email. Shared by email.due and preview; stores nothing itself."""
+"""Writes one email with the campaign's memory and what it learnt: the structure bandit picks
+the structure from the earlier emails' engagement, the prompt recalls the last emails and the
+most similar earlier ones (not to repeat them) and the best and weakest by click rate (to build
+on what worked); the provider is asked, and a draft that comes too close to an earlier email is
+redrafted (a bounded number of times). Shared by email.due and preview, so a preview gets the
+structure the email would get; stores nothing itself."""
 
 from __future__ import annotations
 
@@ -17,10 +20,10 @@ from content_generator.domain import (
     EmailContent,
     SimilarEmail,
     Structure,
-    structure_for,
     too_similar,
 )
 from content_generator.embeddings import Embedder, email_text
+from content_generator.learning import BanditPolicy, Choice, choose_structure, what_worked
 from content_generator.prompts import build_prompt, memory_query
 from content_generator.providers.base import (
     EmailProvider,
@@ -43,6 +46,10 @@ class MemoryPolicy:
     # No redraft starts later than this after the first draft began (keeps the whole email
     # within the event's ack wait); the least similar draft so far is kept instead.
     redraft_deadline: float = float("inf")
+    # Best and weakest earlier emails shown as what worked and what did not, at most, each;
+    # only emails delivered to at least `min_delivered` people count, fewer say too little.
+    examples: int = 2
+    min_delivered: int = 50
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,7 @@ class Draft:
     embedding_model: str
     # Closest earlier email of the campaign; None for the first email.
     closest: SimilarEmail | None
+    choice: Choice
 
     @property
     def usage(self) -> Usage:
@@ -82,6 +90,7 @@ async def write_draft(
     provider: EmailProvider,
     embedder: Embedder,
     memory: MemoryPolicy,
+    bandit: BanditPolicy,
 ) -> Draft:
     """The least repetitive of at most `memory.drafts` drafts (the first one under the
     threshold). A ProviderError carries every call made so far, billed ones included.
@@ -90,7 +99,12 @@ async def write_draft(
     started = time.monotonic()
     cid = brief.campaign_id
     calls: list[LlmCall] = []
-    structure = structure_for(sequence)
+    async with database.connect() as conn:
+        past = await db.past_performance(conn, cid, before=sequence)
+    choice = choose_structure(cid, sequence, past.evidence, past.workspace, bandit)
+    structure = choice.arm
+    results = what_worked(past.emails, examples=memory.examples,
+                          min_delivered=memory.min_delivered)
     try:
         query = await embedder.embed(memory_query(brief, structure))
         calls += query.calls
@@ -103,7 +117,8 @@ async def write_draft(
         for attempt in range(1, memory.drafts + 1):
             prompt = build_prompt(brief, sequence=sequence, total=total, send_at=send_at,
                                   structure=structure, previous=recalled.previous,
-                                  similar=recalled.similar, rejected=rejected)
+                                  similar=recalled.similar, rejected=rejected,
+                                  results=results)
             completion = await provider.write(
                 EmailRequest(brief, sequence, total, send_at, structure, prompt))
             calls += completion.calls
@@ -114,7 +129,7 @@ async def write_draft(
                 closest = await db.closest(conn, cid, vector, embedding_model=embedder.name,
                                            before=sequence)
             draft = Draft(completion.email, completion.provider, completion.model, structure,
-                          prompt.version, (), 0, vector, embedder.name, closest)
+                          prompt.version, (), 0, vector, embedder.name, closest, choice)
             if best is None or _closeness(draft) < _closeness(best):
                 best = draft
             if not too_similar(closest, memory.threshold):

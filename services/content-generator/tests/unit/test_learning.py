@@ -10,9 +10,11 @@ from content_generator.domain import STRUCTURES
 from content_generator.learning import (
     BanditPolicy,
     Evidence,
+    PastEmail,
     choose_structure,
     posteriors,
     seed_for,
+    what_worked,
 )
 
 CAMPAIGN = uuid.UUID("00000000-0000-0000-0000-0000000000c1")
@@ -106,3 +108,30 @@ def test_close_arms_are_both_drawn() -> None:
                    for k in range(5, 405))
     assert arms["educational"] > 100
     assert arms["promotional"] > 100
+
+
+def _email(sequence: int, clicks: int, delivered: int = 100) -> PastEmail:
+    return PastEmail(sequence, f"Subject {sequence}", "Opening.", delivered, clicks)
+
+
+def test_what_worked_is_the_best_by_click_rate_and_the_weakest_apart() -> None:
+    emails = [_email(1, 5), _email(2, 12, delivered=200), _email(3, 9), _email(4, 1),
+              _email(5, 3)]
+    results = what_worked(emails, examples=2, min_delivered=50)
+    assert [e.sequence for e in results.worked] == [3, 2]  # 9% then 6%
+    assert [e.sequence for e in results.weakest] == [4, 5]  # 1% then 3%
+
+
+def test_emails_delivered_to_too_few_people_are_neither_best_nor_weakest() -> None:
+    emails = [_email(1, 30, delivered=49), _email(2, 2), _email(3, 6), _email(4, 0, delivered=10)]
+    results = what_worked(emails, examples=2, min_delivered=50)
+    assert [e.sequence for e in results.worked] == [3]
+    assert [e.sequence for e in results.weakest] == [2]
+
+
+def test_a_lone_email_is_not_known_to_have_worked_and_none_is_both() -> None:
+    assert what_worked([_email(1, 9)], examples=2, min_delivered=50).worked == ()
+    three = what_worked([_email(1, 9), _email(2, 5), _email(3, 1)], examples=2,
+                        min_delivered=50)
+    assert ([e.sequence for e in three.worked], [e.sequence for e in three.weakest]) == (
+        [1], [3])

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pydantic
 import pytest
 
-from content_generator.app import CONNECTIONS_PER_CLIENT, http_clients
+from content_generator.app import CONNECTIONS_PER_CLIENT, http_clients, ports_for
+from content_generator.db import create_reader
 from content_generator.settings import Settings
 
 DB = "postgresql://user:pw@db.example/content_generator"
@@ -110,3 +113,21 @@ def test_a_quarter_more_emails_are_in_progress_than_calls_unless_set(
     assert Settings().email_concurrency == 3
     monkeypatch.setenv("CONTENT_GENERATOR_EMAILS_IN_PROGRESS", "2")
     assert Settings().email_concurrency == 2
+
+
+def test_the_bandit_and_the_examples_are_set_from_the_environment_and_validated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONTENT_GENERATOR_BANDIT_EXPLORE", "0.2")
+    monkeypatch.setenv("CONTENT_GENERATOR_BANDIT_REWARD_WINDOW_HOURS", "24")
+    monkeypatch.setenv("CONTENT_GENERATOR_EXAMPLE_MIN_DELIVERED", "200")
+    settings = Settings()
+    engine = create_reader(settings.database_url, pool_size=1)
+    ports = ports_for(settings, engine, [], engine)
+    assert (ports.bandit.explore, ports.bandit.reward_window) == (0.2, timedelta(hours=24))
+    assert ports.bandit.open_weight == 0.1  # the policy's own default
+    assert (ports.memory.min_delivered, ports.memory.examples) == (200, 2)
+
+    monkeypatch.setenv("CONTENT_GENERATOR_BANDIT_EXPLORE", "1.5")
+    with pytest.raises(pydantic.ValidationError, match="bandit_explore"):
+        Settings()

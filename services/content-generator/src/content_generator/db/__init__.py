@@ -1,6 +1,7 @@
 """The content generator's tables and every query it runs, one module per aggregate:
 `campaigns` (briefs and budgets), `emails` (claims, stored emails and failures, memory),
-`calls` (the LLM call log and spend); `tables` is the schema they share."""
+`calls` (the LLM call log and spend), `performance` (engagement summaries and what the
+learners read of them); `tables` is the schema they share."""
 
 from content_generator.db.calls import (
     CallLog,
@@ -33,7 +34,11 @@ from content_generator.db.emails import (
     vector_literal,
 )
 from content_generator.db.engine import create_reader
-from content_generator.db.performance import keep_newest_performance
+from content_generator.db.performance import (
+    PastPerformance,
+    keep_newest_performance,
+    past_performance,
+)
 from content_generator.db.tables import (
     Cost,
     campaigns,
@@ -52,6 +57,7 @@ __all__ = [
     "CallScope",
     "Cost",
     "EmailClaim",
+    "PastPerformance",
     "Recall",
     "Spend",
     "Stored",
@@ -73,6 +79,7 @@ __all__ = [
     "llm_calls",
     "metadata",
     "outages",
+    "past_performance",
     "recall",
     "record_failure",
     "release_claim",

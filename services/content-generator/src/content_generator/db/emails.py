@@ -193,15 +193,18 @@ WITH cleared_claim AS (
 INSERT INTO generated_emails (
     campaign_id, sequence, subject, preheader, body_html, body_text, model, provider,
     structure, prompt_version, prompt_tokens, completion_tokens, cost, latency_ms,
-    embedding, embedding_model, max_similarity)
+    embedding, embedding_model, max_similarity, send_at, structure_choice)
 SELECT :campaign_id, :sequence, :subject, :preheader, :body_html, :body_text, :model,
        :provider, :structure, :prompt_version, spend.prompt_tokens, spend.completion_tokens,
-       spend.cost, :latency_ms, CAST(:embedding AS vector), :embedding_model, :max_similarity
+       spend.cost, :latency_ms, CAST(:embedding AS vector), :embedding_model, :max_similarity,
+       :send_at, :structure_choice
 FROM spend
 ON CONFLICT ON CONSTRAINT generated_emails_campaign_sequence DO NOTHING
 RETURNING prompt_tokens, completion_tokens, cost
 """).bindparams(
     sa.bindparam("campaign_id", type_=_UUID), sa.bindparam("max_similarity", type_=sa.Float),
+    sa.bindparam("send_at", type_=sa.DateTime(True)),
+    sa.bindparam("structure_choice", type_=JSONB(none_as_null=True)),
 ).columns(cost=Cost)
 
 

@@ -58,6 +58,10 @@ generated_emails = sa.Table(
     sa.Column("embedding_model", sa.Text),
     # Cosine similarity to the closest earlier email of the campaign when it was written.
     sa.Column("max_similarity", sa.Float),
+    # The email.due's send time: the reward window of the email's engagement starts there.
+    sa.Column("send_at", sa.DateTime(timezone=True)),
+    # Why the structure was chosen: contracts.StructureChoice as JSON.
+    sa.Column("structure_choice", JSONB),
     sa.UniqueConstraint("campaign_id", "sequence", name="generated_emails_campaign_sequence"),
 )
 
@@ -143,8 +147,8 @@ PERFORMANCE_COUNTS = ("delivered", "bounced", "opens", "unique_opens", "human_op
                       "unique_human_opens", "clicks", "unique_clicks", "human_clicks",
                       "unique_human_clicks", "unsubscribes")
 
-# The newest email.performance of each email (by its `as_of`), for the learners that will
-# choose how the next emails are written; nothing reads it to choose yet.
+# Each email's newest email.performance (by its `as_of`) within the reward window after its
+# send: what the structure bandit and the prompt's examples learn from.
 email_performance = sa.Table(
     "email_performance",
     metadata,

@@ -24,14 +24,18 @@ from content_generator.domain import (
     Structure,
     local_weekday,
 )
+from content_generator.learning import PastEmail, Results
 from content_generator.output import MAX_PREHEADER, MAX_SUBJECT, MERGE_FIELDS
 
 # Stored with every email: which wording of the prompt wrote it. Each version is a folder of
 # templates next to this module; a change of wording is a new folder, so stored emails keep
 # pointing at the words that wrote them.
-PROMPT_VERSION = "v2"
+PROMPT_VERSION = "v3"
 
-BLOCKS = ("campaign_brief", "brand_voice", "audience", "previous_emails", "similar_emails")
+BLOCKS = ("campaign_brief", "brand_voice", "audience", "previous_emails", "similar_emails",
+          "resonated_emails", "weak_emails")
+# The blocks each version's system prompt declares as data (v2 had no examples).
+VERSION_BLOCKS: Mapping[str, tuple[str, ...]] = {"v2": BLOCKS[:5], "v3": BLOCKS}
 
 STRUCTURE_GUIDANCE: Mapping[Structure, str] = {
     "educational": "Educational: teach one useful idea connected to the brief, with a concrete "
@@ -57,7 +61,7 @@ def system_prompt(version: str = PROMPT_VERSION) -> str:
         max_subject=MAX_SUBJECT,
         max_preheader=MAX_PREHEADER,
         merge_fields=", ".join(f"{{{{{name}}}}}" for name in sorted(MERGE_FIELDS)),
-        blocks=", ".join(f"<{name}>" for name in BLOCKS),
+        blocks=", ".join(f"<{name}>" for name in VERSION_BLOCKS[version]),
     )
 
 
@@ -156,6 +160,29 @@ def _memory(
     return "".join(parts)
 
 
+def _examples(emails: Sequence[PastEmail]) -> str:
+    return "\n".join(
+        f'Email {e.sequence} ({e.click_rate:.1%} of {e.delivered} readers clicked): subject '
+        f'"{e.subject}"; opens with "{e.first_line}"'
+        for e in emails
+    )
+
+
+def _results(results: Results) -> str:
+    """What worked and what did not, apart from the memory: that says what not to repeat,
+    this what to build on."""
+    parts: list[str] = []
+    if results.worked:
+        parts.append(template("resonated").substitute(
+            resonated_emails=block("resonated_emails", _examples(results.worked))))
+    if results.weakest:
+        parts.append(template("weak").substitute(
+            weak_emails=block("weak_emails", _examples(results.weakest))))
+    if parts:
+        parts.append(template("learn_from").substitute())
+    return "".join(parts)
+
+
 def build_prompt(
     brief: CampaignBrief,
     *,
@@ -166,9 +193,11 @@ def build_prompt(
     previous: Sequence[PreviousEmail] = (),
     similar: Sequence[SimilarEmail] = (),
     rejected: SimilarEmail | None = None,
+    results: Results | None = None,
 ) -> Prompt:
     """`similar`: earlier emails close to this one's topic; `rejected`: the earlier email a
-    first draft came too close to, when this is a second try."""
+    first draft came too close to, when this is a second try; `results`: the earlier emails
+    readers clicked most and least."""
     user = template("user").substitute(
         position=_position(sequence, total),
         weekday=local_weekday(send_at, brief.timezone),
@@ -179,6 +208,7 @@ def build_prompt(
         brand_voice=block("brand_voice", brief.brand_voice),
         audience=block("audience", brief.audience_description),
         memory=_memory(previous, similar, rejected),
+        results=_results(results or Results()),
     )
     return Prompt(system=SYSTEM_PROMPT, user=user)
 
