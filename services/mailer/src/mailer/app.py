@@ -8,6 +8,7 @@ from functools import partial
 import structlog
 
 from contracts import (
+    AbTestDecided,
     AudienceMembersAdded,
     AudienceMembersRemoved,
     CampaignCancelled,
@@ -28,7 +29,7 @@ from contracts import (
     TransactionalRequested,
     WorkspaceUpdated,
 )
-from mailer import handlers, policy_handlers, processes
+from mailer import ab_tests, handlers, policy_handlers, processes
 from mailer.dispatcher import dispatcher_loop
 from mailer.settings import Settings
 from mailer.transactional import transactional_loop
@@ -55,6 +56,7 @@ def handler_table(settings: Settings) -> Handlers:
     table.on(SuppressionAdded)(handlers.on_suppression_added)
     table.on(SuppressionRemoved)(handlers.on_suppression_removed)
     table.on(ContentGenerated)(handlers.on_content_generated)
+    table.on(AbTestDecided)(ab_tests.on_ab_test_decided)
     table.on(RecipientUnsubscribed)(handlers.on_unsubscribed)
     table.on(WorkspaceUpdated)(policy_handlers.on_workspace_updated)
     table.on(TransactionalRequested)(policy_handlers.on_transactional_requested)

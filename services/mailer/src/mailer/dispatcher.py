@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mailer import db
+from mailer import ab_tests, db
 from mailer.domain import Sender
 from rules.sendtime import contact_send_time, due_at, email_date, known_zones
 from rules.window import next_opening
@@ -33,6 +33,8 @@ async def dispatch_due(engine: AsyncEngine, *, now: datetime, default_sender: Se
             if dispatch is None:
                 break
             count = await _run(conn, dispatch, default_sender)
+            if count:
+                await ab_tests.assign(conn, dispatch)
             await db.finish_dispatch(conn, dispatch, at=datetime.now(UTC), created=count)
         created += count
         log.info("mailer.dispatched", campaign_id=str(dispatch.campaign_id),

@@ -12,6 +12,10 @@ the retry policy's maximum age, then it fails. A delivery left in `sending` past
 process died between claim and outcome; a live one renews its leases) is claimed again and sent
 with the same Message-ID: the duplicate window of an at-least-once sender, which ends with the
 commit of the outcome.
+
+A recipient of an email under an A/B test outside every variant's slice is created `held`
+instead, and becomes `pending` with the winner when it is decided (`mailer.ab_tests`);
+cancelling the campaign cancels it.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from contracts import (
     SuppressionAdded,
     SuppressionRemoved,
 )
-from mailer import db
+from mailer import ab_tests, db
 from mailer.domain import LifecycleEvent, campaign_transition
 from rules.sendtime import FIRST_HOUR, due_groups, email_date, known_zones
 from servicekit.consumer import RetryLater
@@ -159,6 +159,8 @@ async def on_content_generated(event: ContentGenerated, uow: UnitOfWork) -> None
         # Taken in the handler's span: the sends, later, continue the email's trace.
         trace_headers=current_trace_headers() or None,
     )
+    if stored:
+        await ab_tests.store_test(uow.conn, p)
     if not stored:
         log.info("mailer.content_already_stored", campaign_id=str(p.campaign_id),
                  sequence=p.sequence)

@@ -182,7 +182,7 @@ def sent_event(row: db.ClaimedRow, correlation_id: uuid.UUID, *, smtp_reply: str
     # rendering the message; the other fields are the mailer's own and bounded here.
     payload = EmailSentPayload.model_construct(
         campaign_id=row.campaign_id, sequence=row.sequence, recipient=row.email,
-        message_id=row.message_id, smtp_reply=smtp_reply[:_MAX_REASON])
+        message_id=row.message_id, smtp_reply=smtp_reply[:_MAX_REASON], variant=row.variant)
     return EmailSent.create(
         payload,
         workspace_id=row.campaign.workspace_id,

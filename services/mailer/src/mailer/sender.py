@@ -218,10 +218,13 @@ async def _claim(
         if not rows:
             return 0, []
         contents = await db.contents_for(uow.conn, ((r.campaign_id, r.sequence) for r in rows))
+        variants = await db.variants_for(
+            uow.conn, ((r.campaign_id, r.sequence, r.variant) for r in rows if r.variant),
+            contents)
         skips = {r.id: precheck(campaign_state=r.campaign.state, member_active=r.member_active,
                                 suppressed=r.suppressed) for r in rows}
         policy = await at_claim(uow.conn, rows, [r for r in rows if skips[r.id] is None], now)
-        emails: dict[tuple[uuid.UUID, int], Email] = {}
+        emails: dict[tuple[uuid.UUID, int, str | None], Email] = {}
         jobs: list[Job] = []
         for row in rows:
             content = contents[(row.campaign_id, row.sequence)]
@@ -237,7 +240,9 @@ async def _claim(
             if over is not None:
                 await _over_cap(uow, row, over, content.correlation_id)
                 continue
-            key = (row.campaign_id, row.sequence)
+            key = (row.campaign_id, row.sequence, row.variant)
+            if row.variant is not None:
+                content = variants[(row.campaign_id, row.sequence, row.variant)]
             email = emails.get(key)
             if email is None:
                 email = emails[key] = Email(

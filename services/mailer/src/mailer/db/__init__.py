@@ -3,6 +3,14 @@ copies of campaigns, contacts, memberships, suppressions and contents, `dispatch
 whom an email's deliveries are created, `deliveries` their claims and outcomes. SQL is
 written in this package only."""
 
+from mailer.db.ab_tests import (
+    assign_variants,
+    decide,
+    insert_test,
+    release_held,
+    test_known,
+    variants_for,
+)
 from mailer.db.copies import (
     CampaignRow,
     CampaignTiming,
@@ -66,6 +74,7 @@ __all__ = [
     "OutcomeRow",
     "add_members",
     "anyone_in",
+    "assign_variants",
     "campaign_timing",
     "campaigns",
     "cancel_pending",
@@ -75,6 +84,7 @@ __all__ = [
     "contents",
     "contents_for",
     "create_deliveries",
+    "decide",
     "delete_contacts",
     "deliveries",
     "dispatches",
@@ -82,10 +92,12 @@ __all__ = [
     "get_campaign",
     "insert_content",
     "insert_dispatches",
+    "insert_test",
     "memberships",
     "metadata",
     "record_outcomes",
     "release",
+    "release_held",
     "remove_members",
     "renew_leases",
     "set_campaign_state",
@@ -93,10 +105,12 @@ __all__ = [
     "suppress",
     "suppress_many",
     "suppressions",
+    "test_known",
     "transactional_messages",
     "unsuppress",
     "upsert_audience_members",
     "upsert_campaign",
     "upsert_contacts",
+    "variants_for",
     "workspaces",
 ]

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from contracts.ab_tests import VariantKey
 from mailer.db.copies import CampaignRow
 from mailer.db.tables import campaigns, contacts, deliveries, memberships, suppressions
 
@@ -20,7 +21,8 @@ from mailer.db.tables import campaigns, contacts, deliveries, memberships, suppr
 async def cancel_pending(conn: AsyncConnection, campaign_id: uuid.UUID) -> int:
     result = await conn.execute(
         sa.update(deliveries)
-        .where(deliveries.c.campaign_id == campaign_id, deliveries.c.state == "pending")
+        .where(deliveries.c.campaign_id == campaign_id,
+               deliveries.c.state.in_(("pending", "held")))
         .values(state="cancelled", last_reply="campaign cancelled")
     )
     return result.rowcount
@@ -42,6 +44,8 @@ class ClaimedRow:
     member_active: bool
     suppressed: bool
     campaign: CampaignRow
+    # The variant it is sent, of an email under an A/B test.
+    variant: VariantKey | None = None
 
 
 async def claim_due(
@@ -114,7 +118,7 @@ def _claimable() -> sa.Select[Any]:
             contact.c.name.label("member_name"),
             contact.c.fields.label("member_fields"),
             sa.func.coalesce(active, False).label("member_active"),
-            suppressed.label("suppressed"),
+            suppressed.label("suppressed"), deliveries.c.variant,
             # Last, in CampaignRow's order: `_claimed` unpacks them by position.
             *(campaigns.c[f.name].label(f"campaign_{f.name}") for f in fields(CampaignRow)),
         )
@@ -131,14 +135,14 @@ def _claimed(r: Sequence[Any], known: dict[uuid.UUID, CampaignRow]) -> ClaimedRo
     # Unpacked by position, in `_claimable`'s column order: a thousand rows a batch, and
     # reading twenty columns by name cost more than the rest of the claim's client side.
     (id_, campaign_id, sequence, email, message_id, attempts, first_attempt_at, member_name,
-     member_fields, member_active, suppressed, *campaign_columns) = r
+     member_fields, member_active, suppressed, variant, *campaign_columns) = r
     campaign = known.get(campaign_id)
     if campaign is None:
         campaign = known[campaign_id] = CampaignRow(*campaign_columns)
     return ClaimedRow(
         id_, campaign_id, sequence, email, message_id, attempts, first_attempt_at, member_name,
         member_fields, member_active=bool(member_active),
-        suppressed=bool(suppressed), campaign=campaign,
+        suppressed=bool(suppressed), campaign=campaign, variant=variant,
     )
 
 # Undoes the attempt a claim counted.

@@ -151,6 +151,8 @@ deliveries = sa.Table(
     sa.Column("last_reply", sa.Text),
     # Why its due time was moved by the mailer's policy (the frequency cap), if it was.
     sa.Column("deferred_reason", sa.Text),
+    # The variant it is sent, of an email under an A/B test (see `ab_tests`).
+    sa.Column("variant", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
               server_default=sa.func.now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
@@ -159,13 +161,16 @@ deliveries = sa.Table(
                             ["contents.campaign_id", "contents.sequence"],
                             name="deliveries_content"),
     sa.CheckConstraint(
-        "state IN ('pending', 'sending', 'sent', 'failed', 'suppressed', 'cancelled')",
+        "state IN ('pending', 'held', 'sending', 'sent', 'failed', 'suppressed', 'cancelled')",
         name="deliveries_state",
     ),
     # Finding due work costs what is due, not how much was ever sent.
     sa.Index("deliveries_due", "due_at", postgresql_where=sa.text("state = 'pending'")),
     sa.Index("deliveries_in_flight", "sending_since",
              postgresql_where=sa.text("state = 'sending'")),
+    # The recipients of a tested email waiting for its winner.
+    sa.Index("deliveries_held", "campaign_id", "sequence",
+             postgresql_where=sa.text("state = 'held'")),
     # A contact's campaign emails sent or in flight, which the frequency cap counts; empty
     # while deliveries wait, so creating a million of them costs nothing here.
     sa.Index("deliveries_capped", "email",
@@ -218,4 +223,36 @@ transactional_messages = sa.Table(
              postgresql_where=sa.text("state IN ('pending', 'sending')")),
     # An erased person's messages, found without a pass over all of them.
     sa.Index("transactional_recipient", "workspace_id", "email"),
+)
+
+# An email under an A/B test: each variant's slice (in buckets of contracts.ab_tests.BUCKETS)
+# and, once decided, the winner the held recipients are sent.
+ab_tests = sa.Table(
+    "ab_tests",
+    metadata,
+    sa.Column("campaign_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("sequence", sa.Integer, primary_key=True),
+    sa.Column("variants", sa.SmallInteger, nullable=False),
+    sa.Column("slice_buckets", sa.Integer, nullable=False),
+    sa.Column("winner", sa.Text),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
+    sa.ForeignKeyConstraint(["campaign_id", "sequence"],
+                            ["contents.campaign_id", "contents.sequence"],
+                            name="ab_tests_content"),
+)
+
+# The variants of a tested email; empty bodies: the email's own (a subject test).
+ab_variants = sa.Table(
+    "ab_variants",
+    metadata,
+    sa.Column("campaign_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("sequence", sa.Integer, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("preheader", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text, nullable=False),
+    sa.Column("body_text", sa.Text, nullable=False),
+    sa.ForeignKeyConstraint(["campaign_id", "sequence"],
+                            ["ab_tests.campaign_id", "ab_tests.sequence"],
+                            name="ab_variants_test"),
 )
