@@ -14,7 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import handlers
 from contracts import ContentGenerated, EmailFailed, EmailSent
-from contracts.events import ContentGeneratedPayload, EmailFailedPayload, EmailSentPayload
+from contracts.events import (
+    ArmBelief,
+    ContentGeneratedPayload,
+    EmailFailedPayload,
+    EmailSentPayload,
+    StructureChoice,
+)
 from contracts.links import LinkClaims, LinkSigner, RecipientTokens
 from servicekit.db import UnitOfWork
 
@@ -26,6 +32,13 @@ SCANNER = "python-requests/2.31.0"
 TULIPS, ROSES, SHOP = ("https://shop.example/tulips", "https://shop.example/roses",
                        "https://shop.example/")
 BODY = "".join(f'<p><a href="{url}">{url}</a></p>' for url in (TULIPS, ROSES, SHOP))
+
+
+# Email 2's structure, drawn by the content generator's bandit.
+CHOICE = StructureChoice(rule="thompson", arm="list", seed=12345678901234567890, arms=[
+    ArmBelief(arm="story", alpha=3.0, beta=99.0, mean=0.0294, sample=0.041),
+    ArmBelief(arm="list", alpha=31.0, beta=271.0, mean=0.1026, sample=0.118),
+])
 
 
 class Campaign:
@@ -60,14 +73,15 @@ class Campaign:
 
 
 async def _deliver(engine: AsyncEngine, campaign: Campaign, sequence: int, structure: str,
-                   people: tuple[str, ...], bounced: tuple[str, ...] = ()) -> None:
+                   people: tuple[str, ...], bounced: tuple[str, ...] = (),
+                   choice: StructureChoice | None = None) -> None:
     sent_at = datetime.now(UTC) - timedelta(hours=1)
     ws, cid = campaign.workspace_id, campaign.campaign_id
     async with UnitOfWork(engine) as uow:
         await handlers.on_content_generated(ContentGenerated.create(ContentGeneratedPayload(
             campaign_id=cid, sequence=sequence, send_at=sent_at, subject=f"Email {sequence}",
-            body_html=BODY, body_text="x", model="m", provider="fake", structure=structure),
-            workspace_id=ws), uow)
+            body_html=BODY, body_text="x", model="m", provider="fake", structure=structure,
+            structure_choice=choice), workspace_id=ws), uow)
         for person in people:
             await handlers.on_email_sent(EmailSent.create(EmailSentPayload(
                 campaign_id=cid, sequence=sequence, recipient=person, message_id="<m@x>"),
@@ -91,7 +105,8 @@ async def campaign(api_client: Any, api_engine: AsyncEngine,
     await _deliver(api_engine, c, 1, "story",
                    ("ann@example.com", "bob@example.com", "cy@example.com", "di@example.com"),
                    bounced=("gone@example.com",))
-    await _deliver(api_engine, c, 2, "list", ("ann@example.com", "bob@example.com"))
+    await _deliver(api_engine, c, 2, "list", ("ann@example.com", "bob@example.com"),
+                   choice=CHOICE)
     await c.open(1, "ann@example.com", SAFARI)
     await c.open(1, "ann@example.com", SAFARI)
     await c.click(1, "ann@example.com", TULIPS)
@@ -131,7 +146,18 @@ async def test_each_email_reports_people_apart_from_machines_with_its_rates(
         "human_click_rate": 0.5, "unsubscribes": 0, "clicks": 1, "unique_clicks": 1}
     # The counters the report reads say what the stats count from the engagement rows.
     stats = await campaign.get("stats")
-    assert report["emails"] == stats["emails"]
+    assert [{k: v for k, v in e.items() if k != "structure_choice"}
+            for e in report["emails"]] == stats["emails"]
+
+
+async def test_each_email_says_why_it_has_its_structure_when_its_writer_said(
+    campaign: Campaign,
+) -> None:
+    first, second = (await campaign.get("report"))["emails"]
+    assert first["structure_choice"] is None  # written without one
+    assert second["structure_choice"] == CHOICE.model_dump(mode="json")
+    assert second["structure_choice"]["arms"][1] == {
+        "arm": "list", "alpha": 31.0, "beta": 271.0, "mean": 0.1026, "sample": 0.118}
 
 
 async def test_each_link_reports_its_clicks_and_clickers_people_and_all(

@@ -28,6 +28,8 @@ async def on_content_generated(event: ContentGenerated, uow: UnitOfWork) -> None
         model=p.model, structure=p.structure, send_at=p.send_at, prompt_tokens=p.prompt_tokens,
         completion_tokens=p.completion_tokens, cost=p.cost, failure=None,
         links=len(set(tracked_urls(p.body_html))),
+        structure_choice=p.structure_choice.model_dump(mode="json") if p.structure_choice
+        else None,
     )
     await db.bump_campaign(uow.conn, p.campaign_id, emails_generated=1)
 

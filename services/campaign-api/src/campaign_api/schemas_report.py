@@ -8,6 +8,7 @@ import uuid
 from pydantic import BaseModel, Field
 
 from campaign_api.schemas import Counts, EmailCounts, StructureCounts
+from contracts.events import StructureChoice
 
 
 class LinkCounts(BaseModel):
@@ -19,11 +20,19 @@ class LinkCounts(BaseModel):
     unique_human_clicks: int = Field(description="Addresses whose click was a person's")
 
 
+class ReportEmail(EmailCounts):
+    structure_choice: StructureChoice | None = Field(
+        default=None, description="Why the email has its structure: the rule that chose it "
+        "(rotation, thompson or exploration), the arm chosen, and each arm's Beta posterior "
+        "(alpha, beta, mean) and the draw taken from it when the email was written; null for "
+        "emails written without one")
+
+
 class CampaignReport(BaseModel):
     campaign_id: uuid.UUID
     totals: Counts = Field(description="The emails' counts added up: a person who opened two "
                            "emails is two unique opens here, one per delivery")
-    emails: list[EmailCounts] = Field(description="Per email, from the counters kept on it as "
+    emails: list[ReportEmail] = Field(description="Per email, from the counters kept on it as "
                                       "engagement is recorded; `sent` is delivered")
     structures: list[StructureCounts] = Field(description="The emails' counts added up per "
                                               "structure they were written with")

@@ -16,7 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from campaign_api import handlers
 from campaign_api.settings import DEVELOPMENT_LINK_KEY
 from contracts import ContentGenerated, EmailSent
-from contracts.events import ContentGeneratedPayload, EmailSentPayload
+from contracts.events import (
+    ArmBelief,
+    ContentGeneratedPayload,
+    EmailSentPayload,
+    StructureChoice,
+)
 from contracts.links import LinkClaims, LinkSigner
 from servicekit.db import UnitOfWork
 
@@ -27,6 +32,12 @@ SCANNER = "python-requests/2.31.0"
 TULIPS, ROSES = "https://shop.example/tulips", "https://shop.example/roses"
 BODY = f'<p><a href="{TULIPS}">Tulips</a> <a href="{ROSES}">Roses</a></p>'
 PEOPLE = tuple(f"reader{i}@example.com" for i in range(10))
+# Why email 3 is a question, as the content generator's bandit said: the highest draw.
+WHY_THIRD = StructureChoice(rule="thompson", arm="question", seed=42, arms=[
+    ArmBelief(arm="story", alpha=2.0, beta=10.0, mean=0.1667, sample=0.125),
+    ArmBelief(arm="list", alpha=3.0, beta=9.0, mean=0.25, sample=0.2),
+    ArmBelief(arm="question", alpha=4.0, beta=8.0, mean=0.3333, sample=0.4),
+])
 
 
 class Served(Protocol):
@@ -36,13 +47,14 @@ class Served(Protocol):
 
 
 async def _deliver(engine: AsyncEngine, ws: uuid.UUID, cid: uuid.UUID, sequence: int,
-                   structure: str) -> None:
+                   structure: str, choice: StructureChoice | None = None) -> None:
     sent_at = datetime.now(UTC) - timedelta(hours=2)
     async with UnitOfWork(engine) as uow:
         await handlers.on_content_generated(ContentGenerated.create(ContentGeneratedPayload(
             campaign_id=cid, sequence=sequence, send_at=sent_at,
             subject=f"Spring bulbs, part {sequence}", body_html=BODY, body_text="x", model="m",
-            provider="fake", structure=structure), workspace_id=ws), uow)
+            provider="fake", structure=structure, structure_choice=choice), workspace_id=ws),
+            uow)
         for person in PEOPLE:
             await handlers.on_email_sent(EmailSent.create(EmailSentPayload(
                 campaign_id=cid, sequence=sequence, recipient=person, message_id="<m@x>"),
@@ -60,7 +72,8 @@ async def test_the_campaign_page_reports_each_email_and_link_with_a_funnel_and_r
         cid = uuid.UUID(created.json()["id"])
         ws = served.workspace_id
         for sequence, structure in ((1, "story"), (2, "list"), (3, "question")):
-            await _deliver(api_engine, ws, cid, sequence, structure)
+            await _deliver(api_engine, ws, cid, sequence, structure,
+                           WHY_THIRD if sequence == 3 else None)
 
         async def engage(sequence: int, person: str, url: str | None, agent: str) -> None:
             tokens = SIGNER.recipient_tokens(LinkClaims(ws, cid, sequence, person))
@@ -110,5 +123,15 @@ async def test_the_campaign_page_reports_each_email_and_link_with_a_funnel_and_r
     assert clicked[0] > clicked[1] > clicked[2]  # higher on the page is a higher rate
     await expect(rates.locator("circle.dot-clicked title").nth(2)).to_have_text(
         "Email 3: 30.0% clicked")
+    # Why email 3 is a question: only it says (the others were written without a choice).
+    why = page.locator("#report-why tbody tr")
+    await expect(why).to_have_count(1)
+    for cell, text in enumerate(("3", "question", "thompson")):
+        await expect(why.locator("td").nth(cell)).to_have_text(text)
+    arms = why.locator("li.arm")
+    await expect(arms).to_have_count(3)
+    await expect(arms.nth(0)).to_have_text("story: mean 16.7% · draw 12.5% (2.0, 10.0)")
+    await expect(why.locator("li.chosen")).to_have_text(
+        "question: mean 33.3% · draw 40.0% (4.0, 8.0)")
     await page.locator("#report").scroll_into_view_if_needed()
     await page.screenshot(path=str(screenshots / "campaign-report.png"), full_page=True)

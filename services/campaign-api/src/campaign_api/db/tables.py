@@ -104,6 +104,9 @@ campaign_emails = sa.Table(
     # Distinct tracked links of the email, from content.generated (migration 0016): the
     # link-scanner rule's "every link clicked within seconds". NULL for emails written before.
     sa.Column("links", sa.Integer),
+    # Why the email has its structure: content.generated's contracts.StructureChoice as JSON
+    # (migration 0018); NULL for emails written without one.
+    sa.Column("structure_choice", JSONB(none_as_null=True)),
     # The email's engagement, counted as it is recorded (migration 0017; performance.py):
     # `human_*` what engagement_rules labelled a person's, `unique_*` distinct addresses.
     *(sa.Column(name, sa.Integer, nullable=False, server_default="0")

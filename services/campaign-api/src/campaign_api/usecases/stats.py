@@ -22,7 +22,7 @@ from campaign_api.schemas import (
     FailurePage,
     StructureCounts,
 )
-from campaign_api.schemas_report import CampaignReport, LinkCounts
+from campaign_api.schemas_report import CampaignReport, LinkCounts, ReportEmail
 from campaign_api.usecases.campaigns import require_campaign
 
 
@@ -85,7 +85,8 @@ async def campaign_report(
     return CampaignReport(
         campaign_id=campaign_id,
         totals=Counts(**_summed(totals)),
-        emails=[EmailCounts(sequence=e.sequence, subject=e.subject, structure=e.structure,
+        emails=[ReportEmail(sequence=e.sequence, subject=e.subject, structure=e.structure,
+                            structure_choice=e.structure_choice,
                             **_counts({n: getattr(e, n) for n in _DELIVERY}, e))
                 for e in emails],
         structures=[StructureCounts(structure=s, **_summed(sums))
