@@ -38,6 +38,7 @@ class Row:
     timezone: str | None = None
     language: str | None = None
     status: str = "subscribed"
+    send_hours: list[int] | None = None
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -48,8 +49,8 @@ async def test_large_contacts_travel_in_events_within_both_bounds(
     big = {f"f{i}": "x" * 1_000 for i in range(50)}
     rows = [Row(email=f"c{i}@example.com", name="Ada", fields=big, timezone="Asia/Tokyo",
                 language="ja") for i in range(40)]
-    rows += [Row(email=f"s{i}@example.com", fields={"age": 41, "vip": True})
-             for i in range(1_100)]
+    rows += [Row(email=f"s{i}@example.com", fields={"age": 41, "vip": True},
+                 send_hours=[23, 23, 23, 23, 23, 10, 10]) for i in range(1_100)]
     async with UnitOfWork(api_engine) as uow:
         sent = publish_contacts_changed(uow, uuid.uuid4(), rows, uuid.uuid4())
         await uow.commit()
@@ -64,6 +65,7 @@ async def test_large_contacts_travel_in_events_within_both_bounds(
     small = next(c for e in events for c in e["payload"]["contacts"]
                  if c["email"] == "s1@example.com")
     assert small["fields"] == {"age": "41", "vip": "true"}
+    assert small["send_hours"] == [23, 23, 23, 23, 23, 10, 10]
 
 
 async def test_memberships_and_deletions_travel_500_addresses_at_most(

@@ -31,6 +31,7 @@ from campaign_api.settings import Settings
 from campaign_api.slashes import EitherSlash
 from campaign_api.usecases.performance import summary_loop
 from campaign_api.usecases.segments import refresh_loop
+from campaign_api.usecases.send_hours import send_hours_loop
 from contracts import (
     CampaignCompleted,
     CampaignScheduled,
@@ -116,4 +117,7 @@ async def build(runtime: Runtime) -> ServiceParts:
     summaries = summary_loop(runtime.engine, runtime.shutdown,
                              interval=settings.summary_interval_seconds,
                              poll=settings.summary_poll_seconds)
-    return ServiceParts(handlers=projections(), http_app=app, loops=[refresher, summaries])
+    learner = send_hours_loop(runtime.engine, runtime.shutdown,
+                              interval=settings.send_hours_interval_seconds)
+    return ServiceParts(handlers=projections(), http_app=app,
+                        loops=[refresher, summaries, learner])

@@ -59,6 +59,9 @@ class Settings(ServiceSettings):
     # emails whose counts changed are looked for every `summary_poll_seconds`.
     summary_interval_seconds: float = Field(default=60.0, ge=0, le=86_400)
     summary_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Contacts with people's opens or clicks not yet learned from have their send hours
+    # learned again this often (send-time optimisation).
+    send_hours_interval_seconds: float = Field(default=3_600.0, ge=1, le=86_400)
 
     @model_validator(mode="after")
     def _link_key(self) -> Settings:

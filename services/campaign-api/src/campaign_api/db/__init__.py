@@ -128,6 +128,13 @@ from campaign_api.db.segments import (
     refresh_members,
     update_segment,
 )
+from campaign_api.db.send_hours import (
+    claim_send_hours_due,
+    hour_counts,
+    mark_send_hours_due,
+    store_send_hours,
+    workspace_hour_counts,
+)
 from campaign_api.db.suppression_list import (
     listed_among,
     page_suppressions,
@@ -168,6 +175,7 @@ __all__ = [
     "claim_due_segment",
     "claim_due_summary",
     "claim_idempotency_key",
+    "claim_send_hours_due",
     "clicks_per_link",
     "clicks_since",
     "confirm_consent",
@@ -209,6 +217,7 @@ __all__ = [
     "get_segment",
     "get_workspace",
     "has_engagement",
+    "hour_counts",
     "idempotency_keys",
     "ids_by_email",
     "insert_campaign",
@@ -232,6 +241,7 @@ __all__ = [
     "lock_recipient_email",
     "locked_contact",
     "mark_completed",
+    "mark_send_hours_due",
     "mark_summarised",
     "member_emails",
     "metadata",
@@ -273,6 +283,7 @@ __all__ = [
     "signup_list",
     "start_session",
     "store_idempotent_response",
+    "store_send_hours",
     "stream_suppressions",
     "strip_field",
     "suppress_addresses",
@@ -286,6 +297,7 @@ __all__ = [
     "upsert_contacts",
     "withdraw_consents",
     "workspace_for_key",
+    "workspace_hour_counts",
     "workspace_list",
     "workspace_settings",
     "workspaces",

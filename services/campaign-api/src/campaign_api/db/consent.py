@@ -17,7 +17,8 @@ from campaign_api.db.tables import AnyRow, workspaces
 
 # What contacts.changed needs of a contact (usecases._contact_events.ContactRow), and its id.
 CONTACT = (contacts.c.id, contacts.c.email, contacts.c.name, contacts.c.fields,
-           contacts.c.timezone, contacts.c.language, contacts.c.status, contacts.c.updated_at)
+           contacts.c.timezone, contacts.c.language, contacts.c.status, contacts.c.send_hours,
+           contacts.c.updated_at)
 
 
 async def signup_list(conn: AsyncConnection, list_id: uuid.UUID) -> AnyRow | None:

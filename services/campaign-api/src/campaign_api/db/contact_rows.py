@@ -28,7 +28,7 @@ from campaign_api.db.tables import AnyRow, workspaces
 # What contacts.changed needs of a row, and what the API shows.
 STATE = (contacts.c.id, contacts.c.email, contacts.c.name, contacts.c.fields, contacts.c.tags,
          contacts.c.timezone, contacts.c.language, contacts.c.status, contacts.c.source,
-         contacts.c.created_at, contacts.c.updated_at)
+         contacts.c.send_hours, contacts.c.created_at, contacts.c.updated_at)
 _TEXTS = ARRAY(sa.Text)
 
 # One statement per batch: the batch's columns travel as arrays and unnest into rows. An
@@ -50,8 +50,8 @@ WHERE :update_existing AND (
     OR NOT c.tags @> excluded.tags
     OR (excluded.timezone IS NOT NULL AND excluded.timezone IS DISTINCT FROM c.timezone)
     OR (excluded.language IS NOT NULL AND excluded.language IS DISTINCT FROM c.language))
-RETURNING c.id, c.email, c.name, c.fields, c.timezone, c.language, c.status, c.updated_at,
-          (c.xmax = 0) AS inserted
+RETURNING c.id, c.email, c.name, c.fields, c.timezone, c.language, c.status, c.send_hours,
+          c.updated_at, (c.xmax = 0) AS inserted
 """
 _UPSERT = sa.text("""
 INSERT INTO contacts AS c (id, workspace_id, email, name, fields, tags, timezone, language,

@@ -38,10 +38,16 @@ contacts = sa.Table(
     sa.Column("language", sa.Text),
     sa.Column("status", sa.Text, nullable=False, server_default="subscribed"),
     sa.Column("source", sa.Text, nullable=False, server_default="api"),
+    # The preferred local hour of each weekday, Monday..Sunday (`sendtime_learning`), None
+    # until enough of the contact's people's opens and clicks are known (migration 0018).
+    sa.Column("send_hours", ARRAY(sa.SmallInteger)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.UniqueConstraint("workspace_id", "email", name="contacts_address"),
     sa.CheckConstraint(f"status IN {CONTACT_STATUSES}", name="contacts_status"),
+    sa.CheckConstraint("send_hours IS NULL OR (cardinality(send_hours) = 7"
+                       " AND 0 <= ALL(send_hours) AND 23 >= ALL(send_hours))",
+                       name="contacts_send_hours"),
     sa.Index("contacts_name_prefix", "workspace_id", sa.text("lower(name) text_pattern_ops")),
     sa.Index("contacts_tags", "tags", postgresql_using="gin"),
     sa.Index("contacts_by_status", "workspace_id", "status"),
@@ -185,4 +191,15 @@ sends = sa.Table(
     sa.Column("workspace_id", UUID(as_uuid=True), nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("sends_by_contact", "workspace_id", "email", "sent_at"),
+)
+
+# The addresses with people's opens or clicks their send hours have not been learned from yet
+# (migration 0018): one row per address however many, taken by the send-hours learner.
+send_hours_due = sa.Table(
+    "send_hours_due",
+    metadata,
+    sa.Column("workspace_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("email", sa.Text(collation="C"), primary_key=True),
+    sa.Column("since", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Index("send_hours_due_since", "since"),
 )

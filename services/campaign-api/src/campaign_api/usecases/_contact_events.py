@@ -45,6 +45,7 @@ class ContactRow(Protocol):
     timezone: str | None
     language: str | None
     status: str
+    send_hours: list[int] | None
     updated_at: datetime
 
 
@@ -55,6 +56,7 @@ def contact_state(row: ContactRow) -> ContactState:
         email=row.email, name=row.name, fields=rendered_fields(row.fields or {}),
         timezone=row.timezone, language=row.language,
         status=cast(ContactStatus, row.status),
+        send_hours=list(row.send_hours) if row.send_hours is not None else None,
         changed_at=row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(
             tzinfo=UTC),
     )
@@ -74,9 +76,9 @@ def _text_size(text: str | None) -> int:
 def _size(c: ContactState) -> int:
     # The encoded values, at least as many bytes as their JSON list: 16 for its brackets,
     # commas and braces, 4 per field for its colon and comma; 120 for the keys, status and
-    # changed_at the payload adds.
+    # changed_at the payload adds, 40 for send_hours' key and seven hours.
     return (_text_size(c.email) + _text_size(c.name) + _text_size(c.timezone)
-            + _text_size(c.language) + 16 + 120
+            + _text_size(c.language) + 16 + 120 + 40
             + sum(_text_size(k) + _text_size(v) + 4 for k, v in c.fields.items()))
 
 

@@ -4,7 +4,8 @@ campaign-api is the producer of these events, so each is recorded for the stats 
 transaction that puts it in the outbox: the counts are exactly what was published. Each open
 and click is labelled a person's or a machine's as it is recorded (`engagement_rules`); a hit
 on the trap link is recorded as the evidence it is, with no event. The email's counters
-(`performance`) change in the same transaction, for its email.performance summary.
+(`performance`) change in the same transaction, for its email.performance summary, and a
+person's open or click marks the address's send hours due to be learned (`send_hours`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ async def record_open(
                                    campaign_id=claims.campaign_id, sequence=claims.sequence,
                                    email=email, kind="open", occurred_at=at,
                                    human=verdict.human, machine_reason=verdict.reason)
+        if verdict.human:
+            await db.mark_send_hours_due(uow.conn, claims.workspace_id, email)
         await _count(uow, claims, before)
         uow.publish(EmailOpened.create(payload, workspace_id=claims.workspace_id))
         await uow.commit()
@@ -101,6 +104,9 @@ async def _record_click(
                                kind="click" if url is not None else "trap", url=url,
                                occurred_at=at, human=verdict.human,
                                machine_reason=verdict.reason)
+    # A person's click teaches the send hours; so does a click taken back from them.
+    if (verdict.human and url is not None) or decided.relabel:
+        await db.mark_send_hours_due(uow.conn, claims.workspace_id, email)
     await _count(uow, claims, before)
 
 
