@@ -39,7 +39,7 @@ contacts = sa.Table(
     sa.Column("status", sa.Text, nullable=False, server_default="subscribed"),
     sa.Column("source", sa.Text, nullable=False, server_default="api"),
     # The preferred local hour of each weekday, Monday..Sunday (`sendtime_learning`), None
-    # until enough of the contact's people's opens and clicks are known (migration 0018).
+    # until enough of the contact's people's opens and clicks are known (migration 0019).
     sa.Column("send_hours", ARRAY(sa.SmallInteger)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
@@ -194,7 +194,7 @@ sends = sa.Table(
 )
 
 # The addresses with people's opens or clicks their send hours have not been learned from yet
-# (migration 0018): one row per address however many, taken by the send-hours learner.
+# (migration 0019): one row per address however many, taken by the send-hours learner.
 send_hours_due = sa.Table(
     "send_hours_due",
     metadata,

@@ -2,16 +2,16 @@
 their people's opens and clicks (`sendtime_learning`), and the contacts with engagement not yet
 learned from. Contacts engaged with before this migration are all due once.
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
-revision = "0018"
-down_revision = "0017"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
