@@ -124,6 +124,10 @@ class Contact(BaseModel):
     language: str | None
     status: str
     source: str
+    send_hours: list[int] | None = Field(
+        default=None, description="The local hour of each weekday, Monday to Sunday, the "
+        "contact reads mail at most, learned from their opens and clicks (send-time "
+        "optimisation); null until enough are known")
     created_at: datetime
     updated_at: datetime
 

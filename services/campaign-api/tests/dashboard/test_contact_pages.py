@@ -10,6 +10,7 @@ from datetime import timedelta
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from campaign_api import db
 from campaign_api.schemas_segments import SegmentCreate
 from campaign_api.usecases import accounts, contacts, segments
 
@@ -173,6 +174,26 @@ async def test_the_profile_shows_fields_lists_consents_and_the_timeline_across_c
         consents = profile[profile.index('id="consents"'):profile.index('id="contact-timeline"')]
         assert "consent" in consents
         assert "Nothing sent to this address yet" in profile
+        assert "not enough opens yet" in facts
+
+
+async def test_the_profile_shows_the_contacts_learned_best_hours(
+    new_key: NewKey, dashboard: Dashboard, sign_in: SignIn, seed_contacts: Seed,
+    api_engine: AsyncEngine,
+) -> None:
+    key = await new_key("acme")
+    workspace = await _workspace(api_engine, key)
+    await seed_contacts(workspace, count=2)
+    found = {c.email: c.id for c in (await contacts.search_contacts(api_engine, workspace)).items}
+    async with api_engine.begin() as conn:
+        await db.store_send_hours(conn, workspace, [
+            ("person0@example.com", [19] * 7), ("person1@example.com", [8, 8, 8, 8, 8, 10, 21])])
+    async with dashboard() as client:
+        await sign_in(client, key)
+        every_day = (await client.get(f"/dashboard/contacts/{found['person0@example.com']}")).text
+        assert re.search(r'id="send-hours">19:00 every day</dd>', every_day)
+        by_day = (await client.get(f"/dashboard/contacts/{found['person1@example.com']}")).text
+        assert re.search(r'id="send-hours">Mon 08:00 · .* · Sat 10:00 · Sun 21:00</dd>', by_day)
 
 
 async def test_another_workspaces_contact_is_not_found(
