@@ -20,6 +20,7 @@ MakeClient = Callable[..., Awaitable[httpx.AsyncClient]]
 # A valid body per request model: the 404 must come from the workspace check, not validation.
 SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "CampaignUpdate": {"name": "Taken over"},
+    "WinnerPick": {"variant": "A"},
     "RecipientsAdd": {"recipients": [{"email": "intruder@example.com"}]},
     "RecipientsRemove": {"emails": ["user@example.com"]},
     "ContactUpdate": {"name": "Taken over"},
@@ -76,7 +77,7 @@ async def test_no_route_reaches_another_workspaces_rows(
     ids = {"campaign_id": theirs["id"], "key_id": their_key["id"],
            "contact_id": their_contact["id"], "list_id": their_list["id"],
            "key": their_field["key"], "email": "theirs@example.com",
-           "segment_id": their_segment["id"]}
+           "segment_id": their_segment["id"], "sequence": 1}
     before = {"campaign": (await globex.get(f"/api/campaigns/{theirs['id']}/")).json(),
               "recipients": (await globex.get(f"/api/campaigns/{theirs['id']}/recipients")).json(),
               "keys": (await globex.get("/api/keys")).json(),
@@ -107,7 +108,8 @@ async def test_no_route_reaches_another_workspaces_rows(
         assert theirs["name"] not in response.text
         # A well-formed id that exists nowhere answers the same: nothing to tell apart.
         unknown = await acme.request(method, path.format(
-            **{k: f"{uuid.uuid4()}@example.com" if k == "email" else str(uuid.uuid4())
+            **{k: f"{uuid.uuid4()}@example.com" if k == "email" else
+               "1" if k == "sequence" else str(uuid.uuid4())
                for k in params}), **_body(path, operation))
         assert unknown.status_code == 404
         assert unknown.json()["title"] == response.json()["title"]

@@ -12,6 +12,7 @@ from campaign_api.idempotency import Idempotency
 from campaign_api.limits import BodySizeLimit
 from campaign_api.ratelimit import RateLimiter
 from campaign_api.routes import (
+    ab_tests,
     audiences,
     campaigns,
     contact_import,
@@ -29,6 +30,7 @@ from campaign_api.routes import (
 )
 from campaign_api.settings import Settings
 from campaign_api.slashes import EitherSlash
+from campaign_api.usecases.ab_tests import decider_loop
 from campaign_api.usecases.performance import summary_loop
 from campaign_api.usecases.segments import refresh_loop
 from campaign_api.usecases.send_hours import send_hours_loop
@@ -75,8 +77,8 @@ def create_app(engine: AsyncEngine, checks: list[ReadinessCheck], *, nc: Client 
                        max_import_bytes=settings.max_import_bytes)
     app.add_middleware(EitherSlash, routes=app.router.routes)
     # contact_import before contacts: /api/contacts/export is not a contact's id.
-    for module in (campaigns, audiences, contact_import, contacts, fields, lists, segments, keys,
-                   tracking):
+    for module in (campaigns, ab_tests, audiences, contact_import, contacts, fields, lists,
+                   segments, keys, tracking):
         app.include_router(module.router)
     # Consent, suppressions, GDPR and the workspace's settings.
     for router in (forms.router, forms.api, preferences.router, suppressions.router,
@@ -119,5 +121,6 @@ async def build(runtime: Runtime) -> ServiceParts:
                              poll=settings.summary_poll_seconds)
     learner = send_hours_loop(runtime.engine, runtime.shutdown,
                               interval=settings.send_hours_interval_seconds)
+    decider = decider_loop(runtime.engine, runtime.shutdown, poll=settings.ab_test_poll_seconds)
     return ServiceParts(handlers=projections(), http_app=app,
-                        loops=[refresher, summaries, learner])
+                        loops=[refresher, summaries, learner, decider])

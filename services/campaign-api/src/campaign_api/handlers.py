@@ -6,6 +6,7 @@ from datetime import datetime
 
 from campaign_api import db
 from campaign_api.domain import still_ahead
+from campaign_api.usecases import ab_tests
 from campaign_api.usecases._contact_writes import suppress
 from contracts import (
     CampaignCompleted,
@@ -32,6 +33,7 @@ async def on_content_generated(event: ContentGenerated, uow: UnitOfWork) -> None
         else None,
     )
     await db.bump_campaign(uow.conn, p.campaign_id, emails_generated=1)
+    await ab_tests.record_test(uow.conn, event)
 
 
 async def on_content_failed(event: ContentFailed, uow: UnitOfWork) -> None:
@@ -47,7 +49,7 @@ async def on_email_sent(event: EmailSent, uow: UnitOfWork) -> None:
     await db.bump_email(uow.conn, p.campaign_id, p.sequence, sent=1)
     await db.record_send(uow.conn, campaign_id=p.campaign_id, sequence=p.sequence,
                          email=p.recipient.lower(), workspace_id=event.workspace_id,
-                         sent_at=event.occurred_at)
+                         sent_at=event.occurred_at, variant=p.variant)
 
 
 async def on_email_failed(event: EmailFailed, uow: UnitOfWork) -> None:

@@ -22,6 +22,7 @@ from pydantic_core import PydanticCustomError
 
 from campaign_api.domain import InvalidRecipient, recipient, split_address
 from campaign_api.schemas_contacts import Audience
+from contracts.ab_tests import AbTest
 from contracts.events import FailureKind, SendWindow
 from contracts.types import TimeZoneName
 from rules.headers import HeaderInput
@@ -127,6 +128,9 @@ class CampaignCreate(BaseModel):
     from_name: Annotated[OneLine, Field(max_length=200)] = ""
     from_email: EmailStr | None = None
     reply_to: EmailStr | None = None
+    ab_test: AbTest | None = Field(
+        default=None, description="Write the emails it names in variants, each sent to a "
+        "slice of the recipients, and the winner to the rest after the window")
 
     @model_validator(mode="after")
     def _check(self) -> CampaignCreate:
@@ -168,6 +172,7 @@ class CampaignUpdate(BaseModel):
     from_name: Annotated[OneLine, Field(max_length=200)] | None = None
     from_email: EmailStr | None = None
     reply_to: EmailStr | None = None
+    ab_test: AbTest | None = Field(default=None, description="null: test no further emails")
 
 
 class RecipientsAdd(BaseModel):
@@ -301,6 +306,7 @@ class CampaignDetail(CampaignSummary):
     per_contact_time: bool
     send_time_optimization: bool
     send_window: SendWindow | None
+    ab_test: AbTest | None = None
     fallback_models: list[str]
     audience: Audience
     from_name: str

@@ -8,6 +8,7 @@ import uuid
 from pydantic import BaseModel, Field
 
 from campaign_api.schemas import Counts, EmailCounts, StructureCounts
+from campaign_api.schemas_ab_tests import AbTestReport
 from contracts.events import StructureChoice
 
 
@@ -38,3 +39,6 @@ class CampaignReport(BaseModel):
                                               "structure they were written with")
     links: list[LinkCounts] = Field(description="Per email, its clicked links, the most people's "
                                     "clickers first")
+    ab_tests: list[AbTestReport] = Field(
+        default_factory=list, description="Per email under an A/B test, its variants' counts "
+        "and the decision")

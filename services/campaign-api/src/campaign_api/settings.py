@@ -62,6 +62,8 @@ class Settings(ServiceSettings):
     # Contacts with people's opens or clicks not yet learned from have their send hours
     # learned again this often (send-time optimisation).
     send_hours_interval_seconds: float = Field(default=3_600.0, ge=1, le=86_400)
+    # A/B tests whose window is over are looked for this often.
+    ab_test_poll_seconds: float = Field(default=5.0, gt=0, le=300)
 
     @model_validator(mode="after")
     def _link_key(self) -> Settings:

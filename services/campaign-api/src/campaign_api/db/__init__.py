@@ -4,6 +4,15 @@ One module per seam; everything callers use is re-exported here, so they write `
 whichever module holds it.
 """
 
+from campaign_api.db.ab_tests import (
+    ab_tests,
+    ab_tests_of,
+    claim_due_ab_test,
+    insert_ab_test,
+    lock_ab_test,
+    record_ab_decision,
+    variant_counts,
+)
 from campaign_api.db.accounts import (
     add_api_key,
     end_session,
@@ -163,6 +172,8 @@ segments = segment_table
 __all__ = [
     "AnyRow",
     "ClaimHeldError",
+    "ab_tests",
+    "ab_tests_of",
     "add_api_key",
     "add_to_list",
     "api_keys",
@@ -172,6 +183,7 @@ __all__ = [
     "campaign_emails_of",
     "campaign_ids_of",
     "campaigns",
+    "claim_due_ab_test",
     "claim_due_segment",
     "claim_due_summary",
     "claim_idempotency_key",
@@ -220,6 +232,7 @@ __all__ = [
     "hour_counts",
     "idempotency_keys",
     "ids_by_email",
+    "insert_ab_test",
     "insert_campaign",
     "insert_campaign_list",
     "insert_list",
@@ -238,6 +251,7 @@ __all__ = [
     "listed_among",
     "lists",
     "lists_of",
+    "lock_ab_test",
     "lock_recipient_email",
     "locked_contact",
     "mark_completed",
@@ -254,6 +268,7 @@ __all__ = [
     "planned_times",
     "public_lists_of",
     "recipient_tally",
+    "record_ab_decision",
     "record_consent",
     "record_consents",
     "record_engagement",
@@ -295,6 +310,7 @@ __all__ = [
     "update_segment",
     "update_workspace_settings",
     "upsert_contacts",
+    "variant_counts",
     "withdraw_consents",
     "workspace_for_key",
     "workspace_hour_counts",

@@ -190,6 +190,8 @@ sends = sa.Table(
     sa.Column("email", sa.Text, primary_key=True),
     sa.Column("workspace_id", UUID(as_uuid=True), nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+    # The variant sent, of an email under an A/B test.
+    sa.Column("variant", sa.Text),
     sa.Index("sends_by_contact", "workspace_id", "email", "sent_at"),
 )
 

@@ -66,7 +66,7 @@ _SCHEDULE_FIELDS = frozenset({"schedule_type", "weekly_emails", "weekly_days", "
                               "send_time_optimization", "send_window"})
 # Fields a definition may hold as null; for the others an explicit null means "unchanged".
 _NULLABLE = frozenset({"weekly_emails", "total_months", "total_emails", "from_email", "reply_to",
-                       "send_window"})
+                       "send_window", "ab_test"})
 
 
 def _definition(body: CampaignCreate, now: datetime) -> CampaignDefinition:
@@ -89,6 +89,7 @@ def _definition(body: CampaignCreate, now: datetime) -> CampaignDefinition:
             audience_description=body.audience_description, model=body.ai_agent_id,
             fallback_models=body.fallback_models, from_name=body.from_name,
             from_email=body.from_email, reply_to=body.reply_to, schedule=schedule,
+            ab_test=body.ab_test,
         )
     except pydantic.ValidationError as exc:
         raise Invalid.from_validation(exc, CampaignDefinition) from exc
@@ -333,6 +334,7 @@ def _detail(row: AnyRow, emails: list[CampaignEmail], audience: Audience) -> Cam
         start_at=s.start_at, send_time=s.send_time, timezone=s.timezone,
         per_contact_time=s.per_contact_time,
         send_time_optimization=s.send_time_optimization, send_window=s.send_window,
+        ab_test=d.ab_test,
         fallback_models=d.fallback_models, audience=audience, from_name=d.from_name,
         from_email=d.from_email, reply_to=d.reply_to,
         planned_total_emails=row.planned_emails, next_sequence=next_sequence,

@@ -23,6 +23,7 @@ from campaign_api.schemas import (
     StructureCounts,
 )
 from campaign_api.schemas_report import CampaignReport, LinkCounts, ReportEmail
+from campaign_api.usecases.ab_tests import ab_test_reports
 from campaign_api.usecases.campaigns import require_campaign
 
 
@@ -81,6 +82,7 @@ async def campaign_report(
         await require_campaign(conn, workspace_id, campaign_id)
         emails = await db.campaign_emails_of(conn, campaign_id)
         links = await db.clicks_per_link(conn, campaign_id)
+        tests = await ab_test_reports(conn, campaign_id)
     totals, by_structure = _sums(emails, (*_DELIVERY, *ENGAGEMENT_COUNTERS))
     return CampaignReport(
         campaign_id=campaign_id,
@@ -92,6 +94,7 @@ async def campaign_report(
         structures=[StructureCounts(structure=s, **_summed(sums))
                     for s, sums in sorted(by_structure.items())],
         links=[LinkCounts.model_validate(r, from_attributes=True) for r in links],
+        ab_tests=tests,
     )
 
 
