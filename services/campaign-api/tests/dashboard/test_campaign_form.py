@@ -70,6 +70,28 @@ async def test_the_edit_form_changes_the_campaign(
         assert "Asia/Tokyo" in page.text
 
 
+async def test_the_form_turns_send_time_optimisation_on_and_off(
+    new_key: NewKey, dashboard: Dashboard, sign_in: SignIn, campaign_form: dict[str, Any],
+) -> None:
+    key = await new_key("acme")
+    async with dashboard() as client:
+        csrf = await sign_in(client, key)
+        blank = await client.get("/dashboard/campaigns/new")
+        assert re.search(r'name="send_time_optimization"\s*>', blank.text)  # not ticked
+        created = await client.post("/dashboard/campaigns/new", data={
+            **campaign_form, "csrf_token": csrf, "send_time_optimization": "on"})
+        assert created.status_code == 303, created.text
+        base = created.headers["location"].split("?")[0]
+        form = await client.get(f"{base}/edit")  # filled in from the stored campaign
+        assert re.search(r'name="send_time_optimization"\s*checked', form.text)
+
+        # Unticked, a browser sends nothing for it: off.
+        edited = await client.post(f"{base}/edit", data={**campaign_form, "csrf_token": csrf})
+        assert edited.status_code == 303, edited.text
+        form = await client.get(f"{base}/edit")
+        assert re.search(r'name="send_time_optimization"\s*>', form.text)
+
+
 async def test_the_schedule_preview_follows_the_form(
     new_key: NewKey, dashboard: Dashboard, sign_in: SignIn,
 ) -> None:

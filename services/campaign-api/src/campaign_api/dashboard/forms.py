@@ -73,6 +73,8 @@ class CampaignForm:
     start_date: str = ""
     send_time: str = "09:00"
     timezone: str = "UTC"
+    # The checkbox: sent (as "on") only when ticked.
+    send_time_optimization: str = ""
     model: str = MODELS[0]
     from_name: str = ""
     from_email: str = ""
@@ -106,7 +108,9 @@ class CampaignForm:
             weekly_emails=str(c.weekly_emails or ""),
             duration=str((c.total_months if by_months else c.total_emails) or ""),
             duration_unit="months" if by_months else "emails",
-            send_time=c.send_time.strftime("%H:%M"), timezone=c.timezone, model=c.ai_agent_id,
+            send_time=c.send_time.strftime("%H:%M"), timezone=c.timezone,
+            send_time_optimization="on" if c.send_time_optimization else "",
+            model=c.ai_agent_id,
             from_name=c.from_name, from_email=c.from_email or "",
             target_lists=[str(i) for i in c.audience.lists],
             exclude_lists=[str(i) for i in c.audience.exclude_lists],
@@ -127,6 +131,7 @@ class CampaignForm:
             "total_emails": None if by_months else _number(self.duration),
             "send_time": self.send_time or None,
             "timezone": self.timezone or "UTC",
+            "send_time_optimization": bool(self.send_time_optimization),
         }
 
     def _content(self) -> dict[str, Any]:
