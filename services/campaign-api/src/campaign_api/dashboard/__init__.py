@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from campaign_api.dashboard.ab_test_pages import ab_test_router
 from campaign_api.dashboard.audience_pages import audience_router
 from campaign_api.dashboard.auth import CsrfRejected, SignInRequired, signed_in
 from campaign_api.dashboard.contact_csv_pages import csv_router
@@ -30,6 +31,7 @@ def install(app: FastAPI, settings: DashboardSettings | None = None) -> None:
     """Serve the dashboard under /dashboard/ with its own static files and error pages."""
     app.state.dashboard_settings = settings or DashboardSettings()
     app.include_router(router)
+    app.include_router(ab_test_router)
     app.include_router(outbox_router)
     app.include_router(audience_router)
     app.include_router(csv_router)  # before /contacts/{contact_id}

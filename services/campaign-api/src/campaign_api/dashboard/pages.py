@@ -48,6 +48,9 @@ NOTICES = {
     "segment-saved": ("ok", "Segment saved."),
     "suppressed": ("ok", "The address is on the suppression list: it gets no email."),
     "unsuppressed": ("ok", "The address is off the suppression list, with your reason kept."),
+    "winner-picked": ("ok", "Winner picked. It goes to everyone held back for the test now."),
+    "winner-decided": ("warn", "The test was decided already; nothing changed."),
+    "winner-invalid": ("warn", "That is not one of the test's variants; nothing changed."),
 }
 
 
