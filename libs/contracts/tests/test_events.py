@@ -72,11 +72,11 @@ from contracts.events import (
     EmailClickedPayload,
     EmailDuePayload,
     EmailFailedPayload,
-    EmailPerformancePayload,
     EmailSentPayload,
     RecipientUnsubscribedPayload,
     WorkspaceSettingsPayload,
 )
+from contracts.learning import EmailPerformancePayload
 
 CAMPAIGN = uuid.UUID("6f1d2c1e-4b0a-4c55-9d1e-0d6a1a7b9c01")
 AUDIENCE = uuid.UUID("6f1d2c1e-4b0a-4c55-9d1e-0d6a1a7b9c02")

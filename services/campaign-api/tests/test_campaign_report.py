@@ -15,12 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from campaign_api import handlers
 from contracts import ContentGenerated, EmailFailed, EmailSent
 from contracts.events import (
-    ArmBelief,
     ContentGeneratedPayload,
     EmailFailedPayload,
     EmailSentPayload,
-    StructureChoice,
 )
+from contracts.learning import ArmBelief, StructureChoice
 from contracts.links import LinkClaims, LinkSigner, RecipientTokens
 from servicekit.db import UnitOfWork
 

@@ -33,7 +33,6 @@ from contracts.events import (
     EmailDue,
     EmailFailed,
     EmailOpened,
-    EmailPerformance,
     EmailSent,
     RecipientUnsubscribed,
     Schedule,
@@ -42,6 +41,7 @@ from contracts.events import (
     event_class_for,
     parse_event,
 )
+from contracts.learning import EmailPerformance
 from contracts.streams import CONSUMERS, STREAMS, TOPOLOGY, ConsumerSpec, StreamSpec, Topology
 
 __all__ = [

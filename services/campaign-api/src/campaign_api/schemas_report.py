@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from campaign_api.schemas import Counts, EmailCounts, StructureCounts
 from campaign_api.schemas_ab_tests import AbTestReport
-from contracts.events import StructureChoice
+from contracts.learning import StructureChoice
 
 
 class LinkCounts(BaseModel):

@@ -17,11 +17,10 @@ from campaign_api import handlers
 from campaign_api.settings import DEVELOPMENT_LINK_KEY
 from contracts import ContentGenerated, EmailSent
 from contracts.events import (
-    ArmBelief,
     ContentGeneratedPayload,
     EmailSentPayload,
-    StructureChoice,
 )
+from contracts.learning import ArmBelief, StructureChoice
 from contracts.links import LinkClaims, LinkSigner
 from servicekit.db import UnitOfWork
 

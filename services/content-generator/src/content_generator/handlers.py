@@ -49,12 +49,8 @@ from contracts import (
     WorkspaceUpdated,
     deterministic_id,
 )
-from contracts.events import (
-    ArmBelief,
-    ContentFailedPayload,
-    ContentGeneratedPayload,
-    StructureChoice,
-)
+from contracts.events import ContentFailedPayload, ContentGeneratedPayload
+from contracts.learning import ArmBelief, StructureChoice
 from servicekit.consumer import Commit, RetryLater
 from servicekit.db import UnitOfWork
 from servicekit.erasure import erase_address

@@ -15,7 +15,7 @@ from nats.aio.client import Client
 
 from content_generator import db
 from contracts import EmailPerformance
-from contracts.events import EmailPerformancePayload
+from contracts.learning import EmailPerformancePayload
 from contracts.streams import TOPOLOGY
 from servicekit.broker import ensure_consumer
 from servicekit.consumer import Consumer

@@ -16,7 +16,7 @@ from content_generator.handlers import structure_choice
 from content_generator.learning import BanditPolicy, Evidence, choose_structure
 from content_generator.preview import preview
 from contracts import CampaignCreated, ContentGenerated, EmailDue, EmailPerformance
-from contracts.events import EmailPerformancePayload
+from contracts.learning import EmailPerformancePayload
 from contracts.preview import PreviewRequest
 from testkit.fake_openrouter import FakeOpenRouter
 

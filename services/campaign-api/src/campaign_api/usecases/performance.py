@@ -20,7 +20,7 @@ from campaign_api import db
 from campaign_api.performance import next_as_of, summary_counts
 from campaign_api.usecases._claim_loop import claim_until_stopped
 from contracts import EmailPerformance, deterministic_id
-from contracts.events import EmailPerformancePayload
+from contracts.learning import EmailPerformancePayload
 from servicekit.db import UnitOfWork
 from servicekit.shutdown import Shutdown
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from content_generator.db.tables import PERFORMANCE_COUNTS, email_performance, generated_emails
 from content_generator.domain import first_line as first_line_of
 from content_generator.learning import Evidence, PastEmail
-from contracts.events import EmailPerformancePayload
+from contracts.learning import EmailPerformancePayload
 
 
 async def keep_newest_performance(conn: AsyncConnection, workspace_id: uuid.UUID,
