@@ -37,8 +37,8 @@ from campaign_api.dashboard.forms import (
 from campaign_api.dashboard.pages import engine_of, find_campaign, nats_of, not_found, render
 from campaign_api.domain import can_edit
 from campaign_api.failures import Failure, NotFound
-from campaign_api.schemas import CampaignDetail, CampaignStats, PreviewEmail
-from campaign_api.schemas_report import CampaignReport
+from campaign_api.schemas import CampaignDetail, PreviewEmail
+from campaign_api.schemas_report import CampaignReport, CampaignStats
 from campaign_api.usecases import campaigns as campaign_cases
 from campaign_api.usecases import preview, segments, stats
 from campaign_api.usecases.preview import DEFAULT_TIMEOUT_SECONDS

@@ -16,12 +16,11 @@ from campaign_api.schemas import (
     CampaignDetail,
     CampaignEmail,
     CampaignPage,
-    CampaignStats,
     CampaignUpdate,
     FailurePage,
     PreviewEmail,
 )
-from campaign_api.schemas_report import CampaignReport
+from campaign_api.schemas_report import CampaignReport, CampaignStats
 from rules.lifecycle import Status
 
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"],

@@ -14,15 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaign_api import db
 from campaign_api.performance import ENGAGEMENT_COUNTERS
-from campaign_api.schemas import (
+from campaign_api.schemas import DeliveryFailure, FailurePage
+from campaign_api.schemas_report import (
+    CampaignReport,
     CampaignStats,
     Counts,
-    DeliveryFailure,
     EmailCounts,
-    FailurePage,
+    LinkCounts,
+    ReportEmail,
     StructureCounts,
 )
-from campaign_api.schemas_report import CampaignReport, LinkCounts, ReportEmail
 from campaign_api.usecases.ab_tests import ab_test_reports
 from campaign_api.usecases.campaigns import require_campaign
 
