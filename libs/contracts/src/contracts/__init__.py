@@ -41,6 +41,7 @@ from contracts.events import (
     event_class_for,
     parse_event,
 )
+from contracts.journeys import JourneyGraph
 from contracts.learning import EmailPerformance
 from contracts.streams import CONSUMERS, STREAMS, TOPOLOGY, ConsumerSpec, StreamSpec, Topology
 
@@ -78,6 +79,7 @@ __all__ = [
     "EmailSent",
     "EmailVariant",
     "Event",
+    "JourneyGraph",
     "ListMembersAdded",
     "ListMembersRemoved",
     "RecipientUnsubscribed",

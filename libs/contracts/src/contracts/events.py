@@ -35,6 +35,7 @@ from contracts.contacts import (
     TransactionalRequested,
 )
 from contracts.envelope import Event, Payload
+from contracts.journeys import JourneyGraph
 from contracts.learning import EmailPerformance, StructureChoice
 from contracts.types import (
     MAX_MEMBERS_PER_EVENT,
@@ -127,6 +128,18 @@ class CampaignDefinition(Payload):
     targets: AudienceTargets = Field(default_factory=AudienceTargets)
     # Emails written in variants and tested on slices of the recipients; None: no test.
     ab_test: AbTest | None = None
+    # A journey: a sequence per contact started by a trigger (`contracts.journeys`); its
+    # emails use the schedule's timezone and send_window. Events from before it: a campaign.
+    kind: Literal["campaign", "journey"] = "campaign"
+    journey: JourneyGraph | None = None
+
+    @model_validator(mode="after")
+    def _journey(self) -> CampaignDefinition:
+        if self.kind == "journey" and self.journey is None:
+            raise ValueError("journey: a journey needs its graph")
+        if self.kind == "campaign" and self.journey is not None:
+            raise ValueError('journey: only for kind "journey"')
+        return self
 
 
 class CampaignRef(Payload):
