@@ -260,3 +260,17 @@ def test_every_kind_of_trigger_wait_and_condition_parses() -> None:
         graph = welcome()
         steps_of(graph)[2]["condition"] = condition
         JourneyGraph.model_validate(graph)
+
+
+def test_a_goal_is_met_by_its_event_its_segment_or_its_link_exactly() -> None:
+    segment = uuid.UUID(int=8)
+    graph = JourneyGraph.model_validate(
+        {**welcome(), "exit_on": [*welcome()["exit_on"],
+                                  {"kind": "segment_entered", "segment_id": str(segment)}]})
+    assert graph.goal_met(event="order.paid")
+    assert graph.goal_met(segment_id=segment)
+    assert graph.goal_met(link="https://shop.example/buy")
+    assert not graph.goal_met(event="signed_up")
+    assert not graph.goal_met(link="https://shop.example/buy?x=1")
+    assert not graph.goal_met(segment_id=uuid.UUID(int=9))
+    assert not JourneyGraph.model_validate({**welcome(), "exit_on": []}).goal_met(event="x")

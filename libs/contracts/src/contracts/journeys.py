@@ -19,7 +19,7 @@ own zone first) and kept inside the schedule's `send_window`, the rest of the sc
   `SegmentCondition` ("segment"), decided at once. `.rule()` gives each as the plain rule
   `rules.journey_steps` evaluates.
 - Goals, by `kind`: `GoalEvent` ("event"), `GoalSegment` ("segment_entered"), `GoalLink`
-  ("link_clicked").
+  ("link_clicked"); `JourneyGraph.goal_met` says whether a fact is one.
 
 The graph is checked as a whole by `rules.journeys.check_graph` (loops refused, every path
 ends at an exit, errors naming the step); a refused graph is a ValidationError whose error's
@@ -350,6 +350,17 @@ class JourneyGraph(Payload):
     def _graph(self) -> JourneyGraph:
         check_graph(self.start, self.steps)
         return self
+
+    def goal_met(self, *, event: str | None = None, segment_id: uuid.UUID | None = None,
+                 link: str | None = None) -> bool:
+        """Whether an event received, a segment entered or a link clicked (its URL exactly)
+        is one of the journey's goals, which ends an enrollment early."""
+        for goal in self.exit_on:
+            if ((isinstance(goal, GoalEvent) and goal.name == event)
+                    or (isinstance(goal, GoalSegment) and goal.segment_id == segment_id)
+                    or (isinstance(goal, GoalLink) and goal.url == link)):
+                return True
+        return False
 
     def step(self, step_id: str) -> EmailStep | WaitStep | BranchStep | ActionStep | ExitStep:
         """The step with id `step_id`; KeyError for none."""
