@@ -68,13 +68,21 @@ from contracts.events import (
     CampaignScheduledPayload,
     ContentFailedPayload,
     ContentGeneratedPayload,
-    DeliveryRef,
     EmailClickedPayload,
     EmailDuePayload,
     EmailFailedPayload,
     EmailSentPayload,
+    EngagementRef,
     RecipientUnsubscribedPayload,
     WorkspaceSettingsPayload,
+)
+from contracts.journey_events import (
+    ActivityPayload,
+    ActivityRecorded,
+    JourneyActionDue,
+    JourneyActionPayload,
+    JourneyStepDue,
+    JourneyStepDuePayload,
 )
 from contracts.learning import EmailPerformancePayload
 
@@ -153,7 +161,7 @@ SAMPLES: dict[type[Event], Payload] = {
     EmailFailed: EmailFailedPayload(
         **DELIVERY, permanent=True, smtp_code=550, enhanced_code="5.1.1", reason="no such user"
     ),
-    EmailOpened: DeliveryRef(**DELIVERY),
+    EmailOpened: EngagementRef(**DELIVERY, human=True),
     EmailClicked: EmailClickedPayload(**DELIVERY, url="https://acme.example/linen?utm=email"),
     RecipientUnsubscribed: RecipientUnsubscribedPayload(
         email="ada@example.com", campaign_id=CAMPAIGN
@@ -182,6 +190,15 @@ SAMPLES: dict[type[Event], Payload] = {
             VariantResult(key="A", delivered=100, successes=2, rate=0.02, probability_best=0.01),
             VariantResult(key="B", delivered=100, successes=9, rate=0.09, probability_best=0.99),
         ]),
+    ActivityRecorded: ActivityPayload(
+        event_id=CAMPAIGN, email="ada@example.com", name="order.paid",
+        properties={"total": 42.5, "currency": "EUR", "first": True}, occurred_at=SEND_AT),
+    JourneyStepDue: JourneyStepDuePayload(
+        campaign_id=CAMPAIGN, version=2, enrollment_id=CAMPAIGN, step_id="welcome",
+        sequence=1, email="ada@example.com", send_at=SEND_AT),
+    JourneyActionDue: JourneyActionPayload(
+        campaign_id=CAMPAIGN, enrollment_id=CAMPAIGN, step_id="tag-buyer",
+        email="ada@example.com", action="add_tag", tag="buyer"),
 }
 
 

@@ -111,6 +111,7 @@ async def _labels(engine: AsyncEngine, email: Email) -> list[tuple[str, str, boo
 
 async def test_proxy_prefetches_are_machine_opens_and_readers_opens_are_human(
     delivered: Callable[..., Awaitable[Email]], api_engine: AsyncEngine,
+    outbox_events: ReadOutbox,
 ) -> None:
     email = await delivered({"ann@example.com": timedelta(0),
                              "bob@example.com": timedelta(hours=2)})
@@ -128,6 +129,9 @@ async def test_proxy_prefetches_are_machine_opens_and_readers_opens_are_human(
         ("bob@example.com", "open", True, None),
         ("bob@example.com", "open", True, None),
         ("bob@example.com", "open", False, "apple_privacy_proxy")]
+    # The events say so too, for the journeys' branches.
+    assert [e["payload"]["human"] for e in await outbox_events("email.opened")] == [
+        False, False, True, True, False]
     totals = (await email.stats())["totals"]
     assert {k: totals[k] for k in ("sent", "opens", "unique_opens", "human_opens",
                                    "unique_human_opens", "open_rate", "human_open_rate")} == {
@@ -168,7 +172,12 @@ async def test_scanner_clicks_are_machine_clicks_with_their_reason_and_a_person_
                           ("di@example.com", "click", False, "trap_link")]
     totals = (await email.stats())["totals"]
     # The trap hit is evidence, not a click: no event for it, and not in the clicks.
-    assert len(await outbox_events("email.clicked")) == totals["clicks"] == 8
+    clicked = await outbox_events("email.clicked")
+    assert len(clicked) == totals["clicks"] == 8
+    # As labelled when recorded: cy's first two clicks, and di's first, looked a person's
+    # until the third link and the trap gave the machine away.
+    assert [e["payload"]["human"] for e in clicked] == [
+        True, True, False, True, True, False, True, False]
     assert {k: totals[k] for k in ("unique_clicks", "human_clicks", "unique_human_clicks",
                                    "click_rate", "human_click_rate")} == {
         "unique_clicks": 4, "human_clicks": 2, "unique_human_clicks": 1, "click_rate": 1.0,

@@ -41,6 +41,7 @@ from contracts.events import (
     event_class_for,
     parse_event,
 )
+from contracts.journey_events import ActivityRecorded, JourneyActionDue, JourneyStepDue
 from contracts.journeys import JourneyGraph
 from contracts.learning import EmailPerformance
 from contracts.streams import CONSUMERS, STREAMS, TOPOLOGY, ConsumerSpec, StreamSpec, Topology
@@ -52,6 +53,7 @@ __all__ = [
     "TOPOLOGY",
     "AbTest",
     "AbTestDecided",
+    "ActivityRecorded",
     "AudienceMember",
     "AudienceMembersAdded",
     "AudienceMembersRemoved",
@@ -79,7 +81,9 @@ __all__ = [
     "EmailSent",
     "EmailVariant",
     "Event",
+    "JourneyActionDue",
     "JourneyGraph",
+    "JourneyStepDue",
     "ListMembersAdded",
     "ListMembersRemoved",
     "RecipientUnsubscribed",

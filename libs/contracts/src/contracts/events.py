@@ -35,6 +35,7 @@ from contracts.contacts import (
     TransactionalRequested,
 )
 from contracts.envelope import Event, Payload
+from contracts.journey_events import ActivityRecorded, JourneyActionDue, JourneyStepDue
 from contracts.journeys import JourneyGraph
 from contracts.learning import EmailPerformance, StructureChoice
 from contracts.types import (
@@ -327,7 +328,15 @@ class EmailFailedPayload(DeliveryRef):
         return data
 
 
-class EmailClickedPayload(DeliveryRef):
+class EngagementRef(DeliveryRef):
+    """An open or a click of a delivered email. `human`: whether campaign-api labelled it a
+    person's (not an image proxy's prefetch or a link scanner's) when it was recorded (a
+    click taken back by a later trap hit is not sent again); None from before labels."""
+
+    human: bool | None = None
+
+
+class EmailClickedPayload(EngagementRef):
     url: str = Field(max_length=4_000)
 
 
@@ -429,7 +438,7 @@ class EmailFailed(Event):
 class EmailOpened(Event):
     TYPE = "email.opened"
     type: Literal["email.opened"] = "email.opened"
-    payload: DeliveryRef
+    payload: EngagementRef
 
 
 class EmailClicked(Event):
@@ -454,7 +463,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         EmailPerformance, RecipientUnsubscribed, WorkspaceUpdated,
         ContactsChanged, ContactsDeleted, ListMembersAdded, ListMembersRemoved,
         SuppressionAdded, SuppressionRemoved, ContactErased, TransactionalRequested,
-        AbTestDecided,
+        AbTestDecided, ActivityRecorded, JourneyStepDue, JourneyActionDue,
     )
 }
 
@@ -466,7 +475,7 @@ AnyEvent = Annotated[
     | EmailPerformance | RecipientUnsubscribed | WorkspaceUpdated
     | ContactsChanged | ContactsDeleted | ListMembersAdded | ListMembersRemoved
     | SuppressionAdded | SuppressionRemoved | ContactErased | TransactionalRequested
-    | AbTestDecided,
+    | AbTestDecided | ActivityRecorded | JourneyStepDue | JourneyActionDue,
     Field(discriminator="type"),
 ]
 _ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

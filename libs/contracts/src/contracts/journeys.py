@@ -225,6 +225,10 @@ class EmailStep(Payload):
     goal: Annotated[str, Field(min_length=1, max_length=2_000)]
     subject_hint: Annotated[OneLine, Field(max_length=200)] | None = None
     next: StepId
+    # The step's content number, as campaign-api assigns it when the journey is saved: the
+    # "sequence" its content is written, sent and reported under. A step kept unchanged by a
+    # new version keeps its number; None only in a graph not yet saved.
+    sequence: int | None = Field(default=None, ge=1)
 
     def links(self) -> tuple[tuple[str, str], ...]:
         return (("next", self.next),)
@@ -267,24 +271,31 @@ class BranchStep(Payload):
         return ()
 
 
-class ActionStep(Payload):
-    """Tag or untag the contact (`tag`), or add or remove them from a list (`list_id`)."""
+ActionKind = Literal["add_tag", "remove_tag", "add_to_list", "remove_from_list"]
 
-    type: Literal["action"] = "action"
-    id: StepId
-    action: Literal["add_tag", "remove_tag", "add_to_list", "remove_from_list"]
+
+class ActionTarget(Payload):
+    """What an action does to a contact: tag or untag them (`tag`), or add them to or remove
+    them from a list (`list_id`)."""
+
+    action: ActionKind
     tag: TagName | None = None
     list_id: uuid.UUID | None = None
-    next: StepId
 
     @model_validator(mode="after")
-    def _target(self) -> ActionStep:
+    def _target(self) -> ActionTarget:
         on_tag = self.action in ("add_tag", "remove_tag")
         if on_tag and (self.tag is None or self.list_id is not None):
             raise ValueError(f"tag: {self.action} takes a tag and no list_id")
         if not on_tag and (self.list_id is None or self.tag is not None):
             raise ValueError(f"list_id: {self.action} takes a list_id and no tag")
         return self
+
+
+class ActionStep(ActionTarget):
+    type: Literal["action"] = "action"
+    id: StepId
+    next: StepId
 
     def links(self) -> tuple[tuple[str, str], ...]:
         return (("next", self.next),)

@@ -65,6 +65,10 @@ STREAMS: tuple[StreamSpec, ...] = (
                "them (email.performance)"),
     StreamSpec("ABTESTS", ("ab_test.>",),
                "The winners of emails tested in variants, one per (campaign, sequence)"),
+    StreamSpec("ACTIVITY", ("activity.>",),
+               "What contacts did, as the workspace's own systems report it (POST /api/events)"),
+    StreamSpec("JOURNEYS", ("journey.>",),
+               "Journeys' steps falling due per contact: emails to send, actions to carry out"),
 )
 
 CONSUMERS: tuple[ConsumerSpec, ...] = (
@@ -101,12 +105,14 @@ PRODUCERS: dict[str, str] = {
     **dict.fromkeys(("campaign.created", "campaign.updated", "campaign.paused", "campaign.resumed",
                      "campaign.cancelled", "audience.members.added", "audience.members.removed",
                      "email.opened", "email.clicked", "recipient.unsubscribed",
-                     "email.performance", "ab_test.decided",
+                     "email.performance", "ab_test.decided", "activity.recorded",
                      "workspace.updated", "contacts.changed", "contacts.deleted",
                      "list.members.added", "list.members.removed", "suppression.added",
                      "suppression.removed", "contact.erased", "transactional.requested"),
                     "campaign-api"),
     "email.due": "scheduler",
+    "journey.step_due": "scheduler",
+    "journey.action": "scheduler",
     "campaign.completed": "scheduler",
     "campaign.scheduled": "scheduler",
     "content.generated": "content-generator",

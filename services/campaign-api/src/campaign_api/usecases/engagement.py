@@ -27,7 +27,7 @@ from campaign_api.engagement_rules import (
 from campaign_api.performance import RecipientTally, counter_changes
 from campaign_api.usecases._contact_writes import suppress
 from contracts import EmailClicked, EmailOpened, RecipientUnsubscribed, deterministic_id
-from contracts.events import DeliveryRef, EmailClickedPayload, RecipientUnsubscribedPayload
+from contracts.events import EmailClickedPayload, EngagementRef, RecipientUnsubscribedPayload
 from contracts.links import InvalidLink, LinkClaims, LinkSigner, Purpose
 from servicekit.db import UnitOfWork
 
@@ -45,8 +45,8 @@ async def record_open(
     engagement_rules.user_agent made it."""
     claims = _claims(signer, "open", token)
     try:
-        payload = DeliveryRef(campaign_id=claims.campaign_id, sequence=claims.sequence,
-                              recipient=claims.email)
+        payload = EngagementRef(campaign_id=claims.campaign_id, sequence=claims.sequence,
+                                recipient=claims.email)
     except pydantic.ValidationError as exc:
         raise InvalidLink("link payload has the wrong shape") from exc
     email, at = claims.email.lower(), datetime.now(UTC)
@@ -64,7 +64,8 @@ async def record_open(
         if verdict.human:
             await db.mark_send_hours_due(uow.conn, claims.workspace_id, email)
         await _count(uow, claims, before)
-        uow.publish(EmailOpened.create(payload, workspace_id=claims.workspace_id))
+        uow.publish(EmailOpened.create(payload.model_copy(update={"human": verdict.human}),
+                                       workspace_id=claims.workspace_id))
         await uow.commit()
 
 
@@ -83,9 +84,9 @@ async def record_trap(
 
 async def _record_click(
     uow: UnitOfWork, claims: LinkClaims, *, url: str | None, user_agent: str
-) -> None:
+) -> bool:
     """The click on `url` (None: the trap link), labelled, and the earlier clicks of the
-    same email the rules say the same machine made."""
+    same email the rules say the same machine made; whether it was labelled a person's."""
     email = claims.email.lower()
     campaign_id, sequence = claims.campaign_id, claims.sequence
     await db.lock_recipient_email(uow.conn, campaign_id, sequence, email)
@@ -108,6 +109,7 @@ async def _record_click(
     if (verdict.human and url is not None) or decided.relabel:
         await db.mark_send_hours_due(uow.conn, claims.workspace_id, email)
     await _count(uow, claims, before)
+    return verdict.human
 
 
 async def _count(uow: UnitOfWork, claims: LinkClaims, before: RecipientTally) -> None:
@@ -142,8 +144,9 @@ async def record_click(
     except pydantic.ValidationError as exc:
         raise InvalidLink("link payload has the wrong shape") from exc
     async with UnitOfWork(engine) as uow:
-        await _record_click(uow, claims, url=url, user_agent=user_agent)
-        uow.publish(EmailClicked.create(payload, workspace_id=claims.workspace_id))
+        human = await _record_click(uow, claims, url=url, user_agent=user_agent)
+        uow.publish(EmailClicked.create(payload.model_copy(update={"human": human}),
+                                        workspace_id=claims.workspace_id))
         await uow.commit()
     return url
 
