@@ -144,6 +144,6 @@ def test_durable_names_are_unique() -> None:
 
 def test_consumers_of_selects_a_services_consumers() -> None:
     assert {c.stream for c in TOPOLOGY.consumers_of("mailer")} == {
-        "ABTESTS", "CAMPAIGNS", "CONTENT", "ENGAGEMENT", "TRANSACTIONAL",
+        "ABTESTS", "CAMPAIGNS", "CONTENT", "ENGAGEMENT", "JOURNEYS", "TRANSACTIONAL",
     }
     assert TOPOLOGY.consumers_of("nobody") == ()

@@ -98,6 +98,9 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("mailer", "ENGAGEMENT", ("recipient.unsubscribed",)),
     # The winner of a tested email goes to the recipients held back for it.
     ConsumerSpec("mailer", "ABTESTS", ("ab_test.decided",)),
+    # One contact's email of a journey; it waits for the step's content, which is written once
+    # for everyone and may take a model's outage to arrive.
+    ConsumerSpec("mailer", "JOURNEYS", ("journey.step_due",), max_deliver=80),
 )
 
 # Which service publishes each event type.

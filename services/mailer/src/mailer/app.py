@@ -21,6 +21,7 @@ from contracts import (
     ContactsChanged,
     ContactsDeleted,
     ContentGenerated,
+    JourneyStepDue,
     ListMembersAdded,
     ListMembersRemoved,
     RecipientUnsubscribed,
@@ -29,7 +30,7 @@ from contracts import (
     TransactionalRequested,
     WorkspaceUpdated,
 )
-from mailer import ab_tests, handlers, policy_handlers, processes
+from mailer import ab_tests, handlers, journeys, policy_handlers, processes
 from mailer.dispatcher import dispatcher_loop
 from mailer.settings import Settings
 from mailer.transactional import transactional_loop
@@ -56,6 +57,8 @@ def handler_table(settings: Settings) -> Handlers:
     table.on(SuppressionAdded)(handlers.on_suppression_added)
     table.on(SuppressionRemoved)(handlers.on_suppression_removed)
     table.on(ContentGenerated)(handlers.on_content_generated)
+    table.on(JourneyStepDue)(partial(journeys.on_step_due,
+                                     default_sender=settings.default_sender))
     table.on(AbTestDecided)(ab_tests.on_ab_test_decided)
     table.on(RecipientUnsubscribed)(handlers.on_unsubscribed)
     table.on(WorkspaceUpdated)(policy_handlers.on_workspace_updated)

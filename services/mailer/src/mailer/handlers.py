@@ -53,6 +53,7 @@ async def on_campaign_defined(event: CampaignCreated | CampaignUpdated, uow: Uni
         per_contact_time=schedule.per_contact_time,
         send_time_optimization=schedule.send_time_optimization,
         send_window=window.model_dump(mode="json") if window is not None else None,
+        kind=p.kind,
     )
 
 
@@ -144,7 +145,8 @@ async def on_content_generated(event: ContentGenerated, uow: UnitOfWork) -> None
     send-time optimisation one per instant at which that date begins in some zone (a contact's
     preferred hour may be its first; the dispatcher gives each their own due time).
 
-    Raises RetryLater until the campaign's own events have arrived.
+    A journey's email gets no dispatch: it goes to each contact reaching its step
+    (`mailer.journeys`). Raises RetryLater until the campaign's own events have arrived.
     """
     p = event.payload
     campaign = await db.get_campaign(uow.conn, p.campaign_id)
@@ -164,6 +166,11 @@ async def on_content_generated(event: ContentGenerated, uow: UnitOfWork) -> None
     if not stored:
         log.info("mailer.content_already_stored", campaign_id=str(p.campaign_id),
                  sequence=p.sequence)
+        return
+    if campaign.kind == "journey":
+        # Each contact's email is created when they reach the step (`mailer.journeys`).
+        log.info("mailer.content_stored", campaign_id=str(p.campaign_id), sequence=p.sequence,
+                 dispatches=0)
         return
     timing = await db.campaign_timing(uow.conn, p.campaign_id)
     groups: list[tuple[datetime, Sequence[str] | None]] = [(p.send_at, None)]

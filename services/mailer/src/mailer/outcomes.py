@@ -187,7 +187,7 @@ def sent_event(row: db.ClaimedRow, correlation_id: uuid.UUID, *, smtp_reply: str
         payload,
         workspace_id=row.campaign.workspace_id,
         correlation_id=correlation_id,
-        event_id=deterministic_id("email.sent", row.campaign_id, row.sequence, row.email),
+        event_id=_outcome_id("email.sent", row),
     )
 
 
@@ -211,5 +211,14 @@ def failed_event(
                            enhanced_code=enhanced, reason=reason[:_MAX_REASON], kind=kind),
         workspace_id=row.campaign.workspace_id,
         correlation_id=correlation_id,
-        event_id=deterministic_id("email.failed", row.campaign_id, row.sequence, row.email),
+        event_id=_outcome_id("email.failed", row),
     )
+
+
+def _outcome_id(kind: str, row: db.ClaimedRow) -> uuid.UUID:
+    """One outcome event per delivery. A campaign's delivery is one per (campaign, sequence,
+    address); a journey's contact who enters again gets a step's email again, a delivery of
+    its own (`mailer.journeys`), whose outcome must not be taken for the first one's."""
+    if row.campaign.kind == "journey":
+        return deterministic_id(kind, row.id)
+    return deterministic_id(kind, row.campaign_id, row.sequence, row.email)

@@ -1,7 +1,7 @@
 """The mailer's tables and every query it runs: `tables` is the schema, `copies` the mailer's
 copies of campaigns, contacts, memberships, suppressions and contents, `dispatches` when and to
-whom an email's deliveries are created, `deliveries` their claims and outcomes. SQL is
-written in this package only."""
+whom an email's deliveries are created, `journeys` a journey step's one delivery,
+`deliveries` their claims and outcomes. SQL is written in this package only."""
 
 from mailer.db.ab_tests import (
     assign_variants,
@@ -50,6 +50,7 @@ from mailer.db.dispatches import (
     finish_dispatch,
     insert_dispatches,
 )
+from mailer.db.journeys import contact_known, content_stored, insert_step_delivery
 from mailer.db.tables import (
     campaigns,
     contacts,
@@ -80,7 +81,9 @@ __all__ = [
     "cancel_pending",
     "claim_dispatch",
     "claim_due",
+    "contact_known",
     "contacts",
+    "content_stored",
     "contents",
     "contents_for",
     "create_deliveries",
@@ -92,6 +95,7 @@ __all__ = [
     "get_campaign",
     "insert_content",
     "insert_dispatches",
+    "insert_step_delivery",
     "insert_test",
     "memberships",
     "metadata",

@@ -28,6 +28,8 @@ class CampaignRow:
     from_email: str | None
     reply_to: str | None
     state: str
+    # campaign | journey: a journey's contacts are its enrollments, not its lists.
+    kind: str = "campaign"
 
 
 async def upsert_campaign(conn: AsyncConnection, **values: Any) -> None:
@@ -49,7 +51,7 @@ async def get_campaign(
     if row is None:
         return None
     return CampaignRow(row.campaign_id, row.workspace_id, row.audience_id, row.name,
-                       row.from_name, row.from_email, row.reply_to, row.state)
+                       row.from_name, row.from_email, row.reply_to, row.state, row.kind)
 
 
 @dataclass(frozen=True)

@@ -94,10 +94,10 @@ def _claimable() -> sa.Select[Any]:
         suppressions.c.email == sa.func.lower(deliveries.c.email),
     )
     # The contact as it is now: one deleted or no longer subscribed since is not mailed, nor
-    # one who has left the campaign's lists (or joined an excluded one) while the delivery
-    # waited, for a retry, a send window or a frequency cap. LATERAL with LIMIT 1, one index
-    # probe per delivery: as a plain join, a planner without statistics yet matched on the
-    # workspace alone and filtered every contact of it by address.
+    # (but in a journey) one who has left the campaign's lists (or joined an excluded one)
+    # while the delivery waited, for a retry, a send window or a frequency cap. LATERAL with
+    # LIMIT 1, one index probe per delivery: as a plain join, a planner without statistics
+    # yet matched on the workspace alone and filtered every contact of it by address.
     on = sa.and_(memberships.c.workspace_id == campaigns.c.workspace_id,
                  memberships.c.email == deliveries.c.email)
     targeted = sa.and_(
@@ -110,7 +110,9 @@ def _claimable() -> sa.Select[Any]:
         .where(contacts.c.workspace_id == campaigns.c.workspace_id,
                contacts.c.email == deliveries.c.email)
         .limit(1).lateral("contact"))
-    active = sa.and_(contact.c.status == "subscribed", targeted)
+    # A journey's contact is mailed for being enrolled (journey.step_due), on no list of it.
+    active = sa.and_(contact.c.status == "subscribed",
+                     sa.or_(campaigns.c.kind == "journey", targeted))
     return (
         sa.select(
             deliveries.c.id, deliveries.c.campaign_id, deliveries.c.sequence, deliveries.c.email,

@@ -31,8 +31,12 @@ campaigns = sa.Table(
     sa.Column("send_time_optimization", sa.Boolean, nullable=False, server_default=sa.false()),
     # {"start": "09:00:00", "end": "17:00:00", "weekdays": [1, ...]} or None: any time.
     sa.Column("send_window", JSONB),
+    # campaign | journey (migration 0008): a journey's emails go to one contact at a time,
+    # on journey.step_due, never to its lists.
+    sa.Column("kind", sa.Text, nullable=False, server_default="campaign"),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
               server_default=sa.func.now(), onupdate=sa.func.now()),
+    sa.CheckConstraint("kind IN ('campaign', 'journey')", name="campaigns_kind"),
 )
 
 # Each contact once per workspace, with what sending needs; campaign-api owns them and sends
