@@ -77,10 +77,18 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     # contact.erased: campaign-api's own event, back once published, to scrub its outbox.
     ConsumerSpec("campaign-api", "CAMPAIGNS", ("campaign.completed", "campaign.scheduled",
                                                "contact.erased")),
+    # Contacts, lists and suppressions too: journeys' triggers, facts and exits, in order.
     ConsumerSpec("scheduler", "CAMPAIGNS", (
         "campaign.created", "campaign.updated", "campaign.paused", "campaign.resumed",
-        "campaign.cancelled", "contact.erased",
+        "campaign.cancelled", "contact.erased", "contacts.changed", "contacts.deleted",
+        "list.members.added", "list.members.removed", "suppression.added",
+        "suppression.removed",
     )),
+    # What journeys' branches and goals wait for: people's opens and clicks, unsubscribes,
+    # and the workspace's own events (which start journeys too).
+    ConsumerSpec("scheduler", "ENGAGEMENT", ("email.opened", "email.clicked",
+                                             "recipient.unsubscribed")),
+    ConsumerSpec("scheduler", "ACTIVITY", ("activity.recorded",)),
     ConsumerSpec("content-generator", "CAMPAIGNS", ("workspace.>", "campaign.>",
                                                     "contact.erased")),
     ConsumerSpec("content-generator", "SCHEDULE", ("email.due",), ack_wait_seconds=120),

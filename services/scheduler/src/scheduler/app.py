@@ -8,14 +8,25 @@ import structlog
 from prometheus_client import Counter
 
 from contracts import (
+    ActivityRecorded,
     CampaignCancelled,
     CampaignCreated,
     CampaignPaused,
     CampaignResumed,
     CampaignUpdated,
     ContactErased,
+    ContactsChanged,
+    ContactsDeleted,
+    EmailClicked,
+    EmailOpened,
+    ListMembersAdded,
+    ListMembersRemoved,
+    RecipientUnsubscribed,
+    SuppressionAdded,
+    SuppressionRemoved,
 )
-from scheduler import db, handlers
+from scheduler import db, handlers, journey_handlers, journey_timers
+from scheduler.db import journeys as journey_db
 from scheduler.settings import Settings
 from servicekit.consumer import Handlers
 from servicekit.runtime import Runtime, ServiceParts
@@ -62,6 +73,43 @@ async def _until_next_due(
     return min(settings.tick_seconds, max(0.0, (at - clock()).total_seconds()))
 
 
+JOURNEY_ADVANCED = Counter("scheduler_enrollments_advanced_total",
+                           "Due enrollments advanced by the journey loop")
+
+
+async def journey_loop(
+    runtime: Runtime, settings: Settings, clock: handlers.Clock = handlers.utc_now
+) -> None:
+    """Advance due enrollments a batch per transaction; a full batch goes on at once, else
+    the loop sleeps until the next due time or the poll interval, whichever comes first."""
+    batch = settings.journey_batch_size
+    while not runtime.shutdown.requested:
+        try:
+            async with runtime.uow() as uow:
+                advanced = await journey_timers.advance_due(uow, now=clock(), limit=batch)
+                await uow.commit()
+        except Exception as exc:  # the database may be briefly away; keep going
+            log.warning("scheduler.journey_tick_failed", error=repr(exc))
+            advanced = 0
+        JOURNEY_ADVANCED.inc(advanced)
+        if advanced < batch:
+            await runtime.shutdown.sleep(await _until_enrollment_due(runtime, settings, clock))
+
+
+async def _until_enrollment_due(
+    runtime: Runtime, settings: Settings, clock: handlers.Clock
+) -> float:
+    try:
+        async with runtime.engine.connect() as conn:
+            at = await journey_db.next_due(conn)
+    except Exception as exc:  # the database may be briefly away; poll as usual
+        log.warning("scheduler.journey_next_due_failed", error=repr(exc))
+        return settings.journey_poll_seconds
+    if at is None:
+        return settings.journey_poll_seconds
+    return min(settings.journey_poll_seconds, max(0.0, (at - clock()).total_seconds()))
+
+
 async def build(runtime: Runtime) -> ServiceParts:
     settings = runtime.settings
     assert isinstance(settings, Settings)
@@ -73,4 +121,15 @@ async def build(runtime: Runtime) -> ServiceParts:
     table.on(CampaignResumed)(partial(handlers.on_resumed, lead=lead))
     table.on(CampaignCancelled)(handlers.on_cancelled)
     table.on(ContactErased)(handlers.on_contact_erased)
-    return ServiceParts(handlers=table, loops=[tick_loop(runtime, settings)])
+    table.on(ListMembersAdded)(journey_handlers.on_members_added)
+    table.on(ListMembersRemoved)(journey_handlers.on_members_removed)
+    table.on(ContactsChanged)(journey_handlers.on_contacts_changed)
+    table.on(ContactsDeleted)(journey_handlers.on_contacts_deleted)
+    table.on(SuppressionAdded)(journey_handlers.on_suppressed)
+    table.on(SuppressionRemoved)(journey_handlers.on_unsuppressed)
+    table.on(ActivityRecorded)(journey_handlers.on_activity)
+    table.on(EmailOpened)(journey_handlers.on_opened)
+    table.on(EmailClicked)(journey_handlers.on_clicked)
+    table.on(RecipientUnsubscribed)(journey_handlers.on_unsubscribed)
+    return ServiceParts(handlers=table, loops=[tick_loop(runtime, settings),
+                                               journey_loop(runtime, settings)])

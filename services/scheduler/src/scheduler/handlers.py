@@ -37,7 +37,7 @@ from rules.cadence import (
     upcoming,
 )
 from rules.lifecycle import Status, follow, is_running
-from scheduler import db
+from scheduler import db, journey_handlers
 from scheduler.domain import PLAN_WINDOW, advance, due_time, needs_new_plan
 from servicekit.db import UnitOfWork
 from servicekit.erasure import erase_address
@@ -112,6 +112,9 @@ def _plan_of(row: db.ScheduleRow, *, state: State, total: int, slot: int,
 
 
 async def on_created(event: CampaignCreated, uow: UnitOfWork, *, lead: timedelta) -> None:
+    if event.payload.kind == "journey":  # a sequence per contact, no campaign-wide schedule
+        await journey_handlers.on_saved(event, uow)
+        return
     schedule = event.payload.schedule
     rule = Rule.from_schedule(schedule)
     first = slot_time(rule, 0)
@@ -139,6 +142,7 @@ async def on_created(event: CampaignCreated, uow: UnitOfWork, *, lead: timedelta
 
 
 async def on_paused(event: CampaignPaused, uow: UnitOfWork) -> None:
+    await journey_handlers.set_lifecycle(uow, event.payload.campaign_id, "paused")
     row = await db.get_for_update(uow.conn, event.payload.campaign_id)
     if row and follow(row.state, "pause") == "paused":
         await db.update_schedule(uow.conn, row.campaign_id, state="paused", due_at=None,
@@ -148,6 +152,7 @@ async def on_paused(event: CampaignPaused, uow: UnitOfWork) -> None:
 
 
 async def on_cancelled(event: CampaignCancelled, uow: UnitOfWork) -> None:
+    await journey_handlers.set_lifecycle(uow, event.payload.campaign_id, "cancelled")
     row = await db.get_for_update(uow.conn, event.payload.campaign_id)
     # A completed schedule has nothing left to stop: its last email.due went out already.
     if row and is_running(row.state):
@@ -163,6 +168,7 @@ async def on_resumed(
     event: CampaignResumed, uow: UnitOfWork, *, lead: timedelta, clock: Clock = utc_now
 ) -> None:
     """Slots that passed during the pause are dropped; numbering goes on without a gap."""
+    await journey_handlers.set_lifecycle(uow, event.payload.campaign_id, "active")
     row = await db.get_for_update(uow.conn, event.payload.campaign_id)
     if row is None or follow(row.state, "resume") != "active":
         return
@@ -180,6 +186,9 @@ async def on_resumed(
 async def on_updated(
     event: CampaignUpdated, uow: UnitOfWork, *, lead: timedelta, clock: Clock = utc_now
 ) -> None:
+    if event.payload.kind == "journey":
+        await journey_handlers.on_saved(event, uow, clock=clock)
+        return
     row = await db.get_for_update(uow.conn, event.payload.campaign_id)
     if row is None or not is_running(row.state):
         return

@@ -20,6 +20,11 @@ class Settings(ServiceSettings):
     # Missed sends older than this (after downtime) are skipped and recorded, not sent late.
     catch_up_window_seconds: int = Field(default=6 * 3600, ge=0)
 
+    # Journeys' timers: how often the loop looks for due enrollments when it found fewer than
+    # a batch, and how many it claims and advances per transaction.
+    journey_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    journey_batch_size: int = Field(default=500, ge=1, le=10_000)
+
     @property
     def lead_time(self) -> timedelta:
         return timedelta(seconds=self.lead_time_seconds)
