@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 
 from campaign_api.failures import Failure
 from campaign_api.schemas import FieldError, Problem
-from campaign_api.validation import locate
+from campaign_api.validation import journey_problems, locate
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +70,11 @@ def _field_errors(exc: RequestValidationError, model: type[pydantic.BaseModel] |
             errors.append(_syntax_error(err, exc.body))
             continue
         source, *loc = err.get("loc", ()) or ("body",)
+        problems = journey_problems({**err, "loc": loc})
+        if problems is not None:
+            errors += [FieldError(field=_field_name((source, *where)), message=message)
+                       for where, message in problems]
+            continue
         # Only the body is read into a model, whose checks may name the field they are about.
         where, message = locate({**err, "loc": loc}, model if source == "body" else None)
         errors.append(FieldError(field=_field_name((source, *where)), message=message))

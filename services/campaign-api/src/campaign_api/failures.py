@@ -8,7 +8,7 @@ from typing import Any
 import pydantic
 
 from campaign_api.schemas import FieldError
-from campaign_api.validation import locate
+from campaign_api.validation import journey_problems, locate
 
 
 class Failure(Exception):  # noqa: N818 - reads as what it is
@@ -43,7 +43,7 @@ class Invalid(Failure):
     def from_validation(cls, exc: pydantic.ValidationError,
                         model: type[pydantic.BaseModel]) -> Invalid:
         """`exc` from validating `model`, whose fields its model-level checks may name."""
-        errors = [_error(err, model) for err in exc.errors()]
+        errors = [e for err in exc.errors() for e in _errors(err, model)]
         return cls("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
 
 
@@ -62,8 +62,8 @@ class TimedOut(Failure):
     title = "Gateway timeout"
 
 
-def _error(err: Any, model: type[pydantic.BaseModel]) -> FieldError:
-    loc, message = locate(err, model)
+def _errors(err: Any, model: type[pydantic.BaseModel]) -> list[FieldError]:
+    found = journey_problems(err) or [locate(err, model)]
     # A definition's schedule fields are top-level fields of the API's bodies.
-    parts = [str(p) for p in loc if p != "schedule"]
-    return FieldError(field=".".join(parts) or "body", message=message)
+    return [FieldError(field=".".join(str(p) for p in loc if p != "schedule") or "body",
+                       message=message) for loc, message in found]

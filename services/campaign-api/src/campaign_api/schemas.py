@@ -24,6 +24,7 @@ from campaign_api.domain import InvalidRecipient, recipient, split_address
 from campaign_api.schemas_contacts import Audience
 from contracts.ab_tests import AbTest
 from contracts.events import FailureKind, SendWindow
+from contracts.journeys import JourneyGraph
 from contracts.types import TimeZoneName
 from rules.headers import HeaderInput
 from rules.lifecycle import Status
@@ -92,7 +93,15 @@ class CampaignCreate(BaseModel):
     description: str = Field(default="", max_length=20_000, description="The campaign brief")
     brand_voice: str = Field(default="", max_length=5_000)
     audience_description: str = Field(default="", max_length=5_000)
-    schedule_type: Literal["daily", "weekly"]
+    kind: Literal["campaign", "journey"] = Field(
+        default="campaign", description="journey: a sequence per contact, started by its "
+        "graph's trigger; it takes `journey` and of the schedule only `timezone` and "
+        "`send_window`, and needs no recipients")
+    journey: JourneyGraph | None = Field(
+        default=None, description="The journey's graph (kind journey): its `version` and each "
+        "email step's `sequence` are assigned on save")
+    schedule_type: Literal["daily", "weekly"] | None = Field(
+        default=None, description="Required for a campaign; not for a journey")
     weekly_emails: PerWeek | None = Field(
         default=None, description="Emails a week when fewer than `weekly_days`: sent on the "
         "days spread most evenly around the week (see `send_days` in the campaign's detail)")
@@ -134,6 +143,12 @@ class CampaignCreate(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> CampaignCreate:
+        if self.kind == "journey":
+            return self._check_journey()
+        if self.journey is not None:
+            raise ValueError('journey: only for kind "journey"')
+        if self.schedule_type is None:
+            raise ValueError("schedule_type: Field required")
         check_schedule(schedule_type=self.schedule_type, weekly_days=self.weekly_days,
                        total_months=self.total_months, total_emails=self.total_emails)
         targets = self.audience is not None and self.audience.has_targets()
@@ -141,6 +156,22 @@ class CampaignCreate(BaseModel):
             raise ValueError("recipient_emails: at least one recipient, or a list or segment "
                              "in audience, is required")
         return self
+
+    def _check_journey(self) -> CampaignCreate:
+        if self.journey is None:
+            raise ValueError("journey: a journey needs its graph")
+        for name in sorted(self.model_fields_set & CAMPAIGN_ONLY):
+            raise ValueError(f"{name}: not for a journey (its schedule takes only timezone and "
+                             "send_window; contacts enter by its trigger)")
+        return self
+
+
+# What only a campaign (kind "campaign") takes: a journey's emails follow its graph, and its
+# contacts come in through its trigger.
+CAMPAIGN_ONLY = frozenset({
+    "schedule_type", "weekly_emails", "weekly_days", "total_months", "total_emails", "start_at",
+    "send_time", "per_contact_time", "send_time_optimization", "recipient_emails", "recipients",
+    "audience", "ab_test"})
 
 
 class CampaignUpdate(BaseModel):
@@ -173,6 +204,9 @@ class CampaignUpdate(BaseModel):
     from_email: EmailStr | None = None
     reply_to: EmailStr | None = None
     ab_test: AbTest | None = Field(default=None, description="null: test no further emails")
+    journey: JourneyGraph | None = Field(
+        default=None, description="A journey's new graph: a new version when it differs from "
+        "the saved one (`version` and `sequence` are assigned on save)")
 
 
 class RecipientsAdd(BaseModel):
@@ -239,6 +273,7 @@ class CampaignSummary(BaseModel):
     status: Status
     archived: bool
     schedule_type: Literal["daily", "weekly"]
+    kind: Literal["campaign", "journey"] = "campaign"
     ai_agent_id: str
     progress: Progress
     created_at: datetime
@@ -307,6 +342,9 @@ class CampaignDetail(CampaignSummary):
     send_time_optimization: bool
     send_window: SendWindow | None
     ab_test: AbTest | None = None
+    journey: JourneyGraph | None = Field(
+        default=None, description="A journey's graph as saved: its version and each email "
+        "step's `sequence`")
     fallback_models: list[str]
     audience: Audience
     from_name: str

@@ -17,6 +17,8 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 import pydantic
 
+from rules.journeys import InvalidJourney
+
 Loc = tuple[str | int, ...]
 
 _PREFIX = "Value error, "
@@ -31,6 +33,20 @@ def locate(error: Mapping[str, Any], model: type[pydantic.BaseModel] | None) -> 
     if error.get("type") != "value_error":
         return loc, message
     return named(loc, message, model)
+
+
+def journey_problems(error: Mapping[str, Any]) -> list[tuple[Loc, str]] | None:
+    """A journey graph refused as a whole (`rules.journeys.InvalidJourney` in the error's
+    context) as one error per problem, each under its step (`journey.steps.3`) or the
+    journey's own field (`journey.start`), its message naming the step's id; None for any
+    other error."""
+    found = (error.get("ctx") or {}).get("error")
+    if not isinstance(found, InvalidJourney):
+        return None
+    loc: Loc = tuple(error.get("loc", ()))
+    return [((*loc, "steps", p.index), f'step "{p.step}": {p.message}')
+            if p.index is not None else ((*loc, p.where), p.message)
+            for p in found.problems]
 
 
 def named(loc: Sequence[str | int], message: str,

@@ -27,7 +27,9 @@ from campaign_api.domain import (
 )
 from campaign_api.erasure import ErasureKey
 from campaign_api.failures import Conflict, Invalid, NotFound
+from campaign_api.journey_versions import highest_sequence, is_edit, numbered
 from campaign_api.schemas import (
+    CAMPAIGN_ONLY,
     CampaignCreate,
     CampaignDetail,
     CampaignEmail,
@@ -53,7 +55,8 @@ from contracts import (
     CampaignUpdated,
     Event,
 )
-from contracts.events import CampaignRef, Schedule
+from contracts.events import CampaignRef, Schedule, SendWindow
+from contracts.journeys import EmailStep, JourneyGraph
 from rules.lifecycle import TransitionRefused
 from rules.schedule import DEFAULT_SEND_TIME, campaign_start
 from rules.weekdays import cadence_days
@@ -71,9 +74,11 @@ _NULLABLE = frozenset({"weekly_emails", "total_months", "total_emails", "from_em
 
 def _definition(body: CampaignCreate, now: datetime) -> CampaignDefinition:
     start, immediate = campaign_start(body.start_at, body.timezone, now)
+    journey = numbered(body.journey) if body.journey is not None else None
     try:
-        schedule = Schedule(
-            schedule_type=body.schedule_type, weekly_days=body.weekly_days,
+        schedule = journey_schedule(journey, body.timezone, body.send_window, now) if journey \
+            else Schedule(
+            schedule_type=body.schedule_type or "daily", weekly_days=body.weekly_days,
             weekly_emails=body.weekly_emails, total_months=body.total_months,
             total_emails=body.total_emails, start_at=start, start_immediately=immediate,
             send_time=body.send_time or DEFAULT_SEND_TIME, timezone=body.timezone,
@@ -89,7 +94,7 @@ def _definition(body: CampaignCreate, now: datetime) -> CampaignDefinition:
             audience_description=body.audience_description, model=body.ai_agent_id,
             fallback_models=body.fallback_models, from_name=body.from_name,
             from_email=body.from_email, reply_to=body.reply_to, schedule=schedule,
-            ab_test=body.ab_test,
+            ab_test=body.ab_test, kind=body.kind, journey=journey,
         )
     except pydantic.ValidationError as exc:
         raise Invalid.from_validation(exc, CampaignDefinition) from exc
@@ -105,7 +110,9 @@ async def create_campaign(
     given += [recipient(str(r.email), r.name, dict(r.fields)) for r in body.recipients]
     typed = len(body.recipient_emails)
     correlation_id = uuid.uuid4()
-    planned, times = first_plan(definition.schedule)
+    # A journey's emails go out per contact as they reach its steps: no plan of its own.
+    planned, times = first_plan(definition.schedule) if definition.journey is None \
+        else (None, [])
     async with UnitOfWork(engine) as uow:
         definition = definition.model_copy(update={
             "targets": await checked_targets(uow.conn, workspace_id, body.audience)})
@@ -113,9 +120,12 @@ async def create_campaign(
             uow.conn, id=definition.campaign_id, workspace_id=workspace_id,
             audience_id=definition.audience_id, name=definition.name,
             definition=definition.model_dump(mode="json"), status="active",
-            planned_emails=planned, next_sequence=1,
+            planned_emails=planned, next_sequence=1 if definition.journey is None else None,
             next_send_times=[t.isoformat() for t in times],
         )
+        if definition.journey is not None:
+            await _keep_version(uow.conn, workspace_id, definition.campaign_id,
+                                definition.journey)
         await db.insert_campaign_list(uow.conn, audience_id=definition.audience_id,
                                       workspace_id=workspace_id,
                                       campaign_id=definition.campaign_id, name=definition.name)
@@ -180,7 +190,19 @@ async def update_campaign(
         if not can_edit(row.status):
             raise Conflict(f"status: a {row.status} campaign cannot be changed")
         current = CampaignDefinition.model_validate(row.definition)
+        if current.kind == "journey":
+            for name in sorted(changes.model_fields_set & CAMPAIGN_ONLY):
+                raise Invalid.field(name, "not for a journey (its schedule takes only "
+                                    "timezone and send_window)")
         updated = _merge(current, changes)
+        if changes.journey is not None and current.journey is not None:
+            if is_edit(current.journey, changes.journey):
+                journey = numbered(changes.journey, current.journey, highest=(
+                    await db.highest_journey_sequence(uow.conn, campaign_id)))
+                await _keep_version(uow.conn, workspace_id, campaign_id, journey)
+            else:
+                journey = current.journey
+            updated = updated.model_copy(update={"journey": journey})
         if "audience" in changes.model_fields_set:
             updated = updated.model_copy(update={"targets": await checked_targets(
                 uow.conn, workspace_id, changes.audience)})
@@ -194,6 +216,22 @@ async def update_campaign(
         detail = await _read_detail(uow.conn, workspace_id, campaign_id)
         await uow.commit()
     return detail
+
+
+def journey_schedule(journey: JourneyGraph, timezone: str, window: SendWindow | None,
+                     now: datetime) -> Schedule:
+    """A journey's schedule: only its zone and send window mean anything (its emails follow
+    the graph per contact); the rest is filled so that the definition is one schedule."""
+    emails = sum(1 for s in journey.steps if isinstance(s, EmailStep))
+    return Schedule(schedule_type="daily", total_emails=max(emails, 1), start_at=now,
+                    timezone=timezone, send_window=window)
+
+
+async def _keep_version(conn: AsyncConnection, workspace_id: uuid.UUID,
+                        campaign_id: uuid.UUID, journey: JourneyGraph) -> None:
+    await db.insert_journey_version(
+        conn, campaign_id=campaign_id, workspace_id=workspace_id, version=journey.version,
+        graph=journey.model_dump(mode="json"), highest_sequence=highest_sequence(journey))
 
 
 def _merge(current: CampaignDefinition, changes: CampaignUpdate) -> CampaignDefinition:
@@ -313,7 +351,8 @@ def _summary(row: AnyRow) -> CampaignSummary:
     d = row.definition
     return CampaignSummary(
         id=row.id, name=row.name, status=row.status, archived=row.archived_at is not None,
-        schedule_type=d["schedule"]["schedule_type"], ai_agent_id=d["model"],
+        schedule_type=d["schedule"]["schedule_type"], kind=d.get("kind", "campaign"),
+        ai_agent_id=d["model"],
         progress=_progress(row), created_at=row.created_at, updated_at=row.updated_at,
     )
 
@@ -334,7 +373,7 @@ def _detail(row: AnyRow, emails: list[CampaignEmail], audience: Audience) -> Cam
         start_at=s.start_at, send_time=s.send_time, timezone=s.timezone,
         per_contact_time=s.per_contact_time,
         send_time_optimization=s.send_time_optimization, send_window=s.send_window,
-        ab_test=d.ab_test,
+        ab_test=d.ab_test, journey=d.journey,
         fallback_models=d.fallback_models, audience=audience, from_name=d.from_name,
         from_email=d.from_email, reply_to=d.reply_to,
         planned_total_emails=row.planned_emails, next_sequence=next_sequence,

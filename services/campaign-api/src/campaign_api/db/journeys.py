@@ -1,0 +1,53 @@
+"""Journeys: each saved version of a journey's graph (the campaign's definition holds the
+newest), kept so that what contacts already in the journey follow can still be read."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from campaign_api.db.tables import AnyRow, metadata
+
+journey_versions = sa.Table(
+    "journey_versions",
+    metadata,
+    sa.Column("campaign_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("workspace_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("graph", JSONB, nullable=False),
+    # The highest email step number of this version: the next new step is numbered above
+    # the highest of all versions.
+    sa.Column("highest_sequence", sa.Integer, nullable=False),
+    sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now()),
+)
+
+
+async def insert_journey_version(conn: AsyncConnection, *, campaign_id: uuid.UUID,
+                                 workspace_id: uuid.UUID, version: int, graph: dict[str, Any],
+                                 highest_sequence: int) -> None:
+    await conn.execute(journey_versions.insert().values(
+        campaign_id=campaign_id, workspace_id=workspace_id, version=version, graph=graph,
+        highest_sequence=highest_sequence))
+
+
+async def highest_journey_sequence(conn: AsyncConnection, campaign_id: uuid.UUID) -> int:
+    """The highest email step number any version of the journey gave (0 for none)."""
+    found = await conn.scalar(
+        sa.select(sa.func.coalesce(sa.func.max(journey_versions.c.highest_sequence), 0))
+        .where(journey_versions.c.campaign_id == campaign_id))
+    return int(found or 0)
+
+
+async def journey_versions_of(conn: AsyncConnection, workspace_id: uuid.UUID,
+                              campaign_id: uuid.UUID) -> list[AnyRow]:
+    return list((await conn.execute(
+        sa.select(journey_versions.c.version, journey_versions.c.graph,
+                  journey_versions.c.saved_at)
+        .where(journey_versions.c.campaign_id == campaign_id,
+               journey_versions.c.workspace_id == workspace_id)
+        .order_by(journey_versions.c.version))).all())
