@@ -96,12 +96,18 @@ async def test_a_sign_up_is_confirmed_by_the_link_in_its_confirmation_mail(
     assert changed[-1]["payload"]["contacts"][0]["status"] == "subscribed"
     [added] = await outbox_events("list.members.added")
     assert added["payload"] == {"list_id": str(list_id), "emails": ["ada@example.com"]}
+    # What a journey triggered by a confirmed sign-up starts on.
+    [signed_up] = await outbox_events("activity.recorded")
+    assert signed_up["payload"]["name"] == "signup.confirmed"
+    assert signed_up["payload"]["email"] == "ada@example.com"
+    assert signed_up["payload"]["properties"] == {"form_id": str(list_id)}
 
     # Following it again changes nothing and says so.
     again = await client.post(link)
     assert again.status_code == 200
     assert "Already confirmed" in again.text
     assert len(await outbox_events("list.members.added")) == 1
+    assert len(await outbox_events("activity.recorded")) == 1
 
 
 async def test_a_bad_sign_up_is_refused_naming_the_field_and_stores_nothing(

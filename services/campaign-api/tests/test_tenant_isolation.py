@@ -116,6 +116,13 @@ async def test_no_route_reaches_another_workspaces_rows(
         checked.append(f"{method} {path}")
 
     assert len(checked) >= 14, checked
+    # An event naming the other workspace's contact is this workspace's own: its contact is
+    # created here, and theirs is left as it was (compared below).
+    event = await acme.post("/api/events", json={"contact": "theirs@example.com",
+                                                 "name": "order.paid"})
+    assert event.status_code == 202, event.text
+    [ours] = (await acme.get("/api/contacts/", params={"q": "theirs@example.com"})).json()["items"]
+    assert ours["id"] != their_contact["id"]
     after = {"campaign": (await globex.get(f"/api/campaigns/{theirs['id']}/")).json(),
              "recipients": (await globex.get(f"/api/campaigns/{theirs['id']}/recipients")).json(),
              "keys": (await globex.get("/api/keys")).json(),

@@ -17,6 +17,7 @@ from campaign_api.routes import (
     campaigns,
     contact_import,
     contacts,
+    events,
     fields,
     forms,
     gdpr,
@@ -77,8 +78,8 @@ def create_app(engine: AsyncEngine, checks: list[ReadinessCheck], *, nc: Client 
                        max_import_bytes=settings.max_import_bytes)
     app.add_middleware(EitherSlash, routes=app.router.routes)
     # contact_import before contacts: /api/contacts/export is not a contact's id.
-    for module in (campaigns, ab_tests, audiences, contact_import, contacts, fields, lists,
-                   segments, keys, tracking):
+    for module in (campaigns, ab_tests, audiences, contact_import, contacts, events, fields,
+                   lists, segments, keys, tracking):
         app.include_router(module.router)
     # Consent, suppressions, GDPR and the workspace's settings.
     for router in (forms.router, forms.api, preferences.router, suppressions.router,

@@ -24,6 +24,7 @@ from campaign_api.db.accounts import (
     start_session,
     workspace_for_key,
 )
+from campaign_api.db.activity import activity_events, record_activity
 from campaign_api.db.audiences import insert_campaign_list, own_list_page
 from campaign_api.db.campaigns import (
     bump_campaign,
@@ -180,6 +181,7 @@ __all__ = [
     "ClaimHeldError",
     "ab_tests",
     "ab_tests_of",
+    "activity_events",
     "add_api_key",
     "add_to_list",
     "api_keys",
@@ -279,6 +281,7 @@ __all__ = [
     "public_lists_of",
     "recipient_tally",
     "record_ab_decision",
+    "record_activity",
     "record_consent",
     "record_consents",
     "record_engagement",

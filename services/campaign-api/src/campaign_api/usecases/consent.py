@@ -15,6 +15,7 @@ from campaign_api import consent, db
 from campaign_api.erasure import ErasureKey
 from campaign_api.failures import NotFound
 from campaign_api.usecases._contact_events import publish_contacts_changed, publish_members_added
+from campaign_api.usecases.activity import signup_confirmed
 from campaign_api.usecases.suppressions import unsuppress
 from contracts import TransactionalRequested
 from contracts.contacts import TransactionalPayload
@@ -131,5 +132,8 @@ async def confirm(engine: AsyncEngine, signer: LinkSigner, token: str) -> Confir
         if await db.join_list(uow.conn, claims.list_id, contact.id):
             publish_members_added(uow, claims.workspace_id, claims.list_id, [claims.email],
                                   correlation)
+        # What a journey triggered by a confirmed sign-up (to this form, or any) starts on.
+        uow.publish(signup_confirmed(claims.workspace_id, claims.email, claims.list_id,
+                                     correlation))
         await uow.commit()
     return Confirmed(claims.email, listed.name, already=False)
