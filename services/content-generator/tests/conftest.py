@@ -12,6 +12,7 @@ import pytest
 from content_generator.domain import CampaignBrief
 from contracts import CampaignCreated, CampaignDefinition, EmailDue, Schedule
 from contracts.events import EmailDuePayload
+from contracts.journeys import JourneyGraph
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday
 
@@ -67,3 +68,44 @@ def make_brief() -> Callable[..., CampaignBrief]:
         return CampaignBrief.from_definition(_definition(**overrides))
 
     return make
+
+
+def welcome_graph(**changes: Any) -> JourneyGraph:
+    """A welcome journey: email 1, a wait of 2 minutes, then email 2 to those who clicked
+    email 1 within a day, email 3 to the others; `changes` replace a step's fields by id."""
+    steps: list[dict[str, Any]] = [
+        {"type": "email", "id": "welcome", "goal": "Welcome new members to the club",
+         "subject_hint": "Welcome to the club", "next": "pause", "sequence": 1},
+        {"type": "wait", "id": "pause", "until": {"kind": "duration", "seconds": 120},
+         "next": "clicked"},
+        {"type": "branch", "id": "clicked", "then": "thanks", "else": "nudge",
+         "condition": {"kind": "clicked", "step": "welcome", "within_seconds": 86_400}},
+        {"type": "email", "id": "thanks", "goal": "Invite those who looked to book a tasting",
+         "next": "done", "sequence": 2},
+        {"type": "email", "id": "nudge", "goal": "Remind them what membership brings",
+         "subject_hint": "Still thinking it over?", "next": "done", "sequence": 3},
+        {"type": "exit", "id": "done"},
+    ]
+    for step in steps:
+        step.update(changes.get(step["id"], {}))
+    return JourneyGraph.model_validate({
+        "trigger": {"type": "event_received", "name": "signed_up"}, "start": "welcome",
+        "steps": steps})
+
+
+@pytest.fixture
+def make_journey() -> Callable[..., CampaignCreated]:
+    """`make_journey(graph)`: a journey's campaign.created, the welcome journey by default."""
+
+    def make(graph: JourneyGraph | None = None, **overrides: Any) -> CampaignCreated:
+        return CampaignCreated.create(
+            _definition(kind="journey", journey=graph or welcome_graph(), **overrides),
+            workspace_id=uuid.uuid4())
+
+    return make
+
+
+@pytest.fixture
+def make_graph() -> Callable[..., JourneyGraph]:
+    """`make_graph(thanks={"goal": ...})`: the welcome journey's graph, steps changed by id."""
+    return welcome_graph

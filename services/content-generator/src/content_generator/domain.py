@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo
 
+from content_generator.journey import JourneyEmail, journey_emails
 from contracts import AbTest, CampaignDefinition
 from rules import lifecycle
 
@@ -53,6 +54,12 @@ class CampaignBrief:
     state: CampaignState = "active"
     # Which emails are written in variants for an A/B test; None: none.
     ab_test: AbTest | None = None
+    # A journey's email steps by content number (`content_generator.journey`); None: a
+    # campaign. Those of earlier versions stay: a step may still be written for them.
+    journey: tuple[JourneyEmail, ...] | None = None
+
+    def journey_email(self, sequence: int) -> JourneyEmail | None:
+        return next((e for e in self.journey or () if e.sequence == sequence), None)
 
     @classmethod
     def from_definition(cls, definition: CampaignDefinition) -> CampaignBrief:
@@ -66,6 +73,8 @@ class CampaignBrief:
             fallback_models=tuple(definition.fallback_models),
             timezone=definition.schedule.timezone,
             ab_test=definition.ab_test,
+            journey=journey_emails(definition.journey)
+            if definition.kind == "journey" and definition.journey is not None else None,
         )
 
 

@@ -106,7 +106,7 @@ async def write_draft(
     results = what_worked(past.emails, examples=memory.examples,
                           min_delivered=memory.min_delivered)
     try:
-        query = await embedder.embed(memory_query(brief, structure))
+        query = await embedder.embed(memory_query(brief, structure, sequence))
         calls += query.calls
         async with database.connect() as conn:
             recalled = await db.recall(conn, cid, before=sequence, recent=memory.recent,

@@ -165,9 +165,12 @@ def test_a_second_try_names_the_email_the_rejected_draft_came_too_close_to(
 
 
 def test_templates_are_versioned_files_and_the_version_is_the_one_recorded() -> None:
-    assert PROMPT_VERSION == "v3"
+    assert PROMPT_VERSION == "v4"
     assert "$" not in SYSTEM_PROMPT  # every placeholder was filled
-    assert template("user").template.startswith("Write the next email")
+    assert template("user").template.startswith("$task")
+    assert template("user", "v3").template.startswith("Write the next email")
+    assert "$" not in system_prompt("v3")
+    assert "<journey_step>" not in system_prompt("v3")
 
 
 def test_the_previous_version_is_kept_as_it_was_without_the_examples() -> None:

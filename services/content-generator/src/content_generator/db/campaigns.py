@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from content_generator.db.tables import campaigns, workspaces
 from content_generator.domain import CampaignBrief, CampaignState
+from content_generator.journey import JourneyEmail
 from contracts import AbTest
 
 
@@ -28,14 +29,22 @@ async def save_campaign(
         "fallback_models": list(brief.fallback_models),
         "timezone": brief.timezone,
         "ab_test": brief.ab_test.model_dump(mode="json") if brief.ab_test else None,
+        "journey_emails": None if brief.journey is None
+        else {str(e.sequence): e.to_json() for e in brief.journey},
     }
     stmt = insert(campaigns).values(
         campaign_id=brief.campaign_id, workspace_id=workspace_id, state=brief.state, **values
     )
+    kept = campaigns.c.journey_emails
     await conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[campaigns.c.campaign_id],
-            set_={**values, "updated_at": sa.func.now()},
+            set_={**values, "updated_at": sa.func.now(),
+                  # A new version's steps over the earlier versions' (by content number).
+                  "journey_emails": sa.case(
+                      (stmt.excluded.journey_emails.is_(None), None),
+                      else_=sa.func.coalesce(kept, sa.text("'{}'::jsonb"))
+                      .op("||")(stmt.excluded.journey_emails))},
         )
     )
 
@@ -45,7 +54,15 @@ def brief_from_row(r: sa.Row[Any]) -> CampaignBrief:
         r.campaign_id, r.name, r.description, r.brand_voice, r.audience_description, r.model,
         tuple(r.fallback_models), r.timezone, r.state,
         AbTest.model_validate(r.ab_test) if r.ab_test is not None else None,
+        journey_of(r.journey_emails),
     )
+
+
+def journey_of(stored: dict[str, Any] | None) -> tuple[JourneyEmail, ...] | None:
+    if stored is None:
+        return None
+    return tuple(sorted((JourneyEmail.from_json(e) for e in stored.values()),
+                        key=lambda e: e.sequence))
 
 
 async def get_campaign(

@@ -53,7 +53,7 @@ WITH written AS (
     SELECT monthly_llm_budget AS amount FROM workspaces WHERE workspace_id = :workspace_id
 )
 SELECT c.campaign_id, c.name, c.description, c.brand_voice, c.audience_description, c.model,
-       c.fallback_models, c.timezone, c.state, c.ab_test,
+       c.fallback_models, c.timezone, c.state, c.ab_test, c.journey_emails,
        (SELECT yes FROM written) AS written,
        (SELECT amount FROM budget) AS budget,
        CASE WHEN (SELECT amount FROM budget) IS NOT NULL THEN
@@ -69,7 +69,8 @@ FROM (SELECT 1) AS one LEFT JOIN campaigns AS c ON c.campaign_id = :campaign_id
     sa.bindparam("workspace_id", type_=_UUID), sa.bindparam("sequence", type_=sa.Integer),
     sa.bindparam("lease", type_=sa.Interval), sa.bindparam("since", type_=sa.DateTime(True)),
     sa.bindparam("no_content", type_=ARRAY(sa.Text)),
-).columns(fallback_models=JSONB, ab_test=JSONB, budget=Cost, spent=Cost, held_for=sa.Float)
+).columns(fallback_models=JSONB, ab_test=JSONB, journey_emails=JSONB, budget=Cost, spent=Cost,
+           held_for=sa.Float)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,9 @@ campaigns = sa.Table(
     sa.Column("timezone", sa.Text, nullable=False),
     # contracts.AbTest as JSON; null: no email is tested.
     sa.Column("ab_test", JSONB),
+    # A journey's email steps, {"<sequence>": JourneyEmail as JSON}, those of earlier versions
+    # kept (migration 0007); null: a campaign.
+    sa.Column("journey_emails", JSONB),
     # active | paused | cancelled | completed
     sa.Column("state", sa.Text, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,

@@ -24,18 +24,21 @@ from content_generator.domain import (
     Structure,
     local_weekday,
 )
+from content_generator.journey import JourneyEmail
 from content_generator.learning import PastEmail, Results
 from content_generator.output import MAX_PREHEADER, MAX_SUBJECT, MERGE_FIELDS
 
 # Stored with every email: which wording of the prompt wrote it. Each version is a folder of
 # templates next to this module; a change of wording is a new folder, so stored emails keep
 # pointing at the words that wrote them.
-PROMPT_VERSION = "v3"
+PROMPT_VERSION = "v4"
 
 BLOCKS = ("campaign_brief", "brand_voice", "audience", "previous_emails", "similar_emails",
-          "resonated_emails", "weak_emails")
-# The blocks each version's system prompt declares as data (v2 had no examples).
-VERSION_BLOCKS: Mapping[str, tuple[str, ...]] = {"v2": BLOCKS[:5], "v3": BLOCKS}
+          "resonated_emails", "weak_emails", "journey_step")
+# The blocks each version's system prompt declares as data (v2 had no examples, v3 no
+# journeys).
+VERSION_BLOCKS: Mapping[str, tuple[str, ...]] = {"v2": BLOCKS[:5], "v3": BLOCKS[:7],
+                                                 "v4": BLOCKS}
 
 STRUCTURE_GUIDANCE: Mapping[Structure, str] = {
     "educational": "Educational: teach one useful idea connected to the brief, with a concrete "
@@ -183,6 +186,32 @@ def _results(results: Results) -> str:
     return "".join(parts)
 
 
+def _journey_position(step: JourneyEmail | None) -> str:
+    if step is None:
+        return "This is an email of a journey each reader goes through on their own."
+    if step.first:
+        return ("This is the journey's first email: a reader gets it on entering the journey, "
+                "so welcome them and set expectations.")
+    earlier = "one earlier email" if step.emails_before == 1 else \
+        f"{step.emails_before} earlier emails"
+    return (f"This is a follow-up in the journey: a reader has had {earlier} of it by now. "
+            "Build on them without repeating them.")
+
+
+def _journey_step(step: JourneyEmail | None) -> str:
+    if step is None:
+        return ""
+    lines = [f"Goal: {step.goal}"]
+    if step.subject_hint:
+        lines.append(f"Subject hint: {step.subject_hint}")
+    lines.append("On the way here: " + ("; then ".join(step.path) if step.path
+                                        else "nothing yet, they have just entered"))
+    return template("journey").substitute(
+        journey_step=block("journey_step", "\n".join(lines)),
+        subject_note=" Let the subject follow the hint, in your own words."
+        if step.subject_hint else "")
+
+
 def build_prompt(
     brief: CampaignBrief,
     *,
@@ -197,9 +226,15 @@ def build_prompt(
 ) -> Prompt:
     """`similar`: earlier emails close to this one's topic; `rejected`: the earlier email a
     first draft came too close to, when this is a second try; `results`: the earlier emails
-    readers clicked most and least."""
+    readers clicked most and least. A journey's email (`brief.journey`) gets its step's goal,
+    subject hint and place in the journey instead of a place in a sequence."""
+    journey = brief.journey is not None
+    step = brief.journey_email(sequence)
     user = template("user").substitute(
-        position=_position(sequence, total),
+        task="Write one email of this journey." if journey
+        else "Write the next email of this campaign.",
+        position=_journey_position(step) if journey else _position(sequence, total),
+        journey=_journey_step(step),
         weekday=local_weekday(send_at, brief.timezone),
         timezone=brief.timezone,
         structure=STRUCTURE_GUIDANCE[structure],
@@ -213,7 +248,9 @@ def build_prompt(
     return Prompt(system=SYSTEM_PROMPT, user=user)
 
 
-def memory_query(brief: CampaignBrief, structure: Structure) -> str:
+def memory_query(brief: CampaignBrief, structure: Structure, sequence: int | None = None) -> str:
     """What the email about to be written is expected to be about: the text whose neighbours
-    are recalled as "similar emails" before writing."""
-    return f"{brief.name}\n{brief.description}\n{STRUCTURE_GUIDANCE[structure]}"
+    are recalled as "similar emails" before writing (a journey step's, its goal too)."""
+    step = brief.journey_email(sequence) if sequence is not None else None
+    goal = f"\n{step.goal}" if step is not None else ""
+    return f"{brief.name}\n{brief.description}{goal}\n{STRUCTURE_GUIDANCE[structure]}"
