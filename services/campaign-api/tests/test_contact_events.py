@@ -22,6 +22,7 @@ from campaign_api.usecases._contact_events import (
 )
 from campaign_api.usecases._contact_writes import upsert_batch
 from contracts import ContactsChanged, ContactsDeleted, ListMembersAdded, ListMembersRemoved
+from contracts.contacts import MAX_CONTACT_TAGS
 from contracts.types import MAX_MEMBERS_PER_EVENT, MAX_PAYLOAD_BYTES
 from servicekit.db import UnitOfWork
 
@@ -35,6 +36,7 @@ class Row:
     email: str
     name: str = ""
     fields: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
     timezone: str | None = None
     language: str | None = None
     status: str = "subscribed"
@@ -47,8 +49,10 @@ async def test_large_contacts_travel_in_events_within_both_bounds(
 ) -> None:
     # 50 fields of 1,000 characters: ~50 kB a contact, so bytes, not the count, split them.
     big = {f"f{i}": "x" * 1_000 for i in range(50)}
-    rows = [Row(email=f"c{i}@example.com", name="Ada", fields=big, timezone="Asia/Tokyo",
-                language="ja") for i in range(40)]
+    # And as many tags as a contact may have, each as long as a tag may be.
+    tags = [f"{i:03}" + "t" * 61 for i in range(MAX_CONTACT_TAGS)]
+    rows = [Row(email=f"c{i}@example.com", name="Ada", fields=big, tags=tags,
+                timezone="Asia/Tokyo", language="ja") for i in range(40)]
     rows += [Row(email=f"s{i}@example.com", fields={"age": 41, "vip": True},
                  send_hours=[23, 23, 23, 23, 23, 10, 10]) for i in range(1_100)]
     async with UnitOfWork(api_engine) as uow:
@@ -66,6 +70,10 @@ async def test_large_contacts_travel_in_events_within_both_bounds(
                  if c["email"] == "s1@example.com")
     assert small["fields"] == {"age": "41", "vip": "true"}
     assert small["send_hours"] == [23, 23, 23, 23, 23, 10, 10]
+    assert small["tags"] == []
+    large = next(c for e in events for c in e["payload"]["contacts"]
+                 if c["email"] == "c1@example.com")
+    assert large["tags"] == tags
 
 
 async def test_memberships_and_deletions_travel_500_addresses_at_most(

@@ -44,6 +44,11 @@ async def test_a_tag_goes_on_the_chosen_contacts_sorted_and_is_published_once_ea
     ws, ids = await _people(api_engine, "acme", {
         "a@example.com": ["zeta"], "b@example.com": ["beta", "spring"],
         "c@example.com": full, "d@example.com": []})
+    # contacts.changed carries each contact's tags, from the first upsert on.
+    upserted = {c["email"]: c["tags"] for e in await outbox_events("contacts.changed")
+                for c in e["payload"]["contacts"]}
+    assert upserted["b@example.com"] == ["beta", "spring"]
+    assert upserted["d@example.com"] == []
     before = len(await outbox_events("contacts.changed"))
     chosen = [ids["a@example.com"], ids["b@example.com"], ids["c@example.com"]]
     changed = await contact_tags.retag_contacts(api_engine, ws, chosen, " Spring ", add=True)
@@ -54,10 +59,14 @@ async def test_a_tag_goes_on_the_chosen_contacts_sorted_and_is_published_once_ea
     events = (await outbox_events("contacts.changed"))[before:]
     assert [[c["email"] for c in e["payload"]["contacts"]] for e in events] == [
         ["a@example.com"]]
+    assert events[0]["payload"]["contacts"][0]["tags"] == ["spring", "zeta"]
     assert events[0]["payload"]["contacts"][0]["changed_at"]
     removed = await contact_tags.retag_contacts(api_engine, ws, chosen, "spring", add=False)
     assert removed == 2
     assert (await _tags(api_engine, ws))["b@example.com"] == ["beta"]
+    untagged = {c["email"]: c["tags"] for e in (await outbox_events("contacts.changed"))[-1:]
+                for c in e["payload"]["contacts"]}
+    assert untagged == {"a@example.com": ["zeta"], "b@example.com": ["beta"]}
 
 
 async def test_another_workspaces_contacts_are_not_retagged(api_engine: AsyncEngine) -> None:

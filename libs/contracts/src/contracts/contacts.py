@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, EmailStr, Field, model_validator
 
 from contracts.envelope import Event, Payload
+from contracts.journeys import TagName
 from contracts.types import (
     MAX_MEMBERS_PER_EVENT,
     MAX_PAYLOAD_BYTES,
@@ -31,6 +32,9 @@ ListedReason = Literal["unsubscribed", "bounced", "complained", "manual"]
 # And what suppression events may say: an erasure takes the address off every list, no row left.
 SuppressionReason = ListedReason | Literal["erased"]
 LocalHour = Annotated[int, Field(ge=0, le=23)]
+
+# How many tags a contact may have (campaign-api keeps them to it).
+MAX_CONTACT_TAGS = 100
 
 
 class _Bounded(Payload):
@@ -54,6 +58,9 @@ class ContactState(Payload):
     timezone: TimeZoneName | None = None
     language: LanguageTag | None = None
     status: ContactStatus = "subscribed"
+    # The contact's tags (lower-case, sorted), for journeys' tag conditions; events from
+    # before tags travelled: none.
+    tags: list[TagName] = Field(default_factory=list, max_length=MAX_CONTACT_TAGS)
     # The contact's preferred local hour of each weekday, Monday..Sunday, learned from their
     # opens and clicks (send-time optimisation); None until enough of them are known.
     send_hours: list[LocalHour] | None = Field(default=None, min_length=7, max_length=7)

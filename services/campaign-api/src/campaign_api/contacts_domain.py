@@ -26,7 +26,7 @@ from campaign_api.domain import (
     normalise_email,
     recipient_name,
 )
-from contracts.contacts import ContactStatus
+from contracts.contacts import MAX_CONTACT_TAGS, ContactStatus
 from contracts.types import LanguageTag, TimeZoneName
 
 FieldType = Literal["text", "number", "date", "boolean"]
@@ -36,7 +36,7 @@ STATUSES: tuple[str, ...] = get_args(ContactStatus)
 # Merge tags already mean these: a custom field of the same key would be shadowed.
 RESERVED_KEYS = frozenset({"email", "name", "first_name", "unsubscribe_url", "preferences_url"})
 MAX_LABEL = 200
-MAX_TAGS = 100
+MAX_TAGS = MAX_CONTACT_TAGS
 MAX_TAG_LENGTH = 64
 _TRUE = frozenset({"true", "yes", "y", "1", "on"})
 _FALSE = frozenset({"false", "no", "n", "0", "off", ""})

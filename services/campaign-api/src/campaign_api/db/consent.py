@@ -16,7 +16,7 @@ from campaign_api.db.contact_tables import consents, contacts, list_members, lis
 from campaign_api.db.tables import AnyRow, workspaces
 
 # What contacts.changed needs of a contact (usecases._contact_events.ContactRow), and its id.
-CONTACT = (contacts.c.id, contacts.c.email, contacts.c.name, contacts.c.fields,
+CONTACT = (contacts.c.id, contacts.c.email, contacts.c.name, contacts.c.fields, contacts.c.tags,
            contacts.c.timezone, contacts.c.language, contacts.c.status, contacts.c.send_hours,
            contacts.c.updated_at)
 

@@ -50,8 +50,8 @@ WHERE :update_existing AND (
     OR NOT c.tags @> excluded.tags
     OR (excluded.timezone IS NOT NULL AND excluded.timezone IS DISTINCT FROM c.timezone)
     OR (excluded.language IS NOT NULL AND excluded.language IS DISTINCT FROM c.language))
-RETURNING c.id, c.email, c.name, c.fields, c.timezone, c.language, c.status, c.send_hours,
-          c.updated_at, (c.xmax = 0) AS inserted
+RETURNING c.id, c.email, c.name, c.fields, c.tags, c.timezone, c.language, c.status,
+          c.send_hours, c.updated_at, (c.xmax = 0) AS inserted
 """
 _UPSERT = sa.text("""
 INSERT INTO contacts AS c (id, workspace_id, email, name, fields, tags, timezone, language,

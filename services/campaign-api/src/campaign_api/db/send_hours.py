@@ -108,8 +108,8 @@ FROM (SELECT u.email, CAST(u.hours AS smallint[]) AS hours
       FROM unnest(:emails, :hours) AS u(email, hours)) AS v
 WHERE c.workspace_id = :workspace_id AND c.email = v.email
   AND c.send_hours IS DISTINCT FROM v.hours
-RETURNING c.id, c.email, c.name, c.fields, c.timezone, c.language, c.status, c.send_hours,
-          c.updated_at
+RETURNING c.id, c.email, c.name, c.fields, c.tags, c.timezone, c.language, c.status,
+          c.send_hours, c.updated_at
 """).bindparams(sa.bindparam("workspace_id", type_=UUID(as_uuid=True)),
                 sa.bindparam("emails", type_=_TEXTS), sa.bindparam("hours", type_=_TEXTS))
 

@@ -42,6 +42,7 @@ class ContactRow(Protocol):
     email: str
     name: str
     fields: dict[str, Any]
+    tags: list[str]
     timezone: str | None
     language: str | None
     status: str
@@ -54,6 +55,7 @@ def contact_state(row: ContactRow) -> ContactState:
     checked by `contacts_domain` when stored, so it is not validated a second time."""
     return ContactState.model_construct(
         email=row.email, name=row.name, fields=rendered_fields(row.fields or {}),
+        tags=list(row.tags or ()),
         timezone=row.timezone, language=row.language,
         status=cast(ContactStatus, row.status),
         send_hours=list(row.send_hours) if row.send_hours is not None else None,
@@ -76,10 +78,11 @@ def _text_size(text: str | None) -> int:
 def _size(c: ContactState) -> int:
     # The encoded values, at least as many bytes as their JSON list: 16 for its brackets,
     # commas and braces, 4 per field for its colon and comma; 120 for the keys, status and
-    # changed_at the payload adds, 40 for send_hours' key and seven hours.
+    # changed_at the payload adds, 40 for send_hours' key and seven hours, 10 for tags' key.
     return (_text_size(c.email) + _text_size(c.name) + _text_size(c.timezone)
             + _text_size(c.language) + 16 + 120 + 40
-            + sum(_text_size(k) + _text_size(v) + 4 for k, v in c.fields.items()))
+            + sum(_text_size(k) + _text_size(v) + 4 for k, v in c.fields.items())
+            + 10 + sum(_text_size(t) + 1 for t in c.tags))
 
 
 def publish_contacts_changed(uow: UnitOfWork, workspace_id: uuid.UUID,
