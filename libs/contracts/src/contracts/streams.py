@@ -77,6 +77,8 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     # contact.erased: campaign-api's own event, back once published, to scrub its outbox.
     ConsumerSpec("campaign-api", "CAMPAIGNS", ("campaign.completed", "campaign.scheduled",
                                                "contact.erased")),
+    # Journeys' action steps on contacts (tags, lists), which campaign-api owns.
+    ConsumerSpec("campaign-api", "JOURNEYS", ("journey.action",)),
     # Contacts, lists and suppressions too: journeys' triggers, facts and exits, in order.
     ConsumerSpec("scheduler", "CAMPAIGNS", (
         "campaign.created", "campaign.updated", "campaign.paused", "campaign.resumed",

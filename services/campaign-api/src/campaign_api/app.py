@@ -32,6 +32,7 @@ from campaign_api.routes import (
 from campaign_api.settings import Settings
 from campaign_api.slashes import EitherSlash
 from campaign_api.usecases.ab_tests import decider_loop
+from campaign_api.usecases.journey_actions import on_journey_action
 from campaign_api.usecases.performance import summary_loop
 from campaign_api.usecases.segments import refresh_loop
 from campaign_api.usecases.send_hours import send_hours_loop
@@ -43,6 +44,7 @@ from contracts import (
     ContentGenerated,
     EmailFailed,
     EmailSent,
+    JourneyActionDue,
 )
 from servicekit.consumer import Handlers
 from servicekit.health import ReadinessCheck, health_routes
@@ -106,6 +108,7 @@ def projections() -> Handlers:
     table.on(CampaignCompleted)(handlers.on_campaign_completed)
     table.on(CampaignScheduled)(handlers.on_campaign_scheduled)
     table.on(ContactErased)(handlers.on_contact_erased)
+    table.on(JourneyActionDue)(on_journey_action)
     return table
 
 
