@@ -160,8 +160,8 @@ class CampaignCreate(BaseModel):
     def _check_journey(self) -> CampaignCreate:
         if self.journey is None:
             raise ValueError("journey: a journey needs its graph")
-        for name in sorted(self.model_fields_set & CAMPAIGN_ONLY):
-            raise ValueError(f"{name}: not for a journey (its schedule takes only timezone and "
+        if campaign_only := sorted(self.model_fields_set & CAMPAIGN_ONLY):
+            raise ValueError(f"{campaign_only[0]}: not for a journey (its schedule takes only timezone and "
                              "send_window; contacts enter by its trigger)")
         return self
 

@@ -254,3 +254,25 @@ async def _workspace_of(engine: AsyncEngine, campaign_id: uuid.UUID) -> uuid.UUI
         found: uuid.UUID = (await conn.execute(sa.select(db.campaigns.c.workspace_id).where(
             db.campaigns.c.id == campaign_id))).scalar_one()
     return found
+
+
+async def test_a_journey_shows_on_the_campaign_pages(
+    new_key: NewKey, dashboard: Dashboard, sign_in: SignIn,
+) -> None:
+    key = await new_key("acme")
+    journey = {"name": "Welcome", "kind": "journey", "ai_agent_id": "openai/gpt-4",
+               "journey": {"trigger": {"type": "event_received", "name": "signed_up"},
+                           "start": "hello", "steps": [
+                               {"type": "email", "id": "hello", "goal": "Say hello",
+                                "next": "done"},
+                               {"type": "exit", "id": "done"}]}}
+    async with dashboard() as client:
+        created = await client.post("/api/campaigns/", json=journey,
+                                    headers={"Authorization": f"Bearer {key}"})
+        assert created.status_code == 201, created.text
+        await sign_in(client, key)
+        listed = await client.get("/dashboard/campaigns")
+        assert listed.status_code == 200
+        assert "Welcome" in listed.text
+        page = await client.get(f"/dashboard/campaigns/{created.json()['id']}")
+        assert page.status_code == 200, page.text

@@ -191,8 +191,8 @@ async def update_campaign(
             raise Conflict(f"status: a {row.status} campaign cannot be changed")
         current = CampaignDefinition.model_validate(row.definition)
         if current.kind == "journey":
-            for name in sorted(changes.model_fields_set & CAMPAIGN_ONLY):
-                raise Invalid.field(name, "not for a journey (its schedule takes only "
+            if campaign_only := sorted(changes.model_fields_set & CAMPAIGN_ONLY):
+                raise Invalid.field(campaign_only[0], "not for a journey (its schedule takes only "
                                     "timezone and send_window)")
         updated = _merge(current, changes)
         if changes.journey is not None and current.journey is not None:
