@@ -161,8 +161,8 @@ class CampaignCreate(BaseModel):
         if self.journey is None:
             raise ValueError("journey: a journey needs its graph")
         if campaign_only := sorted(self.model_fields_set & CAMPAIGN_ONLY):
-            raise ValueError(f"{campaign_only[0]}: not for a journey (its schedule takes only timezone and "
-                             "send_window; contacts enter by its trigger)")
+            raise ValueError(f"{campaign_only[0]}: not for a journey (its schedule takes only "
+                             "timezone and send_window; contacts enter by its trigger)")
         return self
 
 

@@ -190,10 +190,10 @@ async def update_campaign(
         if not can_edit(row.status):
             raise Conflict(f"status: a {row.status} campaign cannot be changed")
         current = CampaignDefinition.model_validate(row.definition)
-        if current.kind == "journey":
-            if campaign_only := sorted(changes.model_fields_set & CAMPAIGN_ONLY):
-                raise Invalid.field(campaign_only[0], "not for a journey (its schedule takes only "
-                                    "timezone and send_window)")
+        campaign_only = sorted(changes.model_fields_set & CAMPAIGN_ONLY)
+        if current.kind == "journey" and campaign_only:
+            raise Invalid.field(campaign_only[0], "not for a journey (its schedule takes only "
+                                "timezone and send_window)")
         updated = _merge(current, changes)
         if changes.journey is not None and current.journey is not None:
             if is_edit(current.journey, changes.journey):
