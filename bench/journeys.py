@@ -1,0 +1,227 @@
+"""Journeys' timers under a burst: 1,000,000 active enrollments, 100,000 of them falling due
+in the same minute.
+
+The scheduler runs as production runs it, `python -m scheduler run` in its own OS process,
+against an embedded nats-server and PostgreSQL (both in memory, as bench/scheduler.py explains),
+so its peak memory (VmHWM) is its own. One journey (a one-minute wait, an email, a day's wait,
+an email, an exit); its enrollments are bulk-copied in at the first wait, due a year from now.
+Once the scheduler is up and idle, one UPDATE makes 100,000 of them due at one instant D of the
+same minute (the hardest case of a minute's burst); each then emits its email step as
+journey.step_due.
+
+- time to emit: from D to the JetStream timestamp of the last journey.step_due stored;
+- lag: per email, its stream timestamp minus D;
+- reference: the same 100,000 journey.step_due bodies published by a bare nats-py loop with up
+  to 1,000 acks in flight (Nats-Msg-Id included, as the relay sends it), to a stream of its
+  own, after the scheduler stopped so that neither slows the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import nats
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+
+from bench._service import peak_memory_mib, profiled, tail, wait_ready
+from bench.harness import figure, report
+from contracts import JourneyGraph, JourneyStepDue, deterministic_id
+from contracts.journey_events import JourneyStepDuePayload
+from devstack.nats import EmbeddedNats
+from devstack.ports import free_port
+from devstack.postgres import EmbeddedPostgres
+from servicekit.migrations import upgrade
+from servicekit.settings import asyncpg_dsn
+
+ENROLLMENTS = int(os.environ.get("BENCH_JOURNEYS_ENROLLMENTS", "1000000"))
+DUE = int(os.environ.get("BENCH_JOURNEYS_DUE", "100000"))
+IN_FLIGHT = 1_000
+MEMORY = Path("/dev/shm")  # noqa: S108
+WORKSPACE = uuid.UUID("00000000-0000-4000-8000-00000000be9d")
+CAMPAIGN = uuid.UUID("00000000-0000-4000-8000-0000000a0001")
+SCHEDULER_ENV = {"SCHEDULER_LOG_LEVEL": "WARNING",
+                 **{k: v for k, v in os.environ.items() if k.startswith("SCHEDULER_")}}
+GRAPH = JourneyGraph.model_validate({
+    "trigger": {"type": "event_received", "name": "signed_up"},
+    "start": "wait-1",
+    "steps": [
+        {"type": "wait", "id": "wait-1", "until": {"kind": "duration", "seconds": 60},
+         "next": "email-1"},
+        {"type": "email", "id": "email-1", "goal": "Hello", "next": "wait-2", "sequence": 1},
+        {"type": "wait", "id": "wait-2", "until": {"kind": "duration", "seconds": 86_400},
+         "next": "email-2"},
+        {"type": "email", "id": "email-2", "goal": "Tips", "next": "done", "sequence": 2},
+        {"type": "exit", "id": "done"},
+    ],
+})
+
+
+def main() -> None:
+    on_disk = os.environ.get("BENCH_JOURNEYS_ON_DISK") == "1" or not MEMORY.is_dir()
+    with tempfile.TemporaryDirectory(prefix="bench-journeys-",
+                                     dir=None if on_disk else MEMORY) as tmp:
+        root = Path(tmp)
+        with EmbeddedNats(root / "nats") as broker, EmbeddedPostgres(root / "pg") as postgres:
+            postgres.ensure_database("scheduler")
+            url = postgres.uri("scheduler")
+            upgrade("scheduler", url)
+            (seconds, lags, peak), reference = asyncio.run(_run(broker.url, url, root))
+    rate, reference_rate = DUE / seconds, DUE / reference
+    lags.sort()
+    p99 = lags[int(len(lags) * 0.99) - 1]
+    report("journeys", [
+        figure("active enrollments", ENROLLMENTS, "enrollments"),
+        figure("journey.step_due emitted", len(lags), "events", target=f"{DUE}",
+               met=len(lags) == DUE),
+        figure("time to emit all", seconds, "s"),
+        figure("emission rate", rate, "events/s", reference=reference_rate, target=">= 0.5",
+               met=rate >= 0.5 * reference_rate),
+        figure("lag p50 (due to stored)", statistics.median(lags), "s"),
+        figure("lag p99 (due to stored)", p99, "s", target="< 5 s", met=p99 < 5.0),
+        figure("scheduler peak memory (VmHWM)", peak, "MiB", target="<= 250 MB",
+               met=peak * 1.048576 <= 250),
+    ])
+
+
+async def _run(nats_url: str, database_url: str, root: Path
+               ) -> tuple[tuple[float, list[float], float], float]:
+    dsn = asyncpg_dsn(database_url)
+    ids = await _insert(dsn)
+    emission = await _emit(nats_url, database_url, dsn, ids[:: ENROLLMENTS // DUE][:DUE], root)
+    reference = await _bare_loop(nats_url, ids[:: ENROLLMENTS // DUE][:DUE])
+    return emission, reference
+
+
+async def _insert(dsn: str) -> list[uuid.UUID]:
+    far = datetime.now(UTC).replace(microsecond=0) + timedelta(days=365)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO journeys (campaign_id, workspace_id, correlation_id, state, version, "
+            "trigger_type, trigger_key, zone) VALUES ($1, $2, $1, 'active', 1, 'event', "
+            "'signed_up', 'UTC')", CAMPAIGN, WORKSPACE)
+        await conn.execute(
+            "INSERT INTO journey_versions (campaign_id, version, graph) VALUES ($1, 1, $2)",
+            CAMPAIGN, GRAPH.model_dump_json(by_alias=True))
+        ids = [uuid.uuid4() for _ in range(ENROLLMENTS)]
+        for start in range(0, ENROLLMENTS, 100_000):
+            await conn.copy_records_to_table("enrollments", records=[
+                (e, CAMPAIGN, WORKSPACE, f"c{start + i}@example.com", 1, 1, "wait-1",
+                 "waiting", far, far - timedelta(minutes=1), far - timedelta(minutes=1))
+                for i, e in enumerate(ids[start:start + 100_000])
+            ], columns=["id", "campaign_id", "workspace_id", "email", "entry", "version",
+                        "step_id", "state", "due_at", "entered_at", "step_entered_at"])
+        await conn.execute("ANALYZE enrollments")
+    finally:
+        await conn.close()
+    return ids
+
+
+async def _emit(nats_url: str, database_url: str, dsn: str, due_ids: list[uuid.UUID],
+                root: Path) -> tuple[float, list[float], float]:
+    port = free_port()
+    env = {**os.environ, **SCHEDULER_ENV, "SCHEDULER_DATABASE_URL": database_url,
+           "NATS_URL": nats_url, "SCHEDULER_HTTP_PORT": str(port)}
+    log = root / "scheduler.log"
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, *profiled("BENCH_JOURNEYS_PROFILE"), "-m", "scheduler", "run",
+            env=env, stdout=out, stderr=asyncio.subprocess.STDOUT)
+    nc = await nats.connect(nats_url)
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}", process, log, name="scheduler")
+        js = nc.jetstream()
+        start = datetime.now(UTC) + timedelta(seconds=1)
+        due = dict.fromkeys(due_ids, start)
+        conn = await asyncpg.connect(dsn)
+        try:
+            # Each one's wait reached a minute before it is due: its email goes at its due time.
+            await conn.execute(
+                "UPDATE enrollments AS e SET due_at = v.at, "
+                "step_entered_at = v.at - interval '1 minute' "
+                "FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) WHERE e.id = v.id",
+                list(due), list(due.values()))
+        finally:
+            await conn.close()
+        deadline = time.monotonic() + 600
+        while (await js.stream_info("JOURNEYS")).state.messages < len(due_ids):
+            if time.monotonic() > deadline or process.returncode is not None:
+                raise RuntimeError(f"scheduler did not emit in time:\n{tail(log)}")
+            await asyncio.sleep(0.1)
+        peak = peak_memory_mib(process.pid)
+        stored = await _stored_at(js, len(due_ids))
+    finally:
+        await nc.close()
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            await process.wait()
+    lags = [(at - due[enrollment]).total_seconds() for enrollment, at in stored]
+    seconds = (max(at for _, at in stored) - start).total_seconds()
+    return seconds, lags, peak
+
+
+async def _stored_at(js: JetStreamContext, count: int) -> list[tuple[uuid.UUID, datetime]]:
+    """Each stored journey.step_due's enrollment and the time JetStream stored it."""
+    sub = await js.pull_subscribe(
+        "journey.step_due", stream="JOURNEYS",
+        config=ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL))
+    found: list[tuple[uuid.UUID, datetime]] = []
+    try:
+        while len(found) < count:
+            for msg in await sub.fetch(1000, timeout=5):
+                event = JourneyStepDue.model_validate_json(msg.data)
+                found.append((event.payload.enrollment_id, msg.metadata.timestamp))
+    finally:
+        await sub.unsubscribe()
+    return found
+
+
+async def _bare_loop(nats_url: str, due_ids: list[uuid.UUID]) -> float:
+    """Seconds for a bare nats-py loop to publish the same events, IN_FLIGHT acks at most."""
+    send_at = datetime.now(UTC)
+    bodies = []
+    for e in due_ids:
+        event_id = deterministic_id("journey.step_due", e, "email-1")
+        bodies.append((event_id, JourneyStepDue.create(
+            JourneyStepDuePayload(campaign_id=CAMPAIGN, version=1, enrollment_id=e,
+                                  step_id="email-1", sequence=1, email="c1@example.com",
+                                  send_at=send_at),
+            workspace_id=WORKSPACE, correlation_id=CAMPAIGN,
+            event_id=event_id).model_dump_json().encode()))
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name="BENCH_REFERENCE", subjects=["reference.step"],
+                                         duplicate_window=120.0))
+        window = asyncio.Semaphore(IN_FLIGHT)
+
+        async def publish(event_id: uuid.UUID, body: bytes) -> None:
+            try:
+                await js.publish("reference.step", body, headers={"Nats-Msg-Id": str(event_id)})
+            finally:
+                window.release()
+
+        started = time.perf_counter()
+        tasks = []
+        for event_id, body in bodies:
+            await window.acquire()
+            tasks.append(asyncio.create_task(publish(event_id, body)))
+        await asyncio.gather(*tasks)
+        return time.perf_counter() - started
+    finally:
+        await nc.close()
+
+
+if __name__ == "__main__":
+    main()
