@@ -144,6 +144,34 @@ async def record_activity(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(insert(journey_activity).values(**values).on_conflict_do_nothing())
 
 
+# Keyed by a batch's (workspace, address) or (campaign, address) pairs as two arrays.
+_CONTACTS = sa.text("""
+    SELECT t.* FROM journey_contacts AS t
+    JOIN unnest(CAST(:ws AS uuid[]), CAST(:em AS text[])) AS k(ws, em)
+    ON t.workspace_id = k.ws AND t.email = k.em
+""")
+_MEMBERSHIPS = sa.text("""
+    SELECT t.* FROM journey_memberships AS t
+    JOIN unnest(CAST(:ws AS uuid[]), CAST(:em AS text[])) AS k(ws, em)
+    ON t.workspace_id = k.ws AND t.email = k.em
+""")
+_ACTIVITY = sa.text("""
+    SELECT t.* FROM journey_activity AS t
+    JOIN unnest(CAST(:ws AS uuid[]), CAST(:em AS text[])) AS k(ws, em)
+    ON t.workspace_id = k.ws AND t.email = k.em
+""")
+_ENGAGEMENT = sa.text("""
+    SELECT t.* FROM journey_engagement AS t
+    JOIN unnest(CAST(:c AS uuid[]), CAST(:em AS text[])) AS k(c, em)
+    ON t.campaign_id = k.c AND t.email = k.em
+""")
+_LINKS = sa.text("""
+    SELECT t.* FROM journey_links AS t
+    JOIN unnest(CAST(:c AS uuid[]), CAST(:em AS text[])) AS k(c, em)
+    ON t.campaign_id = k.c AND t.email = k.em
+""")
+
+
 @dataclass
 class FactRows:
     """Everything known about a batch's contacts, keyed for the handlers to pick from."""
@@ -163,25 +191,18 @@ async def facts_of(conn: AsyncConnection, claimed: Sequence[Any]) -> FactRows:
                      defaultdict(list))
     if not people:
         return facts
-
-    def of_people(t: sa.Table) -> sa.ColumnElement[bool]:
-        return sa.tuple_(t.c.workspace_id, t.c.email).in_(people)
-
-    def of_runs(t: sa.Table) -> sa.ColumnElement[bool]:
-        return sa.tuple_(t.c.campaign_id, t.c.email).in_(runs)
-
-    for r in await conn.execute(sa.select(journey_contacts).where(
-            of_people(journey_contacts))):
+    # Keys as two arrays: the statements stay the same whatever the batch's size (no
+    # thousand-parameter IN lists to compile per batch).
+    by_person = {"ws": [p[0] for p in people], "em": [p[1] for p in people]}
+    by_run = {"c": [p[0] for p in runs], "em": [p[1] for p in runs]}
+    for r in await conn.execute(_CONTACTS, by_person):
         facts.contacts[(r.workspace_id, r.email)] = r
-    for r in await conn.execute(sa.select(journey_memberships).where(
-            of_people(journey_memberships))):
+    for r in await conn.execute(_MEMBERSHIPS, by_person):
         facts.lists[(r.workspace_id, r.email)].add(r.list_id)
-    for r in await conn.execute(sa.select(journey_activity).where(
-            of_people(journey_activity))):
+    for r in await conn.execute(_ACTIVITY, by_person):
         facts.activity[(r.workspace_id, r.email)].append(r)
-    for r in await conn.execute(sa.select(journey_engagement).where(
-            of_runs(journey_engagement))):
+    for r in await conn.execute(_ENGAGEMENT, by_run):
         facts.engagement[(r.campaign_id, r.email)].append(r)
-    for r in await conn.execute(sa.select(journey_links).where(of_runs(journey_links))):
+    for r in await conn.execute(_LINKS, by_run):
         facts.links[(r.campaign_id, r.email)].append(r)
     return facts

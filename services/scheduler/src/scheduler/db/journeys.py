@@ -227,9 +227,19 @@ async def move(conn: AsyncConnection, moves: Sequence[Move]) -> None:
                                    for name in Move.__dataclass_fields__})
 
 
+_RECORD_STEPS = sa.text("""
+    INSERT INTO enrollment_steps (enrollment_id, step_id, kind, at)
+    SELECT * FROM unnest(CAST(:enrollment_id AS uuid[]), CAST(:step_id AS text[]),
+                         CAST(:kind AS text[]), CAST(:at AS timestamptz[]))
+    ON CONFLICT DO NOTHING
+""")
+
+
 async def record_steps(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """The steps passed, for the funnel: one statement of arrays, whatever the batch's size."""
     if rows:
-        await conn.execute(insert(enrollment_steps).on_conflict_do_nothing(), rows)
+        await conn.execute(_RECORD_STEPS, {k: [r[k] for r in rows]
+                                           for k in ("enrollment_id", "step_id", "kind", "at")})
 
 
 async def wake(conn: AsyncConnection, workspace_id: uuid.UUID, emails: Sequence[str],
