@@ -5,15 +5,18 @@ The scheduler runs as production runs it, `python -m scheduler run` in its own O
 against an embedded nats-server and PostgreSQL (both in memory, as bench/scheduler.py explains),
 so its peak memory (VmHWM) is its own. One journey (a one-minute wait, an email, a day's wait,
 an email, an exit); its enrollments are bulk-copied in at the first wait, due a year from now.
-Once the scheduler is up and idle, one UPDATE makes 100,000 of them due at one instant D of the
-same minute (the hardest case of a minute's burst); each then emits its email step as
-journey.step_due.
+Once the scheduler is up and idle, UPDATEs make enrollments due; each then emits its email step
+as journey.step_due. Two rounds of 100,000 different enrollments each:
 
-- time to emit: from D to the JetStream timestamp of the last journey.step_due stored;
-- lag: per email, its stream timestamp minus D;
-- reference: the same 100,000 journey.step_due bodies published by a bare nats-py loop with up
-  to 1,000 acks in flight (Nats-Msg-Id included, as the relay sends it), to a stream of its
-  own, after the scheduler stopped so that neither slows the other.
+- the minute: due spread evenly over one minute, as a minute's sign-ups fall due: lag per
+  email (its JetStream timestamp minus its own due time), p50 and p99, and the time from the
+  minute's start to the last one stored;
+- the instant: all due at one instant D, the worst case of a minute: time from D to the last
+  stored and the rate that makes, next to a bare nats-py loop publishing the same 100,000
+  bodies with up to 1,000 acks in flight (Nats-Msg-Id included, as the relay sends it) to a
+  stream of its own, after the scheduler stopped so that neither slows the other.
+
+The scheduler's peak memory is read after both rounds.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -47,6 +51,7 @@ from servicekit.settings import asyncpg_dsn
 ENROLLMENTS = int(os.environ.get("BENCH_JOURNEYS_ENROLLMENTS", "1000000"))
 DUE = int(os.environ.get("BENCH_JOURNEYS_DUE", "100000"))
 IN_FLIGHT = 1_000
+SPREAD = timedelta(minutes=1)
 MEMORY = Path("/dev/shm")  # noqa: S108
 WORKSPACE = uuid.UUID("00000000-0000-4000-8000-00000000be9d")
 CAMPAIGN = uuid.UUID("00000000-0000-4000-8000-0000000a0001")
@@ -76,31 +81,99 @@ def main() -> None:
             postgres.ensure_database("scheduler")
             url = postgres.uri("scheduler")
             upgrade("scheduler", url)
-            (seconds, lags, peak), reference = asyncio.run(_run(broker.url, url, root))
-    rate, reference_rate = DUE / seconds, DUE / reference
-    lags.sort()
-    p99 = lags[int(len(lags) * 0.99) - 1]
+            run = asyncio.run(_run(broker.url, url, root))
+    rate, reference_rate = DUE / run.burst_seconds, DUE / run.reference_seconds
+    lags = sorted(run.lags)
+    burst = sorted(run.burst_lags)
     report("journeys", [
         figure("active enrollments", ENROLLMENTS, "enrollments"),
-        figure("journey.step_due emitted", len(lags), "events", target=f"{DUE}",
+        figure("journey.step_due emitted (the minute)", len(lags), "events", target=f"{DUE}",
                met=len(lags) == DUE),
-        figure("time to emit all", seconds, "s"),
-        figure("emission rate", rate, "events/s", reference=reference_rate, target=">= 0.5",
-               met=rate >= 0.5 * reference_rate),
-        figure("lag p50 (due to stored)", statistics.median(lags), "s"),
-        figure("lag p99 (due to stored)", p99, "s", target="< 5 s", met=p99 < 5.0),
-        figure("scheduler peak memory (VmHWM)", peak, "MiB", target="<= 250 MB",
-               met=peak * 1.048576 <= 250),
+        figure("time to emit all (the minute, from its start)", run.minute_seconds, "s"),
+        figure("lag p50 (the minute)", statistics.median(lags), "s"),
+        figure("lag p99 (the minute)", _p99(lags), "s", target="< 5 s", met=_p99(lags) < 5.0),
+        figure("journey.step_due emitted (the instant)", len(burst), "events",
+               target=f"{DUE}", met=len(burst) == DUE),
+        figure("time to emit all (the instant)", run.burst_seconds, "s"),
+        figure("emission rate (the instant)", rate, "events/s", reference=reference_rate,
+               target=">= 0.5", met=rate >= 0.5 * reference_rate),
+        figure("lag p50 (the instant)", statistics.median(burst), "s"),
+        figure("lag p99 (the instant)", _p99(burst), "s"),
+        figure("scheduler peak memory (VmHWM)", run.peak_mib, "MiB", target="<= 250 MB",
+               met=run.peak_mib * 1.048576 <= 250),
     ])
 
 
-async def _run(nats_url: str, database_url: str, root: Path
-               ) -> tuple[tuple[float, list[float], float], float]:
+def _p99(values: list[float]) -> float:
+    return values[max(0, int(len(values) * 0.99) - 1)]
+
+
+@dataclass(frozen=True)
+class Run:
+    lags: list[float]  # the minute: per email, stored at minus its due time
+    minute_seconds: float
+    burst_lags: list[float]
+    burst_seconds: float  # the instant: D to the last stored
+    peak_mib: float
+    reference_seconds: float
+
+
+async def _run(nats_url: str, database_url: str, root: Path) -> Run:
     dsn = asyncpg_dsn(database_url)
     ids = await _insert(dsn)
-    emission = await _emit(nats_url, database_url, dsn, ids[:: ENROLLMENTS // DUE][:DUE], root)
-    reference = await _bare_loop(nats_url, ids[:: ENROLLMENTS // DUE][:DUE])
-    return emission, reference
+    stride = ENROLLMENTS // (2 * DUE)
+    minute, instant = ids[::stride][:DUE], ids[1::stride][:DUE]
+    port = free_port()
+    env = {**os.environ, **SCHEDULER_ENV, "SCHEDULER_DATABASE_URL": database_url,
+           "NATS_URL": nats_url, "SCHEDULER_HTTP_PORT": str(port)}
+    log = root / "scheduler.log"
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, *profiled("BENCH_JOURNEYS_PROFILE"), "-m", "scheduler", "run",
+            env=env, stdout=out, stderr=asyncio.subprocess.STDOUT)
+    nc = await nats.connect(nats_url)
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}", process, log, name="scheduler")
+        js = nc.jetstream()
+        lags, minute_seconds = await _round(js, dsn, minute, SPREAD, process, log, 0)
+        burst_lags, burst_seconds = await _round(js, dsn, instant, timedelta(0), process, log,
+                                                 DUE)
+        peak = peak_memory_mib(process.pid)
+    finally:
+        await nc.close()
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            await process.wait()
+    reference = await _bare_loop(nats_url, instant)
+    return Run(lags, minute_seconds, burst_lags, burst_seconds, peak, reference)
+
+
+async def _round(js: JetStreamContext, dsn: str, due_ids: list[uuid.UUID], spread: timedelta,
+                 process: asyncio.subprocess.Process, log: Path, before: int
+                 ) -> tuple[list[float], float]:
+    """Make `due_ids` due from a second from now over `spread`; wait until all are stored;
+    returns each one's lag and the time from the first due to the last stored."""
+    start = datetime.now(UTC) + timedelta(seconds=1)
+    step = spread / len(due_ids)
+    due = {e: start + step * i for i, e in enumerate(due_ids)}
+    conn = await asyncpg.connect(dsn)
+    try:
+        # Each one's wait reached a minute before it is due: its email goes at its due time.
+        await conn.execute(
+            "UPDATE enrollments AS e SET due_at = v.at, "
+            "step_entered_at = v.at - interval '1 minute' "
+            "FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) WHERE e.id = v.id",
+            list(due), list(due.values()))
+    finally:
+        await conn.close()
+    deadline = time.monotonic() + 600
+    while (await js.stream_info("JOURNEYS")).state.messages < before + len(due_ids):
+        if time.monotonic() > deadline or process.returncode is not None:
+            raise RuntimeError(f"scheduler did not emit in time:\n{tail(log)}")
+        await asyncio.sleep(0.1)
+    stored = [(e, at) for e, at in await _stored_at(js, before + len(due_ids)) if e in due]
+    lags = [(at - due[e]).total_seconds() for e, at in stored]
+    return lags, (max(at for _, at in stored) - start).total_seconds()
 
 
 async def _insert(dsn: str) -> list[uuid.UUID]:
@@ -126,49 +199,6 @@ async def _insert(dsn: str) -> list[uuid.UUID]:
     finally:
         await conn.close()
     return ids
-
-
-async def _emit(nats_url: str, database_url: str, dsn: str, due_ids: list[uuid.UUID],
-                root: Path) -> tuple[float, list[float], float]:
-    port = free_port()
-    env = {**os.environ, **SCHEDULER_ENV, "SCHEDULER_DATABASE_URL": database_url,
-           "NATS_URL": nats_url, "SCHEDULER_HTTP_PORT": str(port)}
-    log = root / "scheduler.log"
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, *profiled("BENCH_JOURNEYS_PROFILE"), "-m", "scheduler", "run",
-            env=env, stdout=out, stderr=asyncio.subprocess.STDOUT)
-    nc = await nats.connect(nats_url)
-    try:
-        await wait_ready(f"http://127.0.0.1:{port}", process, log, name="scheduler")
-        js = nc.jetstream()
-        start = datetime.now(UTC) + timedelta(seconds=1)
-        due = dict.fromkeys(due_ids, start)
-        conn = await asyncpg.connect(dsn)
-        try:
-            # Each one's wait reached a minute before it is due: its email goes at its due time.
-            await conn.execute(
-                "UPDATE enrollments AS e SET due_at = v.at, "
-                "step_entered_at = v.at - interval '1 minute' "
-                "FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) WHERE e.id = v.id",
-                list(due), list(due.values()))
-        finally:
-            await conn.close()
-        deadline = time.monotonic() + 600
-        while (await js.stream_info("JOURNEYS")).state.messages < len(due_ids):
-            if time.monotonic() > deadline or process.returncode is not None:
-                raise RuntimeError(f"scheduler did not emit in time:\n{tail(log)}")
-            await asyncio.sleep(0.1)
-        peak = peak_memory_mib(process.pid)
-        stored = await _stored_at(js, len(due_ids))
-    finally:
-        await nc.close()
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            await process.wait()
-    lags = [(at - due[enrollment]).total_seconds() for enrollment, at in stored]
-    seconds = (max(at for _, at in stored) - start).total_seconds()
-    return seconds, lags, peak
 
 
 async def _stored_at(js: JetStreamContext, count: int) -> list[tuple[uuid.UUID, datetime]]:
