@@ -250,7 +250,7 @@ async def on_contacts_changed(event: ContactsChanged, uow: UnitOfWork, *,
     await facts_db.upsert_contacts(uow.conn, [{
         "workspace_id": event.workspace_id, "email": str(c.email), "status": c.status,
         "timezone": c.timezone, "fields": dict(c.fields),
-        "tags": sorted(getattr(c, "tags", None) or []), "changed_at": c.changed_at,
+        "tags": sorted(c.tags), "changed_at": c.changed_at,
     } for c in contacts])
     leaving = [str(c.email) for c in contacts
                if rules.must_exit(c.status, suppressed=False)]

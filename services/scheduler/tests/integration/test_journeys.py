@@ -22,6 +22,8 @@ from contracts import (
     CampaignPaused,
     CampaignResumed,
     CampaignUpdated,
+    ContactsChanged,
+    ContactState,
     EmailClicked,
     EmailDue,
     Event,
@@ -32,7 +34,7 @@ from contracts import (
     deterministic_id,
     parse_event,
 )
-from contracts.contacts import ListMembersPayload
+from contracts.contacts import ContactsChangedPayload, ListMembersPayload
 from contracts.events import CampaignRef, EmailClickedPayload, RecipientUnsubscribedPayload
 from contracts.journey_events import ActivityPayload
 from scheduler import db, handlers, journey_handlers, journey_timers
@@ -287,3 +289,37 @@ async def test_an_unsubscribed_contact_leaves_every_journey(engine: AsyncEngine)
         clock=clock(T0))
     assert await tick(engine, T0) == 0
     assert await steps_due(engine) == []
+
+
+async def test_a_confirmed_signup_enters_the_journey_of_its_form_only(
+        engine: AsyncEngine) -> None:
+    form, other = uuid.uuid4(), uuid.uuid4()
+    cid = uuid.uuid4()
+    await save(engine, cid, welcome(trigger={"type": "signup_confirmed", "form_id": str(form)}))
+    for email, form_id in (("a@example.com", form), ("b@example.com", other)):
+        event = ActivityRecorded.create(ActivityPayload(
+            event_id=uuid.uuid4(), email=email, name="signup.confirmed",
+            properties={"form_id": str(form_id)}, occurred_at=T0), workspace_id=WORKSPACE)
+        await handle(engine, journey_handlers.on_activity, event, clock=clock(T0))
+    assert [r.email for r in await enrollments(engine)] == ["a@example.com"]
+
+
+async def test_a_tag_from_contacts_changed_steers_a_tag_branch(engine: AsyncEngine) -> None:
+    graph = welcome()
+    graph["steps"][2] = {"type": "branch", "id": "clicked-1",
+                         "condition": {"kind": "tag", "tag": "vip"},
+                         "then": "email-2a", "else": "email-2b"}
+    cid = uuid.uuid4()
+    await save(engine, cid, graph)
+    await handle(engine, journey_handlers.on_contacts_changed, ContactsChanged.create(
+        ContactsChangedPayload(contacts=[
+            ContactState(email="vip@example.com", tags=["vip"], changed_at=T0),
+            ContactState(email="new@example.com", changed_at=T0)]),
+        workspace_id=WORKSPACE), clock=clock(T0))
+    await signed_up(engine, "vip@example.com")
+    await signed_up(engine, "new@example.com")
+    await tick(engine, T0)
+    await tick(engine, T0 + timedelta(minutes=2))
+    second = {(d.payload.email, d.payload.step_id) for d in await steps_due(engine)
+              if d.payload.step_id != "email-1"}
+    assert second == {("vip@example.com", "email-2a"), ("new@example.com", "email-2b")}
