@@ -323,3 +323,15 @@ async def test_a_tag_from_contacts_changed_steers_a_tag_branch(engine: AsyncEngi
     second = {(d.payload.email, d.payload.step_id) for d in await steps_due(engine)
               if d.payload.step_id != "email-1"}
     assert second == {("vip@example.com", "email-2a"), ("new@example.com", "email-2b")}
+
+
+async def test_the_next_due_time_leaves_out_paused_journeys(engine: AsyncEngine) -> None:
+    paused, running = uuid.uuid4(), uuid.uuid4()
+    await save(engine, paused, welcome(trigger={"type": "event_received", "name": "a"}))
+    await save(engine, running, welcome(trigger={"type": "event_received", "name": "b"}))
+    await signed_up(engine, "ada@example.com", T0, name="a")
+    await signed_up(engine, "ada@example.com", T0 + timedelta(minutes=5), name="b")
+    await handle(engine, handlers.on_paused, CampaignPaused.create(
+        CampaignRef(campaign_id=paused), workspace_id=WORKSPACE))
+    async with engine.connect() as conn:
+        assert await jdb.next_due(conn) == T0 + timedelta(minutes=5)

@@ -191,8 +191,12 @@ async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> list[An
 
 
 async def next_due(conn: AsyncConnection) -> datetime | None:
+    """The earliest due time of an active journey's enrollment: where the loop wakes next (a
+    paused journey's due rows would wake it for nothing, over and over)."""
     at: datetime | None = (await conn.execute(
-        sa.select(sa.func.min(enrollments.c.due_at)).where(enrollments.c.state.in_(LIVE))
+        sa.select(sa.func.min(enrollments.c.due_at))
+        .join(journeys, journeys.c.campaign_id == enrollments.c.campaign_id)
+        .where(enrollments.c.state.in_(LIVE), journeys.c.state == "active")
     )).scalar()
     return at
 
