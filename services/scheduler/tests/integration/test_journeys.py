@@ -335,3 +335,24 @@ async def test_the_next_due_time_leaves_out_paused_journeys(engine: AsyncEngine)
         CampaignRef(campaign_id=paused), workspace_id=WORKSPACE))
     async with engine.connect() as conn:
         assert await jdb.next_due(conn) == T0 + timedelta(minutes=5)
+
+
+async def test_a_date_field_enters_the_contact_at_its_next_anniversary(
+        engine: AsyncEngine) -> None:
+    cid = uuid.uuid4()
+    await save(engine, cid, welcome(trigger={"type": "date_field", "field": "birthday",
+                                             "at": "09:00"}))
+    await handle(engine, journey_handlers.on_contacts_changed, ContactsChanged.create(
+        ContactsChangedPayload(contacts=[
+            ContactState(email="ada@example.com", fields={"birthday": "1990-03-01"},
+                         changed_at=T0),
+            ContactState(email="bob@example.com", changed_at=T0)]),
+        workspace_id=WORKSPACE), clock=clock(T0))
+    [row] = await enrollments(engine)
+    birthday = datetime(2030, 3, 1, 9, tzinfo=UTC)
+    assert (row.email, row.state, row.due_at, row.entered_at) == (
+        "ada@example.com", "waiting", birthday, birthday)
+    assert await tick(engine, birthday - timedelta(seconds=1)) == 0
+    assert await tick(engine, birthday) == 1
+    [due] = await steps_due(engine)
+    assert (due.payload.email, due.payload.send_at) == ("ada@example.com", birthday)
