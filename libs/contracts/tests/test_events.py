@@ -81,8 +81,11 @@ from contracts.journey_events import (
     ActivityRecorded,
     JourneyActionDue,
     JourneyActionPayload,
+    JourneyProgress,
+    JourneyProgressPayload,
     JourneyStepDue,
     JourneyStepDuePayload,
+    StepProgress,
 )
 from contracts.learning import EmailPerformancePayload
 
@@ -199,6 +202,9 @@ SAMPLES: dict[type[Event], Payload] = {
     JourneyActionDue: JourneyActionPayload(
         campaign_id=CAMPAIGN, enrollment_id=CAMPAIGN, step_id="tag-buyer",
         email="ada@example.com", action="add_tag", tag="buyer"),
+    JourneyProgress: JourneyProgressPayload(
+        campaign_id=CAMPAIGN, version=2, as_of=SEND_AT,
+        steps=[StepProgress(step_id="welcome", waiting=3, entered=10, exited={"goal": 2})]),
 }
 
 

@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from contracts.journey_events import ActivityPayload, JourneyActionPayload
+from contracts import JourneyProgress, parse_event
+from contracts.journey_events import (
+    ActivityPayload,
+    JourneyActionPayload,
+    JourneyProgressPayload,
+    StepProgress,
+)
 
 AT = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 IDS = {"campaign_id": uuid.uuid4(), "enrollment_id": uuid.uuid4(), "step_id": "tag-buyer",
@@ -49,3 +55,21 @@ def test_a_journey_action_names_what_it_acts_on_as_the_step_does() -> None:
         JourneyActionPayload(**IDS, action="add_tag")
     with pytest.raises(ValidationError, match="list_id: add_to_list takes a list_id"):
         JourneyActionPayload(**IDS, action="add_to_list", tag="buyer")
+
+
+def test_a_journey_progress_counts_each_step_and_parses_without_its_steps() -> None:
+    payload = JourneyProgressPayload(
+        campaign_id=uuid.uuid4(), version=2, as_of=AT,
+        steps=[StepProgress(step_id="email-1", entered=3, exited={"goal": 1})])
+    event = parse_event(JourneyProgress.create(payload, workspace_id=uuid.uuid4())
+                        .model_dump_json().encode())
+    assert isinstance(event, JourneyProgress)
+    assert event.payload.steps[0].exited == {"goal": 1}
+    assert JourneyProgressPayload(campaign_id=uuid.uuid4(), version=1, as_of=AT).steps == []
+
+
+def test_a_journey_progress_refuses_a_negative_count_or_an_unknown_exit_naming_it() -> None:
+    with pytest.raises(ValidationError, match="waiting"):
+        StepProgress(step_id="email-1", waiting=-1)
+    with pytest.raises(ValidationError, match="exited"):
+        StepProgress.model_validate({"step_id": "email-1", "exited": {"bored": 1}})

@@ -41,7 +41,12 @@ from contracts.events import (
     event_class_for,
     parse_event,
 )
-from contracts.journey_events import ActivityRecorded, JourneyActionDue, JourneyStepDue
+from contracts.journey_events import (
+    ActivityRecorded,
+    JourneyActionDue,
+    JourneyProgress,
+    JourneyStepDue,
+)
 from contracts.journeys import JourneyGraph
 from contracts.learning import EmailPerformance
 from contracts.streams import CONSUMERS, STREAMS, TOPOLOGY, ConsumerSpec, StreamSpec, Topology
@@ -83,6 +88,7 @@ __all__ = [
     "Event",
     "JourneyActionDue",
     "JourneyGraph",
+    "JourneyProgress",
     "JourneyStepDue",
     "ListMembersAdded",
     "ListMembersRemoved",

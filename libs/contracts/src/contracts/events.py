@@ -35,7 +35,12 @@ from contracts.contacts import (
     TransactionalRequested,
 )
 from contracts.envelope import Event, Payload
-from contracts.journey_events import ActivityRecorded, JourneyActionDue, JourneyStepDue
+from contracts.journey_events import (
+    ActivityRecorded,
+    JourneyActionDue,
+    JourneyProgress,
+    JourneyStepDue,
+)
 from contracts.journeys import JourneyGraph
 from contracts.learning import EmailPerformance, StructureChoice
 from contracts.types import (
@@ -463,7 +468,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         EmailPerformance, RecipientUnsubscribed, WorkspaceUpdated,
         ContactsChanged, ContactsDeleted, ListMembersAdded, ListMembersRemoved,
         SuppressionAdded, SuppressionRemoved, ContactErased, TransactionalRequested,
-        AbTestDecided, ActivityRecorded, JourneyStepDue, JourneyActionDue,
+        AbTestDecided, ActivityRecorded, JourneyStepDue, JourneyActionDue, JourneyProgress,
     )
 }
 
@@ -475,7 +480,8 @@ AnyEvent = Annotated[
     | EmailPerformance | RecipientUnsubscribed | WorkspaceUpdated
     | ContactsChanged | ContactsDeleted | ListMembersAdded | ListMembersRemoved
     | SuppressionAdded | SuppressionRemoved | ContactErased | TransactionalRequested
-    | AbTestDecided | ActivityRecorded | JourneyStepDue | JourneyActionDue,
+    | AbTestDecided | ActivityRecorded | JourneyStepDue | JourneyActionDue
+    | JourneyProgress,
     Field(discriminator="type"),
 ]
 _ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

@@ -10,6 +10,10 @@ start and steer them, and what the scheduler's enrollments ask of the other serv
   is written once per step, not per contact.
 - `journey.action` (scheduler): an action step on one contact (a tag, a list), carried out by
   campaign-api, which owns contacts; one per (enrollment, step).
+- `journey.progress` (scheduler): a journey's counts per step (waiting now, entered, exited by
+  reason), for the dashboard's live view and funnel: at most one per journey per summary
+  interval, only when the counts changed, `as_of` strictly increasing per journey (a reader
+  keeps the newest and ignores an older one arriving late).
 
 Engagement reaches the scheduler's branches on the existing email.opened / email.clicked,
 which say whether campaign-api labelled the open or click a person's (`EngagementRef.human`).
@@ -24,6 +28,7 @@ from pydantic import AwareDatetime, EmailStr, Field, StringConstraints, model_va
 
 from contracts.envelope import Event, Payload
 from contracts.journeys import ActionTarget, EventName, StepId
+from rules.journeys import MAX_STEPS
 
 # An event's properties: flat, small, JSON scalars.
 PropertyValue = str | int | float | bool | None
@@ -64,6 +69,31 @@ class JourneyActionPayload(ActionTarget):
     email: EmailStr
 
 
+# Why an enrollment ended: its exit step, a goal met, the contact unsubscribed or suppressed,
+# the journey cancelled, the contact removed (erased, deleted), or a step that could not be
+# walked ("error").
+ProgressExit = Literal["end", "goal", "unsubscribed", "suppressed", "cancelled", "removed",
+                       "error"]
+
+
+class StepProgress(Payload):
+    step_id: StepId
+    # Enrollments at this step now (waiting on a wait or a branch).
+    waiting: int = Field(default=0, ge=0)
+    # Enrollments that reached this step (email and action steps: emitted once each).
+    entered: int = Field(default=0, ge=0)
+    # Enrollments that ended while at this step, by why.
+    exited: dict[ProgressExit, int] = Field(default_factory=dict)
+
+
+class JourneyProgressPayload(Payload):
+    campaign_id: uuid.UUID
+    version: int = Field(ge=1)
+    # Counts over every version's enrollments, by step id (bounded by the graph's size).
+    steps: list[StepProgress] = Field(default_factory=list, max_length=MAX_STEPS * 4)
+    as_of: AwareDatetime
+
+
 class ActivityRecorded(Event):
     TYPE = "activity.recorded"
     type: Literal["activity.recorded"] = "activity.recorded"
@@ -80,3 +110,9 @@ class JourneyActionDue(Event):
     TYPE = "journey.action"
     type: Literal["journey.action"] = "journey.action"
     payload: JourneyActionPayload
+
+
+class JourneyProgress(Event):
+    TYPE = "journey.progress"
+    type: Literal["journey.progress"] = "journey.progress"
+    payload: JourneyProgressPayload

@@ -68,7 +68,8 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("ACTIVITY", ("activity.>",),
                "What contacts did, as the workspace's own systems report it (POST /api/events)"),
     StreamSpec("JOURNEYS", ("journey.>",),
-               "Journeys' steps falling due per contact: emails to send, actions to carry out"),
+               "Journeys' steps falling due per contact: emails to send, actions to carry out; "
+               "each journey's counts per step (journey.progress)"),
 )
 
 CONSUMERS: tuple[ConsumerSpec, ...] = (
@@ -78,7 +79,8 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("campaign-api", "CAMPAIGNS", ("campaign.completed", "campaign.scheduled",
                                                "contact.erased")),
     # Journeys' action steps on contacts (tags, lists), which campaign-api owns.
-    ConsumerSpec("campaign-api", "JOURNEYS", ("journey.action",)),
+    # Journeys' counts per step (journey.progress), for the dashboard's live view and funnel.
+    ConsumerSpec("campaign-api", "JOURNEYS", ("journey.action", "journey.progress")),
     # Contacts, lists and suppressions too: journeys' triggers, facts and exits, in order.
     ConsumerSpec("scheduler", "CAMPAIGNS", (
         "campaign.created", "campaign.updated", "campaign.paused", "campaign.resumed",
@@ -126,6 +128,7 @@ PRODUCERS: dict[str, str] = {
     "email.due": "scheduler",
     "journey.step_due": "scheduler",
     "journey.action": "scheduler",
+    "journey.progress": "scheduler",
     "campaign.completed": "scheduler",
     "campaign.scheduled": "scheduler",
     "content.generated": "content-generator",

@@ -33,6 +33,7 @@ from campaign_api.settings import Settings
 from campaign_api.slashes import EitherSlash
 from campaign_api.usecases.ab_tests import decider_loop
 from campaign_api.usecases.journey_actions import on_journey_action
+from campaign_api.usecases.journey_progress import on_journey_progress
 from campaign_api.usecases.performance import summary_loop
 from campaign_api.usecases.segments import refresh_loop
 from campaign_api.usecases.send_hours import send_hours_loop
@@ -45,6 +46,7 @@ from contracts import (
     EmailFailed,
     EmailSent,
     JourneyActionDue,
+    JourneyProgress,
 )
 from servicekit.consumer import Handlers
 from servicekit.health import ReadinessCheck, health_routes
@@ -109,6 +111,7 @@ def projections() -> Handlers:
     table.on(CampaignScheduled)(handlers.on_campaign_scheduled)
     table.on(ContactErased)(handlers.on_contact_erased)
     table.on(JourneyActionDue)(on_journey_action)
+    table.on(JourneyProgress)(on_journey_progress)
     return table
 
 

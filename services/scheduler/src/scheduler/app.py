@@ -25,7 +25,7 @@ from contracts import (
     SuppressionAdded,
     SuppressionRemoved,
 )
-from scheduler import db, handlers, journey_handlers, journey_timers
+from scheduler import db, handlers, journey_handlers, journey_progress, journey_timers
 from scheduler.db import journeys as journey_db
 from scheduler.settings import Settings
 from servicekit.consumer import Handlers
@@ -131,5 +131,8 @@ async def build(runtime: Runtime) -> ServiceParts:
     table.on(EmailOpened)(journey_handlers.on_opened)
     table.on(EmailClicked)(journey_handlers.on_clicked)
     table.on(RecipientUnsubscribed)(journey_handlers.on_unsubscribed)
+    progress = journey_progress.progress_loop(
+        runtime, interval=settings.journey_progress_seconds,
+        poll=min(settings.journey_poll_seconds, settings.journey_progress_seconds))
     return ServiceParts(handlers=table, loops=[tick_loop(runtime, settings),
-                                               journey_loop(runtime, settings)])
+                                               journey_loop(runtime, settings), progress])

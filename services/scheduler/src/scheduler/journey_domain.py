@@ -18,8 +18,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from contracts.events import SendWindow
 from contracts.journeys import (
@@ -163,3 +163,36 @@ def advance(graph: JourneyGraph, enrollment: Enrollment, contact: Contact, facts
             step_id = step.then if decided.way == "then" else step.otherwise
             reached = max(reached, min(now, branch_deadline(condition, reached)))
     raise ValueError("a journey walked past its number of steps")  # pragma: no cover
+
+
+# --- progress (journey.progress) ------------------------------------------------------------
+
+_LIVE = frozenset({"waiting", "active"})
+_AS_OF_TICK = timedelta(microseconds=1)
+
+
+def progress_steps(by_state: Collection[tuple[str, str, str | None, int]],
+                   entered: Mapping[str, int]) -> list[dict[str, Any]]:
+    """A journey's counts per step, as journey.progress carries them, from its enrollments
+    counted by (step, state, exit reason) and its steps reached: live enrollments wait at
+    their step, ended ones exited there for their reason (a done one at its exit step, "end";
+    one that could not be walked, "error"). Sorted by step id, so equal counts compare equal."""
+    steps: dict[str, dict[str, Any]] = {
+        step: {"step_id": step, "waiting": 0, "entered": n, "exited": {}}
+        for step, n in entered.items()}
+    for step, state, reason, n in by_state:
+        row = steps.setdefault(step, {"step_id": step, "waiting": 0, "entered": 0, "exited": {}})
+        if state in _LIVE:
+            row["waiting"] += n
+            continue
+        why = "error" if state == "error" else ("end" if state == "done" else reason or "end")
+        row["exited"][why] = row["exited"].get(why, 0) + n
+    return [steps[k] for k in sorted(steps)]
+
+
+def next_as_of(now: datetime, previous: datetime | None) -> datetime:
+    """A new summary's time: now, but always after the journey's previous one, so `as_of`
+    orders its summaries even across replicas whose clocks differ a little."""
+    if previous is None or now > previous:
+        return now
+    return previous + _AS_OF_TICK

@@ -24,6 +24,9 @@ class Settings(ServiceSettings):
     # a batch, and how many it claims and advances per transaction.
     journey_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     journey_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # journey.progress (the dashboard's counts per step): at most one per journey this often,
+    # and only when its counts changed; each look counts the journey's enrollments in SQL.
+    journey_progress_seconds: float = Field(default=10.0, ge=0.1, le=3600)
 
     @property
     def lead_time(self) -> timedelta:

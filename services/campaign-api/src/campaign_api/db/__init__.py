@@ -112,8 +112,10 @@ from campaign_api.db.idempotency import (
 from campaign_api.db.journeys import (
     highest_journey_sequence,
     insert_journey_version,
+    journey_progress_of,
     journey_versions,
     journey_versions_of,
+    keep_journey_progress,
 )
 from campaign_api.db.memberships import (
     add_to_list,
@@ -250,8 +252,10 @@ __all__ = [
     "is_member",
     "is_unsubscribed",
     "join_list",
+    "journey_progress_of",
     "journey_versions",
     "journey_versions_of",
+    "keep_journey_progress",
     "label_machine",
     "last_failures",
     "leave_every_list",

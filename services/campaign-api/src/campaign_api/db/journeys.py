@@ -4,10 +4,11 @@ newest), kept so that what contacts already in the journey follow can still be r
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaign_api.db.tables import AnyRow, metadata
@@ -25,6 +26,40 @@ journey_versions = sa.Table(
     sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False,
               server_default=sa.func.now()),
 )
+
+# The scheduler's newest journey.progress per journey: counts per step (waiting now, entered,
+# exited by reason), as the event carries them.
+journey_progress = sa.Table(
+    "journey_progress",
+    metadata,
+    sa.Column("campaign_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("workspace_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("steps", JSONB, nullable=False),
+    sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+async def keep_journey_progress(conn: AsyncConnection, *, campaign_id: uuid.UUID,
+                                workspace_id: uuid.UUID, version: int,
+                                steps: list[dict[str, Any]], as_of: datetime) -> bool:
+    """The summary kept unless a newer one already is (summaries may arrive out of order);
+    whether it was."""
+    stmt = insert(journey_progress).values(campaign_id=campaign_id, workspace_id=workspace_id,
+                                           version=version, steps=steps, as_of=as_of)
+    result = await conn.execute(stmt.on_conflict_do_update(
+        index_elements=[journey_progress.c.campaign_id],
+        set_={"version": stmt.excluded.version, "steps": stmt.excluded.steps,
+              "as_of": stmt.excluded.as_of},
+        where=journey_progress.c.as_of < stmt.excluded.as_of))
+    return bool(result.rowcount)
+
+
+async def journey_progress_of(conn: AsyncConnection, workspace_id: uuid.UUID,
+                              campaign_id: uuid.UUID) -> AnyRow | None:
+    return (await conn.execute(sa.select(journey_progress).where(
+        journey_progress.c.campaign_id == campaign_id,
+        journey_progress.c.workspace_id == workspace_id))).first()
 
 
 async def insert_journey_version(conn: AsyncConnection, *, campaign_id: uuid.UUID,
