@@ -16,6 +16,7 @@ from campaign_api.dashboard.audience_pages import audience_router
 from campaign_api.dashboard.auth import CsrfRejected, SignInRequired, signed_in
 from campaign_api.dashboard.contact_csv_pages import csv_router
 from campaign_api.dashboard.contact_pages import contact_router
+from campaign_api.dashboard.journey_pages import journey_router
 from campaign_api.dashboard.list_pages import list_router
 from campaign_api.dashboard.outbox_pages import outbox_router
 from campaign_api.dashboard.pages import STATIC_DIR, STATIC_PATH, not_found, templates
@@ -32,6 +33,7 @@ def install(app: FastAPI, settings: DashboardSettings | None = None) -> None:
     app.state.dashboard_settings = settings or DashboardSettings()
     app.include_router(router)
     app.include_router(ab_test_router)
+    app.include_router(journey_router)
     app.include_router(outbox_router)
     app.include_router(audience_router)
     app.include_router(csv_router)  # before /contacts/{contact_id}

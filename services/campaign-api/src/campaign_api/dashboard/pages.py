@@ -37,6 +37,10 @@ NOTICES = {
     "paused": ("ok", "Campaign paused. No email goes out until you resume it."),
     "resumed": ("ok", "Campaign resumed. The next email goes out at the next slot."),
     "cancelled": ("ok", "Campaign cancelled. No further email will be sent."),
+    "journey-created": ("ok", "Journey created. Its emails are being written; contacts enter "
+                              "by its trigger."),
+    "journey-updated": ("ok", "Saved as a new version: new entries take it, contacts already "
+                              "in carry on with theirs."),
     "signed-out": ("ok", "You are signed out."),
     "tagged": ("ok", "The tag was added to the selected contacts."),
     "untagged": ("ok", "The tag was removed from the selected contacts."),
