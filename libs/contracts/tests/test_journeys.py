@@ -12,7 +12,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from contracts.events import CampaignDefinition
+from contracts.campaigns import CampaignDefinition
 from contracts.journeys import BranchStep, EngagedCondition, JourneyGraph
 from rules.journey_steps import Engaged
 from rules.journeys import MAX_STEPS, InvalidJourney

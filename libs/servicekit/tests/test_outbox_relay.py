@@ -20,7 +20,7 @@ from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import CampaignPaused, EmailOpened, Event, deterministic_id, parse_event
-from contracts.events import DeliveryRef
+from contracts.events import EngagementRef
 from contracts.streams import TOPOLOGY
 from devstack.nats import EmbeddedNats
 from servicekit.broker import connect, ensure_stream
@@ -91,7 +91,7 @@ async def stream_messages(js: JetStreamContext, stream: str) -> list[tuple[str, 
 def opened(n: int) -> EmailOpened:
     campaign = uuid.uuid4()
     return EmailOpened.create(
-        DeliveryRef(campaign_id=campaign, sequence=n, recipient="reader@example.com"),
+        EngagementRef(campaign_id=campaign, sequence=n, recipient="reader@example.com"),
         workspace_id=uuid.uuid4(),
         event_id=deterministic_id("servicekit.test.opened", campaign, n),
     )

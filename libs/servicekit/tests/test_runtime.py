@@ -19,7 +19,7 @@ from pydantic_settings import SettingsConfigDict
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import EmailOpened, deterministic_id
-from contracts.events import DeliveryRef
+from contracts.events import EngagementRef
 from devstack.ports import LOOPBACK, free_port, is_listening
 from servicekit.db import create_engine, outbox
 from servicekit.runtime import Runtime, ServiceParts, serve
@@ -85,7 +85,7 @@ async def test_serves_health_readiness_and_metrics_runs_its_loops_and_stops_on_c
     loop_started = asyncio.Event()
     stopped: list[str] = []
     opened = EmailOpened.create(
-        DeliveryRef(campaign_id=uuid.uuid4(), sequence=1, recipient="reader@example.com"),
+        EngagementRef(campaign_id=uuid.uuid4(), sequence=1, recipient="reader@example.com"),
         workspace_id=uuid.uuid4(),
         event_id=deterministic_id("servicekit.test.serve", uuid.uuid4()),
     )
@@ -163,7 +163,7 @@ async def test_sigterm_lets_loops_finish_then_publishes_what_they_wrote_and_canc
     settings = DemoSettings()
     ended: list[str] = []
     last = EmailOpened.create(
-        DeliveryRef(campaign_id=uuid.uuid4(), sequence=1, recipient="reader@example.com"),
+        EngagementRef(campaign_id=uuid.uuid4(), sequence=1, recipient="reader@example.com"),
         workspace_id=uuid.uuid4(),
         event_id=deterministic_id("servicekit.test.drain", uuid.uuid4()),
     )

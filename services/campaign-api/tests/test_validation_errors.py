@@ -16,7 +16,7 @@ from campaign_api import errors
 from campaign_api.failures import Invalid
 from campaign_api.schemas import CampaignCreate
 from campaign_api.validation import locate, named
-from contracts.events import CampaignDefinition
+from contracts.campaigns import CampaignDefinition
 
 
 class Line(pydantic.BaseModel):

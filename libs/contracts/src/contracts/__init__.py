@@ -1,6 +1,7 @@
 """The only code the services share about each other: events, subjects and streams."""
 
 from contracts.ab_tests import AbTest, AbTestDecided, EmailVariant
+from contracts.campaigns import AudienceTargets, CampaignDefinition, Schedule, SendWindow
 from contracts.contacts import (
     ContactErased,
     ContactsChanged,
@@ -18,11 +19,9 @@ from contracts.events import (
     AudienceMember,
     AudienceMembersAdded,
     AudienceMembersRemoved,
-    AudienceTargets,
     CampaignCancelled,
     CampaignCompleted,
     CampaignCreated,
-    CampaignDefinition,
     CampaignPaused,
     CampaignResumed,
     CampaignScheduled,
@@ -35,8 +34,6 @@ from contracts.events import (
     EmailOpened,
     EmailSent,
     RecipientUnsubscribed,
-    Schedule,
-    SendWindow,
     WorkspaceUpdated,
     event_class_for,
     parse_event,

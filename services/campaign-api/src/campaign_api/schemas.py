@@ -23,7 +23,8 @@ from pydantic_core import PydanticCustomError
 from campaign_api.domain import InvalidRecipient, recipient, split_address
 from campaign_api.schemas_contacts import Audience
 from contracts.ab_tests import AbTest
-from contracts.events import FailureKind, SendWindow
+from contracts.campaigns import SendWindow
+from contracts.events import FailureKind
 from contracts.journeys import JourneyGraph
 from contracts.types import TimeZoneName
 from rules.headers import HeaderInput

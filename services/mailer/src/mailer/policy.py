@@ -28,7 +28,7 @@ from datetime import datetime, time
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts.events import SendWindow
+from contracts.campaigns import SendWindow
 from mailer import db
 from mailer.db import policy as stored
 from rules.cap import WEEK, describe, next_fit

@@ -20,6 +20,7 @@ from contracts import (
     SuppressionAdded,
     SuppressionRemoved,
 )
+from contracts.campaigns import AudienceTargets, SendWindow
 from contracts.contacts import (
     ContactsChangedPayload,
     ContactsDeletedPayload,
@@ -27,7 +28,6 @@ from contracts.contacts import (
     ListMembersPayload,
     SuppressionPayload,
 )
-from contracts.events import AudienceTargets, SendWindow
 from mailer import db, handlers
 from mailer.dispatcher import dispatch_due
 

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from contracts import ContactsChanged, ListMembersAdded, Schedule
+from contracts.campaigns import SendWindow
 from contracts.contacts import ContactsChangedPayload, ContactState, ListMembersPayload
-from contracts.events import SendWindow
 from mailer import db, handlers
 
 if TYPE_CHECKING:  # test modules cannot import each other; the fixtures provide these

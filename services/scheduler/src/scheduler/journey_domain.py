@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from contracts.events import SendWindow
+from contracts.campaigns import SendWindow
 from contracts.journeys import (
     ActionStep,
     BranchStep,

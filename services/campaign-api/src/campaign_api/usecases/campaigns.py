@@ -55,7 +55,8 @@ from contracts import (
     CampaignUpdated,
     Event,
 )
-from contracts.events import CampaignRef, Schedule, SendWindow
+from contracts.campaigns import Schedule, SendWindow
+from contracts.events import CampaignRef
 from contracts.journeys import EmailStep, JourneyGraph
 from rules.lifecycle import TransitionRefused
 from rules.schedule import DEFAULT_SEND_TIME, campaign_start
