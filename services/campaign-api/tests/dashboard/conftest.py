@@ -9,6 +9,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -31,8 +32,10 @@ from campaign_api.schemas_contacts import (
     MembersChange,
 )
 from campaign_api.usecases import accounts, contacts, lists
-from contracts import EmailFailed, EmailSent
+from campaign_api.usecases.journey_progress import on_journey_progress
+from contracts import EmailFailed, EmailSent, JourneyProgress
 from contracts.events import EmailFailedPayload, EmailSentPayload
+from contracts.journey_events import JourneyProgressPayload, StepProgress
 from contracts.links import LinkClaims, LinkSigner
 from servicekit.db import UnitOfWork
 
@@ -209,6 +212,46 @@ async def _seed_history(engine: AsyncEngine, workspace_id: uuid.UUID, campaign_i
     await usecases.record_click(engine, SIGNER, SIGNER.sign("click", LinkClaims(
         workspace_id=workspace_id, campaign_id=campaign_id, sequence=1, email=sent_to,
         url="https://example.com/planner")))
+
+
+_BROWSER = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1")
+
+
+async def _seed_journey(engine: AsyncEngine, workspace_id: uuid.UUID,
+                        campaign_id: uuid.UUID) -> None:
+    """A welcome journey under way: email 1 (content number 1) sent to two people an hour ago,
+    one of whom opened and clicked it in a browser; the scheduler's summary says 3 entered
+    email 1, 1 waits at the wait, 1 left by the goal there, 1 reached email 2a and the end."""
+    async with UnitOfWork(engine) as uow:
+        for person in ("ada@example.com", "grace@example.org"):
+            await handlers.on_email_sent(EmailSent.create(EmailSentPayload(
+                campaign_id=campaign_id, sequence=1, recipient=person, message_id="<m@x>"),
+                workspace_id=workspace_id, occurred_at=datetime.now(UTC) - timedelta(hours=1)),
+                uow)
+        await on_journey_progress(JourneyProgress.create(JourneyProgressPayload(
+            campaign_id=campaign_id, version=1, as_of=datetime.now(UTC), steps=[
+                StepProgress(step_id="email-1", entered=3),
+                StepProgress(step_id="wait-1", waiting=1, exited={"goal": 1}),
+                StepProgress(step_id="email-2a", entered=1),
+                StepProgress(step_id="done", exited={"end": 1})]),
+            workspace_id=workspace_id), uow)
+        await uow.commit()
+    claims = LinkClaims(workspace_id, campaign_id, 1, "grace@example.org")
+    await usecases.record_open(engine, SIGNER, SIGNER.sign("open", claims), user_agent=_BROWSER)
+    await usecases.record_click(engine, SIGNER, SIGNER.sign("click", LinkClaims(
+        workspace_id, campaign_id, 1, "grace@example.org", url="https://example.com/")),
+        user_agent=_BROWSER)
+
+
+SeedJourney = Callable[[uuid.UUID, uuid.UUID], Awaitable[None]]
+
+
+@pytest.fixture
+def seed_journey(api_engine: AsyncEngine) -> SeedJourney:
+    """`await seed_journey(workspace_id, campaign_id)`, as `_seed_journey` says."""
+    return lambda workspace_id, campaign_id: _seed_journey(api_engine, workspace_id,
+                                                           campaign_id)
 
 
 SeedContacts = Callable[..., Awaitable[uuid.UUID]]

@@ -7,17 +7,22 @@ from __future__ import annotations
 import copy
 import json
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from campaign_api import db
 from campaign_api.dashboard import journey_flow
 from campaign_api.dashboard.journey_pages import STARTER
 
 NewKey = Callable[[str], Awaitable[str]]
 Dashboard = Callable[..., httpx.AsyncClient]
 SignIn = Callable[[httpx.AsyncClient, str], Awaitable[str]]
+SeedJourney = Callable[[uuid.UUID, uuid.UUID], Awaitable[None]]
 
 
 def _form(csrf: str, graph: dict[str, Any] | str, intent: str = "save") -> dict[str, str]:
@@ -115,3 +120,33 @@ async def test_an_error_is_shown_next_to_the_step_it_names_and_nothing_is_saved(
         listed = (await client.get("/api/campaigns/",
                                    headers={"Authorization": f"Bearer {key}"})).json()
         assert listed["items"] == []
+
+
+async def test_a_journeys_page_shows_who_waits_where_and_each_steps_funnel(
+    new_key: NewKey, dashboard: Dashboard, sign_in: SignIn, api_engine: AsyncEngine,
+    seed_journey: SeedJourney,
+) -> None:
+    key = await new_key("acme")
+    async with dashboard() as client:
+        csrf = await sign_in(client, key)
+        created = await client.post("/dashboard/journeys/new", data=_form(csrf, STARTER))
+        campaign_id = uuid.UUID(created.headers["location"].split("/")[-1].split("?")[0])
+        empty = (await client.get(f"/dashboard/campaigns/{campaign_id}")).text
+        assert "no contact has entered yet" in empty
+        async with api_engine.connect() as conn:
+            workspace_id = (await conn.execute(sa.select(db.campaigns.c.workspace_id).where(
+                db.campaigns.c.id == campaign_id))).scalar_one()
+        await seed_journey(workspace_id, campaign_id)
+        page = (await client.get(f"/dashboard/campaigns/{campaign_id}")).text
+    live = page[page.index('id="journey-live"'):page.index('id="journey-funnel"')]
+    assert "1 contact waiting" in live
+    wait = " ".join(live.split('id="step-wait-1"')[1].split("</li>")[0].split())
+    assert "Waiting now</dt><dd>1" in wait
+    assert "Exited by goal</dt><dd>1" in wait
+    funnel = page[page.index('id="journey-funnel"'):]
+    rows = {m[0]: re.findall(r'<td class="num">([^<]*)</td>', m[1])
+            for m in re.findall(r'<tr data-step="([^"]+)">(.*?)</tr>', funnel, re.S)}
+    # waiting, entered, sent, opened, clicked, exited by goal
+    assert rows["email-1"] == ["0", "3", "2", "1", "1", "0"]
+    assert rows["wait-1"] == ["1", "—", "—", "—", "—", "1"]
+    assert rows["email-2a"] == ["0", "1", "0", "0", "0", "0"]

@@ -239,3 +239,44 @@ def errors_by_step(graph: Mapping[str, Any], errors: Sequence[tuple[str, str]]
                 message = f"{rest}: {message}" if rest else message
         found.setdefault(key, []).append(message if key != where else f"{where}: {message}")
     return found
+
+
+# --- the live view and funnel ---------------------------------------------------------------
+
+_EXIT_WORDS = {"end": "at the end", "unsubscribed": "unsubscribed", "suppressed": "suppressed",
+               "cancelled": "cancelled", "removed": "removed", "error": "failed"}
+
+
+@dataclass(frozen=True)
+class StepNumbers:
+    waiting: int = 0
+    # Reached (email and action steps; the scheduler logs no other kind's passing).
+    entered: int | None = None
+    sent: int = 0
+    opened: int = 0
+    clicked: int = 0
+    goal: int = 0
+    other_exits: str = ""
+
+
+def step_numbers(graph: Mapping[str, Any], progress: Sequence[Mapping[str, Any]],
+                 engagement: Mapping[int, tuple[int, int, int]]) -> dict[str, StepNumbers]:
+    """Each step's counts: waiting now, entered and exits from the scheduler's summary
+    (`journey.progress` steps), sent and people's opens and clicks of an email step from
+    `engagement` by its content number (sent, unique human opens, unique human clicks)."""
+    by_step = {str(p.get("step_id")): p for p in progress}
+    found: dict[str, StepNumbers] = {}
+    for step_id, step in _steps(graph).items():
+        p = by_step.get(step_id, {})
+        exited: Mapping[str, int] = p.get("exited") or {}
+        sequence = step.get("sequence")
+        sent, opened, clicked = engagement.get(sequence, (0, 0, 0)) \
+            if isinstance(sequence, int) else (0, 0, 0)
+        others = ", ".join(f"{n:,} {_EXIT_WORDS.get(why, why)}" for why, n in exited.items()
+                           if why != "goal" and n)
+        found[step_id] = StepNumbers(
+            waiting=int(p.get("waiting", 0)),
+            entered=int(p.get("entered", 0)) if step.get("type") in ("email", "action") else None,
+            sent=sent, opened=opened, clicked=clicked, goal=int(exited.get("goal", 0)),
+            other_exits=others)
+    return found

@@ -14,6 +14,7 @@ import pydantic
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from campaign_api import db
 from campaign_api.dashboard import journey_flow
 from campaign_api.dashboard.auth import SignedIn, SignedInForm, Viewer
 from campaign_api.dashboard.forms import MODELS, time_zones
@@ -180,3 +181,17 @@ async def update_journey(request: Request, viewer: SignedInForm,
                                     status_code=303)
     return _page(request, viewer, form, campaign=campaign,
                  status_code=422 if form.errors else 200)
+
+
+async def journey_view(request: Request, viewer: Viewer, campaign: CampaignDetail,
+                       engagement: dict[int, tuple[int, int, int]]) -> dict[str, Any]:
+    """The journey's page's live view and funnel: its flow with each step's numbers."""
+    graph = campaign.journey.model_dump(mode="json", by_alias=True, exclude_none=True) \
+        if campaign.journey else {}
+    async with engine_of(request).connect() as conn:
+        row = await db.journey_progress_of(conn, viewer.workspace_id, campaign.id)
+    steps: list[dict[str, Any]] = list(row.steps) if row is not None else []
+    numbers = journey_flow.step_numbers(graph, steps, engagement)
+    return {"journey_flow": journey_flow.layout(graph), "journey_numbers": numbers,
+            "progress_as_of": row.as_of if row is not None else None,
+            "waiting_total": sum(n.waiting for n in numbers.values())}

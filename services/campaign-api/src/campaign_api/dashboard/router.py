@@ -34,6 +34,7 @@ from campaign_api.dashboard.forms import (
     CampaignForm,
     time_zones,
 )
+from campaign_api.dashboard.journey_pages import journey_view
 from campaign_api.dashboard.pages import engine_of, find_campaign, nats_of, not_found, render
 from campaign_api.domain import can_edit
 from campaign_api.failures import Failure, NotFound
@@ -188,7 +189,10 @@ async def _campaign_page(request: Request, viewer: Viewer, campaign_id: uuid.UUI
         return not_found(request, viewer, "campaign")
     counts = await stats.campaign_stats(engine_of(request), viewer.workspace_id, campaign_id)
     report = await stats.campaign_report(engine_of(request), viewer.workspace_id, campaign_id)
-    return render(request, "campaign.html", viewer, section="campaigns", c=campaign,
+    journey = await journey_view(request, viewer, campaign, {
+        e.sequence: (e.sent, e.unique_human_opens, e.unique_human_clicks)
+        for e in counts.emails}) if campaign.kind == "journey" else {}
+    return render(request, "campaign.html", viewer, section="campaigns", c=campaign, **journey,
                   img_src="data:",  # the preview's frame: nothing fetched, no pixel fired
                   stats=counts, chart=_activity_chart(campaign, counts), report=report,
                   funnel=_funnel(report), rates=_rates(report),
