@@ -79,8 +79,10 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("campaign-api", "CAMPAIGNS", ("campaign.completed", "campaign.scheduled",
                                                "contact.erased")),
     # Journeys' action steps on contacts (tags, lists), which campaign-api owns.
-    # Journeys' counts per step (journey.progress), for the dashboard's live view and funnel.
-    ConsumerSpec("campaign-api", "JOURNEYS", ("journey.action", "journey.progress")),
+    # Journeys' counts per step (journey.progress), for the dashboard's live view and funnel;
+    # each contact's steps reached (journey.step_due, journey.action) for their profile.
+    ConsumerSpec("campaign-api", "JOURNEYS", ("journey.action", "journey.progress",
+                                              "journey.step_due")),
     # Contacts, lists and suppressions too: journeys' triggers, facts and exits, in order.
     ConsumerSpec("scheduler", "CAMPAIGNS", (
         "campaign.created", "campaign.updated", "campaign.paused", "campaign.resumed",

@@ -33,6 +33,7 @@ from campaign_api.settings import Settings
 from campaign_api.slashes import EitherSlash
 from campaign_api.usecases.ab_tests import decider_loop
 from campaign_api.usecases.journey_actions import on_journey_action
+from campaign_api.usecases.journey_history import on_journey_step_due
 from campaign_api.usecases.journey_progress import on_journey_progress
 from campaign_api.usecases.performance import summary_loop
 from campaign_api.usecases.segments import refresh_loop
@@ -47,6 +48,7 @@ from contracts import (
     EmailSent,
     JourneyActionDue,
     JourneyProgress,
+    JourneyStepDue,
 )
 from servicekit.consumer import Handlers
 from servicekit.health import ReadinessCheck, health_routes
@@ -112,6 +114,7 @@ def projections() -> Handlers:
     table.on(ContactErased)(handlers.on_contact_erased)
     table.on(JourneyActionDue)(on_journey_action)
     table.on(JourneyProgress)(on_journey_progress)
+    table.on(JourneyStepDue)(on_journey_step_due)
     return table
 
 

@@ -16,7 +16,7 @@ from campaign_api.dashboard.pages import engine_of, not_found, render
 from campaign_api.db.contact_tables import CONTACT_STATUSES
 from campaign_api.failures import Failure, NotFound
 from campaign_api.schemas_contacts import ContactList, MembersChange
-from campaign_api.usecases import contact_tags, contact_timeline, contacts, lists
+from campaign_api.usecases import contact_tags, contact_timeline, contacts, journey_history, lists
 
 contact_router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
@@ -151,10 +151,13 @@ async def contact_profile(request: Request, viewer: SignedIn,
                                                               contact_id)
     except NotFound:
         return not_found(request, viewer, "contact")
+    # The contact is the viewer's workspace's: get_contact found it there.
+    journeys, journeys_truncated = await journey_history.journey_history(engine, contact_id)
     declared = await lists.list_fields(engine, viewer.workspace_id)
     list_names = {x.id: x.name for x in await all_lists(engine, viewer.workspace_id)}
     known = {f.key for f in declared}
     return render(request, "contact.html", viewer, section="contacts", c=found,
                   declared=declared, timeline=timeline, list_names=list_names,
-                  in_segments=in_segments,
+                  in_segments=in_segments, journeys=journeys,
+                  journeys_truncated=journeys_truncated,
                   undeclared={k: v for k, v in found.fields.items() if k not in known})

@@ -116,6 +116,8 @@ from campaign_api.db.journeys import (
     journey_versions,
     journey_versions_of,
     keep_journey_progress,
+    record_step_reached,
+    steps_reached_by,
 )
 from campaign_api.db.memberships import (
     add_to_list,
@@ -293,6 +295,7 @@ __all__ = [
     "record_failure",
     "record_generated",
     "record_send",
+    "record_step_reached",
     "refresh_members",
     "remove_from_list",
     "remove_suppression",
@@ -314,6 +317,7 @@ __all__ = [
     "signup_contact",
     "signup_list",
     "start_session",
+    "steps_reached_by",
     "store_idempotent_response",
     "store_send_hours",
     "stream_suppressions",

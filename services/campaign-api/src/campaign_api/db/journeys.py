@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from campaign_api.db.tables import AnyRow, metadata
+from campaign_api.db.tables import AnyRow, campaigns, metadata
 
 journey_versions = sa.Table(
     "journey_versions",
@@ -38,6 +38,39 @@ journey_progress = sa.Table(
     sa.Column("steps", JSONB, nullable=False),
     sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
 )
+
+# Each step a contact reached in a journey: an email falling due (`sequence`, `at` its send
+# time) or an action carried out; one row per (enrollment, step), so a redelivery adds none.
+journey_steps_reached = sa.Table(
+    "journey_steps_reached",
+    metadata,
+    sa.Column("enrollment_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("step_id", sa.Text, primary_key=True),
+    sa.Column("contact_id", UUID(as_uuid=True), sa.ForeignKey("contacts.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("campaign_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("sequence", sa.Integer),
+    sa.Column("detail", sa.Text),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("journey_steps_reached_contact", "contact_id", "at"),
+)
+
+
+async def record_step_reached(conn: AsyncConnection, **values: Any) -> None:
+    await conn.execute(insert(journey_steps_reached).values(**values).on_conflict_do_nothing())
+
+
+async def steps_reached_by(conn: AsyncConnection, contact_id: uuid.UUID, *,
+                           limit: int) -> list[AnyRow]:
+    """The contact's newest `limit` steps reached, newest first, with their journey's name."""
+    r = journey_steps_reached.c
+    return list((await conn.execute(
+        sa.select(r.campaign_id, campaigns.c.name.label("journey"), r.enrollment_id,
+                  r.step_id, r.kind, r.sequence, r.detail, r.at)
+        .join(campaigns, campaigns.c.id == r.campaign_id)
+        .where(r.contact_id == contact_id)
+        .order_by(r.at.desc(), r.step_id).limit(limit))).all())
 
 
 async def keep_journey_progress(conn: AsyncConnection, *, campaign_id: uuid.UUID,

@@ -15,6 +15,7 @@ from campaign_api.contacts_domain import MAX_TAGS, InvalidContact, tags_of
 from campaign_api.domain import normalise_email
 from campaign_api.usecases._contact_events import publish_contacts_changed
 from campaign_api.usecases._contact_writes import add_members, remove_members
+from campaign_api.usecases.journey_history import record_reached
 from contracts import JourneyActionDue
 from servicekit.db import UnitOfWork
 
@@ -29,6 +30,7 @@ async def on_journey_action(event: JourneyActionDue, uow: UnitOfWork) -> None:
     if contact_id is None:
         log.info("journey.action.no_contact", campaign_id=str(p.campaign_id), step=p.step_id)
         return
+    await record_reached(uow, event)  # the contact's journey history
     if p.tag is not None:
         try:
             tag = tags_of([p.tag], path="tag")[0]
