@@ -5,12 +5,10 @@ implementation, so the rule is checked against its documented behaviour, not aga
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from datetime import UTC, date, datetime, time
 from itertools import islice
 from zoneinfo import ZoneInfo
 
-from dateutil import tz as dtz
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,46 +23,8 @@ from rules.sendtime import (
     earliest_due,
     email_date,
     first_due,
-    known_zones,
 )
-
-ZONES = sorted(known_zones())
-CLOCKS = st.builds(time, st.integers(0, 23), st.sampled_from([0, 15, 30, 45, 59]))
-
-
-@cache
-def transitions(zone_name: str) -> tuple[date, ...]:
-    """Local dates in 2020-2030 on which the zone's offset changes: where gaps and folds are."""
-    zone = ZoneInfo(zone_name)
-    found: list[date] = []
-    moment = datetime(2020, 1, 1, tzinfo=UTC)
-    before = moment.astimezone(zone).utcoffset()
-    while moment.year < 2031:
-        moment += timedelta(hours=6)
-        offset = moment.astimezone(zone).utcoffset()
-        if offset != before:
-            found.append(moment.astimezone(zone).date())
-        before = offset
-    return tuple(found)
-
-
-@st.composite
-def zone_days(draw: st.DrawFn) -> tuple[str, date]:
-    """A zone and a local date there, often a daylight-saving day of that zone."""
-    zone = draw(st.sampled_from(ZONES))
-    shifts = transitions(zone)
-    if shifts and draw(st.booleans()):
-        return zone, draw(st.sampled_from(shifts)) + timedelta(days=draw(st.integers(-1, 1)))
-    return zone, draw(st.dates(date(2020, 1, 2), date(2030, 12, 30)))
-
-
-def documented(day: date, send_time: time, zone_name: str) -> datetime:
-    """The instant the documentation promises, computed with dateutil."""
-    wall = datetime.combine(day, send_time).replace(tzinfo=dtz.gettz(zone_name))
-    if not dtz.datetime_exists(wall):
-        return dtz.resolve_imaginary(wall).astimezone(UTC)  # moved forward by the gap
-    # Of a time that occurs twice, the first occurrence.
-    return min(wall.replace(fold=0).astimezone(UTC), wall.replace(fold=1).astimezone(UTC))
+from testkit.zones import CLOCKS, ZONES, documented_instant, zone_days
 
 
 @given(zone_days(), CLOCKS)
@@ -72,7 +32,7 @@ def test_a_contact_is_due_at_the_send_time_in_their_zone_gaps_forward_folds_firs
     zone_day: tuple[str, date], send_time: time
 ) -> None:
     zone, day = zone_day
-    assert due_at(day, send_time, zone) == documented(day, send_time, zone)
+    assert due_at(day, send_time, zone) == documented_instant(day, send_time, zone)
 
 
 @given(zone_days(), CLOCKS)
