@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
+import uuid
 from pathlib import Path
+
+import nats
+from nats.js.api import StreamConfig
 
 from testkit.readiness import ServiceExitedError, until_ready
 
@@ -34,3 +39,32 @@ def peak_memory_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmHWM in /proc status")
+
+
+async def bare_publish(nats_url: str, subject: str, bodies: list[tuple[uuid.UUID, bytes]],
+                       in_flight: int) -> float:
+    """The reference a service's emission is measured against: seconds for a bare nats-py
+    loop to publish `bodies` (event id, payload) on `subject` of a stream of its own, with
+    their ids as Nats-Msg-Id and at most `in_flight` acks awaited at once."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name="BENCH_REFERENCE", subjects=[subject],
+                                         duplicate_window=120.0))
+        window = asyncio.Semaphore(in_flight)
+
+        async def publish(event_id: uuid.UUID, body: bytes) -> None:
+            try:
+                await js.publish(subject, body, headers={"Nats-Msg-Id": str(event_id)})
+            finally:
+                window.release()
+
+        started = time.perf_counter()
+        tasks = []
+        for event_id, body in bodies:
+            await window.acquire()
+            tasks.append(asyncio.create_task(publish(event_id, body)))
+        await asyncio.gather(*tasks)
+        return time.perf_counter() - started
+    finally:
+        await nc.close()

@@ -31,9 +31,9 @@ import asyncpg
 import httpx
 import nats
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from bench._service import peak_memory_mib, profiled, tail, wait_ready
+from bench._service import bare_publish, peak_memory_mib, profiled, tail, wait_ready
 from bench.harness import figure, report
 from contracts import EmailDue, Schedule, deterministic_id
 from contracts.events import EmailDuePayload
@@ -229,28 +229,7 @@ async def _bare_loop(nats_url: str, due_ids: list[uuid.UUID]) -> float:
             event_id=deterministic_id("email.due", c, 1)).model_dump_json().encode())
         for c in due_ids
     ]
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        await js.add_stream(StreamConfig(name="BENCH_REFERENCE", subjects=["reference.due"],
-                                         duplicate_window=120.0))
-        window = asyncio.Semaphore(IN_FLIGHT)
-
-        async def publish(event_id: uuid.UUID, body: bytes) -> None:
-            try:
-                await js.publish("reference.due", body, headers={"Nats-Msg-Id": str(event_id)})
-            finally:
-                window.release()
-
-        started = time.perf_counter()
-        tasks = []
-        for event_id, body in bodies:
-            await window.acquire()
-            tasks.append(asyncio.create_task(publish(event_id, body)))
-        await asyncio.gather(*tasks)
-        return time.perf_counter() - started
-    finally:
-        await nc.close()
+    return await bare_publish(nats_url, "reference.due", bodies, IN_FLIGHT)
 
 
 if __name__ == "__main__":
