@@ -86,8 +86,9 @@ async def test_a_two_token_click_link_redirects_to_its_email_target_only(
     assert response.status_code == 302
     assert response.headers["location"] == url
     [clicked] = await outbox_events("email.clicked")
+    # The test client's user agent is an HTTP library's: not a person's click.
     assert clicked["payload"] == {"campaign_id": str(claims.campaign_id), "sequence": 2,
-                                  "recipient": claims.email, "url": url}
+                                  "recipient": claims.email, "url": url, "human": False}
 
     foreign = signer.sign_target(uuid.uuid4(), claims.sequence, "https://evil.example/")
     for bad_token, bad_target in ((tokens.click, foreign), (target, tokens.click),

@@ -38,6 +38,7 @@ from rules.cadence import (
 )
 from rules.lifecycle import Status, follow, is_running
 from scheduler import db, journey_handlers
+from scheduler.db import journeys as journeys_db
 from scheduler.domain import PLAN_WINDOW, advance, due_time, needs_new_plan
 from servicekit.db import UnitOfWork
 from servicekit.erasure import erase_address
@@ -245,9 +246,10 @@ def _completed(row: db.ScheduleRow, sent: int) -> CampaignCompleted:
 
 
 async def on_contact_erased(event: ContactErased, uow: UnitOfWork) -> None:
-    """Forget an erased person. The scheduler's own tables hold no address (schedules: a
-    campaign's schedule, state, error and trace headers; skipped_sends: slots and reasons; see
-    its migrations): only the messaging tables may, in events it relayed or parked."""
+    """Forget an erased person: their journeys' enrollments and facts (the only tables of the
+    scheduler with addresses; schedules and skipped_sends hold none, see its migrations), and
+    the messaging tables' events it relayed or parked."""
+    await journeys_db.erase_contact(uow.conn, event.workspace_id, event.payload.email)
     await erase_address(uow.conn, event.payload.email)
 
 

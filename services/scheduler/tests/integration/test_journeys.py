@@ -22,6 +22,7 @@ from contracts import (
     CampaignPaused,
     CampaignResumed,
     CampaignUpdated,
+    ContactErased,
     ContactsChanged,
     ContactState,
     EmailClicked,
@@ -34,13 +35,14 @@ from contracts import (
     deterministic_id,
     parse_event,
 )
-from contracts.contacts import ContactsChangedPayload, ListMembersPayload
+from contracts.contacts import ContactErasedPayload, ContactsChangedPayload, ListMembersPayload
 from contracts.events import CampaignRef, EmailClickedPayload, RecipientUnsubscribedPayload
 from contracts.journey_events import ActivityPayload
 from scheduler import db, handlers, journey_handlers, journey_timers
 from scheduler.db import journeys as jdb
 from servicekit.db import UnitOfWork, create_engine, outbox
 from servicekit.settings import async_url
+from testkit.holders import columns_holding
 
 WORKSPACE = uuid.UUID("00000000-0000-4000-8000-00000000c0de")
 T0 = datetime(2030, 1, 7, 9, tzinfo=UTC)
@@ -356,3 +358,27 @@ async def test_a_date_field_enters_the_contact_at_its_next_anniversary(
     assert await tick(engine, birthday) == 1
     [due] = await steps_due(engine)
     assert (due.payload.email, due.payload.send_at) == ("ada@example.com", birthday)
+
+
+async def test_an_erased_contact_leaves_no_enrollment_and_no_fact_behind(
+        engine: AsyncEngine) -> None:
+    cid = uuid.uuid4()
+    await save(engine, cid, welcome())
+    for person in ("erase.me@example.com", "bob@example.com"):
+        await signed_up(engine, person)
+    await tick(engine, T0)
+    await handle(engine, journey_handlers.on_clicked, EmailClicked.create(
+        EmailClickedPayload(campaign_id=cid, sequence=1, recipient="erase.me@example.com",
+                            url="https://x.example/a", human=True),
+        workspace_id=WORKSPACE, occurred_at=T0), clock=clock(T0))
+    async with engine.connect() as conn:
+        assert "enrollments.email" in await columns_holding(conn, "erase.me@example.com")
+
+    await handle(engine, handlers.on_contact_erased, ContactErased.create(
+        ContactErasedPayload(email="Erase.Me@example.com"), workspace_id=WORKSPACE))
+
+    async with engine.connect() as conn:
+        # The journey.step_due already relayed stays until the outbox's prune; nothing else.
+        assert await columns_holding(conn, "erase.me@example.com") in ([], ["outbox.data"])
+    assert [r.email for r in await enrollments(engine)] == ["bob@example.com"]
+    assert await tick(engine, T0 + timedelta(minutes=12)) == 1  # Bob's alone goes on

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from scheduler.db import metadata
+from scheduler.db import facts, metadata
 
 _TZ = sa.DateTime(timezone=True)
 LIVE = ("waiting", "active")
@@ -273,3 +273,25 @@ async def end_enrollments(conn: AsyncConnection, now: datetime, reason: str, *,
     result = await conn.execute(sa.update(enrollments).where(*where).values(
         state="exited", due_at=None, ended_at=now, exit_reason=reason))
     return int(result.rowcount)
+
+
+# --- erasure --------------------------------------------------------------------------------
+
+
+async def erase_contact(conn: AsyncConnection, workspace_id: uuid.UUID, email: str) -> None:
+    """Forget an erased person's journeys in the workspace: their enrollments (and so the
+    steps they reached: nothing more is sent them) and every fact kept for their branches."""
+    address = sa.func.lower(email)
+    theirs = sa.and_(enrollments.c.workspace_id == workspace_id,
+                     sa.func.lower(enrollments.c.email) == address)
+    await conn.execute(sa.delete(enrollment_steps).where(
+        enrollment_steps.c.enrollment_id.in_(sa.select(enrollments.c.id).where(theirs))))
+    await conn.execute(sa.delete(enrollments).where(theirs))
+    workspace_journeys = sa.select(journeys.c.campaign_id).where(
+        journeys.c.workspace_id == workspace_id)
+    for table in (facts.journey_contacts, facts.journey_memberships, facts.journey_activity):
+        await conn.execute(sa.delete(table).where(
+            table.c.workspace_id == workspace_id, sa.func.lower(table.c.email) == address))
+    for table in (facts.journey_engagement, facts.journey_links):
+        await conn.execute(sa.delete(table).where(
+            table.c.campaign_id.in_(workspace_journeys), sa.func.lower(table.c.email) == address))
