@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import nats
 from nats.js.api import StreamConfig
 
+from devstack.ports import free_port
 from testkit.readiness import ServiceExitedError, until_ready
 
 
@@ -18,6 +20,19 @@ def profiled(variable: str) -> list[str]:
     """Interpreter arguments that run the service under cProfile when `variable` names a file."""
     path = os.environ.get(variable)
     return ["-m", "cProfile", "-o", path] if path else []
+
+
+async def start_service(module: str, env: dict[str, str], log: Path, *,
+                        profile: str) -> tuple[asyncio.subprocess.Process, str]:
+    """`python -m <module> run` with `env` on top of this process's, on a free HTTP port, its
+    output to `log` (under cProfile when `profile` names a file): the process and its URL."""
+    port = free_port()
+    variables = {**os.environ, **env, f"{module.upper()}_HTTP_PORT": str(port)}
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, *profiled(profile), "-m", module, "run",
+            env=variables, stdout=out, stderr=asyncio.subprocess.STDOUT)
+    return process, f"http://127.0.0.1:{port}"
 
 
 async def wait_ready(url: str, process: asyncio.subprocess.Process, log: Path, *,

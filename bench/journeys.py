@@ -25,7 +25,6 @@ import asyncio
 import os
 import signal
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -38,12 +37,11 @@ import nats
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from bench._service import bare_publish, peak_memory_mib, profiled, tail, wait_ready
+from bench._service import bare_publish, peak_memory_mib, start_service, tail, wait_ready
 from bench.harness import figure, report
 from contracts import JourneyGraph, JourneyStepDue, deterministic_id
 from contracts.journey_events import JourneyStepDuePayload
 from devstack.nats import EmbeddedNats
-from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
 from servicekit.migrations import upgrade
 from servicekit.settings import asyncpg_dsn
@@ -123,17 +121,13 @@ async def _run(nats_url: str, database_url: str, root: Path) -> Run:
     ids = await _insert(dsn)
     stride = ENROLLMENTS // (2 * DUE)
     minute, instant = ids[::stride][:DUE], ids[1::stride][:DUE]
-    port = free_port()
-    env = {**os.environ, **SCHEDULER_ENV, "SCHEDULER_DATABASE_URL": database_url,
-           "NATS_URL": nats_url, "SCHEDULER_HTTP_PORT": str(port)}
     log = root / "scheduler.log"
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, *profiled("BENCH_JOURNEYS_PROFILE"), "-m", "scheduler", "run",
-            env=env, stdout=out, stderr=asyncio.subprocess.STDOUT)
+    process, url = await start_service(
+        "scheduler", {**SCHEDULER_ENV, "SCHEDULER_DATABASE_URL": database_url,
+                      "NATS_URL": nats_url}, log, profile="BENCH_JOURNEYS_PROFILE")
     nc = await nats.connect(nats_url)
     try:
-        await wait_ready(f"http://127.0.0.1:{port}", process, log, name="scheduler")
+        await wait_ready(url, process, log, name="scheduler")
         js = nc.jetstream()
         lags, minute_seconds = await _round(js, dsn, minute, SPREAD, process, log, 0)
         burst_lags, burst_seconds = await _round(js, dsn, instant, timedelta(0), process, log,

@@ -19,7 +19,6 @@ import asyncio
 import os
 import signal
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -33,12 +32,11 @@ import nats
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from bench._service import bare_publish, peak_memory_mib, profiled, tail, wait_ready
+from bench._service import bare_publish, peak_memory_mib, start_service, tail, wait_ready
 from bench.harness import figure, report
 from contracts import EmailDue, Schedule, deterministic_id
 from contracts.events import EmailDuePayload
 from devstack.nats import EmbeddedNats
-from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
 from servicekit.migrations import upgrade
 from servicekit.settings import asyncpg_dsn
@@ -143,17 +141,13 @@ async def _insert_campaigns(dsn: str) -> list[uuid.UUID]:
 async def _emit_with_scheduler(
     nats_url: str, database_url: str, dsn: str, due_ids: list[uuid.UUID], root: Path
 ) -> Emission:
-    port = free_port()
-    env = {**os.environ, **SCHEDULER_ENV, "SCHEDULER_DATABASE_URL": database_url,
-           "NATS_URL": nats_url, "SCHEDULER_HTTP_PORT": str(port)}
     log = root / "scheduler.log"
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, *profiled("BENCH_SCHEDULER_PROFILE"), "-m", "scheduler", "run",
-            env=env, stdout=out, stderr=asyncio.subprocess.STDOUT)
+    process, url = await start_service(
+        "scheduler", {**SCHEDULER_ENV, "SCHEDULER_DATABASE_URL": database_url,
+                      "NATS_URL": nats_url}, log, profile="BENCH_SCHEDULER_PROFILE")
     nc = await nats.connect(nats_url)
     try:
-        await wait_ready(f"http://127.0.0.1:{port}", process, log, name="scheduler")
+        await wait_ready(url, process, log, name="scheduler")
         js = nc.jetstream()
         # The instant they fall due: just ahead, so that it is the scheduler's tick that finds
         # them, as it would in production, not a start-up pass.
@@ -173,7 +167,7 @@ async def _emit_with_scheduler(
         peak = peak_memory_mib(process.pid)
         stored = await _stored_at(js, "SCHEDULE", "email.due")
         scheduled = (await js.stream_info("CAMPAIGNS")).state.messages
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with httpx.AsyncClient(base_url=url) as client:
             metrics = (await client.get("/metrics")).text
         publishes = sum(float(line.split()[-1]) for line in metrics.splitlines()
                         if line.startswith("outbox_published_total{"))

@@ -345,7 +345,7 @@ class Reentry(Payload):
     their last enrollment, or `always`; not sooner than `min_gap_seconds` after the last entry
     (always) or exit (after_exit)."""
 
-    policy: Literal["once", "after_exit", "always"] = "once"
+    policy: step_rules.ReentryPolicy = "once"
     min_gap_seconds: Annotated[int, Field(ge=0, le=int(MAX_WAIT.total_seconds()))] = 0
 
 

@@ -11,6 +11,9 @@ from pydantic import AwareDatetime, Field
 
 from contracts.envelope import Event, Payload
 
+# How the bandit chose an email's structure (see StructureChoice).
+ChoiceRule = Literal["rotation", "thompson", "exploration"]
+
 
 class ArmBelief(Payload):
     """One structure's Beta posterior over its reward rate when an email's structure was
@@ -29,7 +32,7 @@ class StructureChoice(Payload):
     `exploration`: drawn uniformly, the floor on exploration), the arm chosen, and every arm's
     posterior and draw at that moment. `seed` reproduces the draws."""
 
-    rule: Literal["rotation", "thompson", "exploration"]
+    rule: ChoiceRule
     arm: str = Field(max_length=50)
     seed: int = Field(ge=0, lt=2**64)
     arms: list[ArmBelief] = Field(default_factory=list, max_length=32)

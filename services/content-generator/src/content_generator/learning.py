@@ -32,11 +32,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
 
 from content_generator.domain import STRUCTURES, Structure, structure_for
+from contracts.learning import ChoiceRule
 
-Rule = Literal["rotation", "thompson", "exploration"]
+Rule = ChoiceRule
 
 
 @dataclass(frozen=True)

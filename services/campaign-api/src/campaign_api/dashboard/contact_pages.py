@@ -4,7 +4,7 @@ contacts) and a contact's profile with its timeline across campaigns."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -17,6 +17,7 @@ from campaign_api.db.contact_tables import CONTACT_STATUSES
 from campaign_api.failures import Failure, NotFound
 from campaign_api.schemas_contacts import ContactList, MembersChange
 from campaign_api.usecases import contact_tags, contact_timeline, contacts, journey_history, lists
+from contracts.journeys import ActionKind
 
 contact_router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
@@ -26,7 +27,8 @@ MAX_SELECTED = PAGE_SIZE
 # Lists offered in the filter and the bulk actions (a workspace's lists, by name).
 MAX_LISTS_SHOWN = 200
 _FILTERS = ("q", "tag", "status", "list")
-BULK_ACTIONS = ("add_tag", "remove_tag", "add_to_list", "remove_from_list")
+# The same four things a journey's action step does to a contact.
+BULK_ACTIONS: tuple[str, ...] = get_args(ActionKind)
 
 
 async def all_lists(engine: AsyncEngine, workspace_id: uuid.UUID) -> list[ContactList]:

@@ -144,32 +144,21 @@ async def record_activity(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(insert(journey_activity).values(**values).on_conflict_do_nothing())
 
 
-# Keyed by a batch's (workspace, address) or (campaign, address) pairs as two arrays.
-_CONTACTS = sa.text("""
-    SELECT t.* FROM journey_contacts AS t
-    JOIN unnest(CAST(:ws AS uuid[]), CAST(:em AS text[])) AS k(ws, em)
-    ON t.workspace_id = k.ws AND t.email = k.em
-""")
-_MEMBERSHIPS = sa.text("""
-    SELECT t.* FROM journey_memberships AS t
-    JOIN unnest(CAST(:ws AS uuid[]), CAST(:em AS text[])) AS k(ws, em)
-    ON t.workspace_id = k.ws AND t.email = k.em
-""")
-_ACTIVITY = sa.text("""
-    SELECT t.* FROM journey_activity AS t
-    JOIN unnest(CAST(:ws AS uuid[]), CAST(:em AS text[])) AS k(ws, em)
-    ON t.workspace_id = k.ws AND t.email = k.em
-""")
-_ENGAGEMENT = sa.text("""
-    SELECT t.* FROM journey_engagement AS t
-    JOIN unnest(CAST(:c AS uuid[]), CAST(:em AS text[])) AS k(c, em)
-    ON t.campaign_id = k.c AND t.email = k.em
-""")
-_LINKS = sa.text("""
-    SELECT t.* FROM journey_links AS t
-    JOIN unnest(CAST(:c AS uuid[]), CAST(:em AS text[])) AS k(c, em)
-    ON t.campaign_id = k.c AND t.email = k.em
-""")
+def _keyed(table: str, key: str) -> sa.TextClause:
+    """The rows of `table` for a batch's (`key`, address) pairs, given as two arrays: `:k`
+    (uuids) and `:em`."""
+    return sa.text(f"""
+        SELECT t.* FROM {table} AS t
+        JOIN unnest(CAST(:k AS uuid[]), CAST(:em AS text[])) AS k(k, em)
+        ON t.{key} = k.k AND t.email = k.em
+    """)  # noqa: S608 - table and column names are this module's constants
+
+
+_CONTACTS = _keyed("journey_contacts", "workspace_id")
+_MEMBERSHIPS = _keyed("journey_memberships", "workspace_id")
+_ACTIVITY = _keyed("journey_activity", "workspace_id")
+_ENGAGEMENT = _keyed("journey_engagement", "campaign_id")
+_LINKS = _keyed("journey_links", "campaign_id")
 
 
 @dataclass
@@ -193,8 +182,8 @@ async def facts_of(conn: AsyncConnection, claimed: Sequence[Any]) -> FactRows:
         return facts
     # Keys as two arrays: the statements stay the same whatever the batch's size (no
     # thousand-parameter IN lists to compile per batch).
-    by_person = {"ws": [p[0] for p in people], "em": [p[1] for p in people]}
-    by_run = {"c": [p[0] for p in runs], "em": [p[1] for p in runs]}
+    by_person = {"k": [p[0] for p in people], "em": [p[1] for p in people]}
+    by_run = {"k": [p[0] for p in runs], "em": [p[1] for p in runs]}
     for r in await conn.execute(_CONTACTS, by_person):
         facts.contacts[(r.workspace_id, r.email)] = r
     for r in await conn.execute(_MEMBERSHIPS, by_person):
